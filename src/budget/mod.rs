@@ -1,0 +1,174 @@
+//! Retry budgets: a bound on how much extra load retries may add.
+//!
+//! The retry layer asks its budget before every retry. [`RetryBudget`] is the
+//! hook; [`NoBudget`] (the default) allows every retry, so only the attempt
+//! limit bounds them.
+
+use std::fmt;
+
+use crate::classify::FailureKind;
+
+/// The retry layer's budget hook.
+///
+/// The retry layer calls, for each logical request:
+/// 1. [`on_request`](RetryBudget::on_request) once, before the first attempt;
+/// 2. [`try_retry`](RetryBudget::try_retry) before each retry, *before*
+///    sleeping in backoff, so retries still waiting are accounted for;
+/// 3. [`cancel_retry`](RetryBudget::cancel_retry) if the request is dropped
+///    after a withdrawal but before that retry was sent;
+/// 4. [`on_success`](RetryBudget::on_success) once, if the request ends in
+///    success.
+///
+/// Implementations take `&self` and are shared (behind an `Arc` inside a
+/// cheap handle).
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::budget::{BudgetRefused, RetryBudget};
+/// use failsoft::classify::FailureKind;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// /// Allows a fixed number of retries in total.
+/// #[derive(Debug)]
+/// struct Fixed(AtomicU32);
+///
+/// impl RetryBudget for Fixed {
+///     fn on_request(&self) {}
+///     fn try_retry(&self, _kind: FailureKind) -> Result<(), BudgetRefused> {
+///         self.0
+///             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+///             .map(drop)
+///             .map_err(|_| BudgetRefused::new("fixed budget spent"))
+///     }
+///     fn cancel_retry(&self, _kind: FailureKind) {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///     }
+///     fn on_success(&self, _retried: bool) {}
+/// }
+///
+/// let b = Fixed(AtomicU32::new(1));
+/// assert!(b.try_retry(FailureKind::Error).is_ok());
+/// assert!(b.try_retry(FailureKind::Error).is_err());
+/// ```
+pub trait RetryBudget {
+    /// A logical request is about to make its first attempt.
+    fn on_request(&self);
+
+    /// Asks to retry after a failure of `kind`. `Ok` spends budget.
+    ///
+    /// # Errors
+    ///
+    /// [`BudgetRefused`] saying why, when the budget has no room.
+    fn try_retry(&self, kind: FailureKind) -> Result<(), BudgetRefused>;
+
+    /// Gives back a withdrawal whose retry was never sent (the request was
+    /// dropped during backoff).
+    fn cancel_retry(&self, kind: FailureKind);
+
+    /// The logical request ended in success; `retried` says whether it
+    /// needed retries.
+    fn on_success(&self, retried: bool);
+}
+
+/// A budget that allows every retry: only the attempt limit bounds retries.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::budget::{NoBudget, RetryBudget};
+/// use failsoft::classify::FailureKind;
+/// assert!(NoBudget.try_retry(FailureKind::Timeout).is_ok());
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoBudget;
+
+/// Why a budget refused a retry.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::budget::BudgetRefused;
+/// let r = BudgetRefused::new("ratio budget empty");
+/// assert_eq!(r.reason(), "ratio budget empty");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetRefused {
+    reason: &'static str,
+}
+
+// === impl NoBudget ===
+
+impl RetryBudget for NoBudget {
+    #[inline]
+    fn on_request(&self) {}
+
+    #[inline]
+    fn try_retry(&self, _kind: FailureKind) -> Result<(), BudgetRefused> {
+        Ok(())
+    }
+
+    #[inline]
+    fn cancel_retry(&self, _kind: FailureKind) {}
+
+    #[inline]
+    fn on_success(&self, _retried: bool) {}
+}
+
+impl<B: RetryBudget + ?Sized> RetryBudget for std::sync::Arc<B> {
+    #[inline]
+    fn on_request(&self) {
+        (**self).on_request()
+    }
+
+    #[inline]
+    fn try_retry(&self, kind: FailureKind) -> Result<(), BudgetRefused> {
+        (**self).try_retry(kind)
+    }
+
+    #[inline]
+    fn cancel_retry(&self, kind: FailureKind) {
+        (**self).cancel_retry(kind)
+    }
+
+    #[inline]
+    fn on_success(&self, retried: bool) {
+        (**self).on_success(retried)
+    }
+}
+
+// === impl BudgetRefused ===
+
+impl BudgetRefused {
+    /// A refusal with a short reason.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::budget::BudgetRefused;
+    /// let _ = BudgetRefused::new("bucket below half");
+    /// ```
+    pub const fn new(reason: &'static str) -> Self {
+        Self { reason }
+    }
+
+    /// Why the retry was refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::budget::BudgetRefused;
+    /// assert_eq!(BudgetRefused::new("x").reason(), "x");
+    /// ```
+    pub const fn reason(&self) -> &'static str {
+        self.reason
+    }
+}
+
+impl fmt::Display for BudgetRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "retry budget refused: {}", self.reason)
+    }
+}
+
+impl std::error::Error for BudgetRefused {}

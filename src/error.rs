@@ -1,0 +1,350 @@
+//! Errors: [`ConfigError`] for every builder, and the typed local rejections.
+//!
+//! A *local rejection* is an error that a failsoft layer produces itself,
+//! at once, without touching the network: [`CircuitOpen`] from the breaker
+//! and [`Throttled`] from the adaptive throttle. The retry layer never
+//! retries a local rejection (see [`is_local_rejection`]), and the fallback
+//! layer can match them by type.
+//!
+//! [`TimedOut`] is returned when the retry layer cuts an attempt short,
+//! either at the per-attempt timeout or at the overall deadline.
+
+use std::error::Error;
+use std::fmt;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// A builder was given a value it cannot work with.
+///
+/// Every `build()` in the crate returns `Result<_, ConfigError>`; nothing in
+/// the crate panics on configuration. The error names the offending field
+/// (for example `backoff.multiplier`) so it can be asserted on in tests.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::backoff::ExponentialBackoff;
+/// use std::time::Duration;
+///
+/// let err = ExponentialBackoff::builder()
+///     .base(Duration::ZERO)
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.field(), "backoff.base");
+/// assert_eq!(err.to_string(), "invalid config: backoff.base must be greater than zero");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    field: &'static str,
+    reason: &'static str,
+}
+
+/// The attempt was cut short by the retry layer.
+///
+/// Either the per-attempt timeout elapsed, or the logical request's overall
+/// deadline arrived while the attempt was still running. A timeout is
+/// classified as a retryable failure of kind
+/// [`FailureKind::Timeout`](crate::classify::FailureKind::Timeout) by the
+/// default classifier; one caused by the deadline ends retrying.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::error::TimedOut;
+/// # fn check(err: failsoft::BoxError) {
+/// if let Some(t) = err.downcast_ref::<TimedOut>() {
+///     println!("gave up after {:?}, deadline: {}", t.after(), t.by_deadline());
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedOut {
+    after: Duration,
+    by_deadline: bool,
+}
+
+/// The circuit breaker is open (rejecting): the call was not sent.
+///
+/// Returned at once by the breaker layer; never retried by the retry layer.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::error::{is_local_rejection, CircuitOpen};
+/// # fn check(err: failsoft::BoxError) {
+/// if let Some(open) = err.downcast_ref::<CircuitOpen>() {
+///     println!("next probe at {:?}", open.next_probe());
+/// }
+/// assert!(is_local_rejection(err.as_ref()) || err.downcast_ref::<CircuitOpen>().is_none());
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CircuitOpen {
+    next_probe: Option<Instant>,
+}
+
+/// The adaptive throttle rejected the call locally: it was not sent.
+///
+/// Returned at once by the throttle layer; never retried by the retry layer.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::error::Throttled;
+/// # fn check(err: failsoft::BoxError) {
+/// if let Some(t) = err.downcast_ref::<Throttled>() {
+///     println!("rejected locally with probability {:.2}", t.probability());
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Throttled {
+    probability: f64,
+}
+
+// === impl ConfigError ===
+
+impl ConfigError {
+    /// Creates an error for `field` (dotted path, such as `retry.max_attempts`)
+    /// with a reason phrased to follow the field name ("must be finite").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::ConfigError;
+    /// let err = ConfigError::new("budget.ratio", "must be within [0, 1]");
+    /// assert_eq!(err.field(), "budget.ratio");
+    /// ```
+    pub const fn new(field: &'static str, reason: &'static str) -> Self {
+        Self { field, reason }
+    }
+
+    /// The dotted name of the offending field.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::ConfigError;
+    /// assert_eq!(ConfigError::new("a.b", "is wrong").field(), "a.b");
+    /// ```
+    pub const fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// What is wrong with the field.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::ConfigError;
+    /// assert_eq!(ConfigError::new("a.b", "is wrong").reason(), "is wrong");
+    /// ```
+    pub const fn reason(&self) -> &'static str {
+        self.reason
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid config: {} {}", self.field, self.reason)
+    }
+}
+
+impl Error for ConfigError {}
+
+// === impl TimedOut ===
+
+impl TimedOut {
+    /// Creates the error for an attempt that ran for `after`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::error::TimedOut;
+    /// # use std::time::Duration;
+    /// let t = TimedOut::new(Duration::from_secs(2), true);
+    /// assert!(t.by_deadline());
+    /// ```
+    pub const fn new(after: Duration, by_deadline: bool) -> Self {
+        Self { after, by_deadline }
+    }
+
+    /// How long the attempt ran before it was cut short.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::error::TimedOut;
+    /// # use std::time::Duration;
+    /// assert_eq!(TimedOut::new(Duration::from_secs(1), false).after(), Duration::from_secs(1));
+    /// ```
+    pub const fn after(&self) -> Duration {
+        self.after
+    }
+
+    /// `true` when the overall deadline, not the per-attempt timeout, ended it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::error::TimedOut;
+    /// # use std::time::Duration;
+    /// assert!(!TimedOut::new(Duration::from_secs(1), false).by_deadline());
+    /// ```
+    pub const fn by_deadline(&self) -> bool {
+        self.by_deadline
+    }
+}
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.by_deadline { "deadline" } else { "attempt timeout" };
+        write!(f, "{what} elapsed after {:?}", self.after)
+    }
+}
+
+impl Error for TimedOut {}
+
+// === impl CircuitOpen ===
+
+impl CircuitOpen {
+    /// Creates the rejection; `next_probe` is when the breaker will next
+    /// admit a probe, if known.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::error::CircuitOpen;
+    /// assert_eq!(CircuitOpen::new(None).next_probe(), None);
+    /// ```
+    pub const fn new(next_probe: Option<Instant>) -> Self {
+        Self { next_probe }
+    }
+
+    /// When the breaker will next admit a probe, if known.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::error::CircuitOpen;
+    /// assert!(CircuitOpen::new(None).next_probe().is_none());
+    /// ```
+    pub const fn next_probe(&self) -> Option<Instant> {
+        self.next_probe
+    }
+}
+
+impl fmt::Display for CircuitOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("circuit open: call rejected locally")
+    }
+}
+
+impl Error for CircuitOpen {}
+
+// === impl Throttled ===
+
+impl Throttled {
+    /// Creates the rejection; `probability` is the local rejection
+    /// probability in force when the call was rejected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::error::Throttled;
+    /// assert_eq!(Throttled::new(0.5).probability(), 0.5);
+    /// ```
+    pub const fn new(probability: f64) -> Self {
+        Self { probability }
+    }
+
+    /// The rejection probability in force when the call was rejected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::error::Throttled;
+    /// assert_eq!(Throttled::new(0.25).probability(), 0.25);
+    /// ```
+    pub const fn probability(&self) -> f64 {
+        self.probability
+    }
+}
+
+impl fmt::Display for Throttled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "throttled: call rejected locally (p = {:.3})",
+            self.probability
+        )
+    }
+}
+
+impl Error for Throttled {}
+
+/// `true` when `err` (or an error in its `source()` chain) is a failsoft
+/// local rejection: [`CircuitOpen`] or [`Throttled`].
+///
+/// The retry layer uses this to guarantee that a local rejection is never
+/// retried, whatever the classifier says.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::error::{is_local_rejection, CircuitOpen};
+/// use failsoft::BoxError;
+///
+/// let err: BoxError = Box::new(CircuitOpen::new(None));
+/// assert!(is_local_rejection(err.as_ref()));
+/// let other: BoxError = "connection reset".into();
+/// assert!(!is_local_rejection(other.as_ref()));
+/// ```
+pub fn is_local_rejection(err: &(dyn Error + Send + Sync + 'static)) -> bool {
+    let mut cur: Option<&(dyn Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.is::<CircuitOpen>() || e.is::<Throttled>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Wrapper(CircuitOpen);
+    impl fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("wrapped")
+        }
+    }
+    impl Error for Wrapper {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn local_rejection_is_found_through_sources() {
+        let err: crate::BoxError = Box::new(Wrapper(CircuitOpen::new(None)));
+        assert!(is_local_rejection(err.as_ref()));
+        let err: crate::BoxError = Box::new(Throttled::new(0.3));
+        assert!(is_local_rejection(err.as_ref()));
+        let err: crate::BoxError = Box::new(TimedOut::new(Duration::from_secs(1), false));
+        assert!(!is_local_rejection(err.as_ref()));
+    }
+
+    #[test]
+    fn config_error_names_field_in_message() {
+        let e = ConfigError::new("retry.max_attempts", "must be at least 1");
+        assert_eq!(
+            e.to_string(),
+            "invalid config: retry.max_attempts must be at least 1"
+        );
+    }
+}
