@@ -8,6 +8,9 @@ pub mod budget;
 pub mod classify;
 pub mod error;
 pub mod rng;
+#[cfg(feature = "sim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
+pub mod sim;
 
 pub use crate::error::ConfigError;
 

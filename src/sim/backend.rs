@@ -1,0 +1,366 @@
+//! The simulated backend: one Tower [`Service`] per lane.
+//!
+//! A lane serves requests from a bounded FIFO queue at a capacity that
+//! changes over the day. Beyond the queue it rejects at once, at a small
+//! cost. It has the flaw that makes retry storms self-sustaining: it keeps
+//! serving requests whose client already gave up (their response futures
+//! were dropped), spending capacity on *wasted work*.
+//!
+//! Lanes do not use a timer per request. The replay's driver calls
+//! [`Backend::serve`] once per tick; it hands out the capacity of that tick
+//! to the queue heads whose minimum service time has passed, and wakes their
+//! clients through a oneshot channel.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tower::Service;
+
+use super::record::{Fleet, LaneCount, Recorder};
+use super::scenario::LaneSpec;
+use crate::BoxError;
+use crate::classify::Hint;
+
+/// A request to a lane: which fleet sends it (for the report).
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::sim::{Call, Fleet};
+/// let call = Call::new(Fleet::Vacuums);
+/// assert_eq!(call.fleet(), Fleet::Vacuums);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    fleet: Fleet,
+}
+
+/// A lane's answer: how long the request waited in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Served {
+    /// Time from arrival to response.
+    pub waited: Duration,
+}
+
+/// The lane rejected the request at once: its queue was full.
+///
+/// Carries the server's hint when the lane sends one.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::sim::Shed;
+/// let shed = Shed::new(None);
+/// assert_eq!(shed.hint(), None);
+/// assert_eq!(shed.to_string(), "overloaded: queue full");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shed {
+    hint: Option<Hint>,
+}
+
+/// One lane of the simulated backend, as a Tower [`Service`].
+///
+/// Always ready. Its future resolves when the replay's driver serves the
+/// request ([`Backend::serve`]).
+///
+/// # Sharing
+///
+/// Clones share the lane (its queue and counters).
+#[derive(Clone)]
+pub struct Lane {
+    shared: Arc<Mutex<Shared>>,
+    index: usize,
+}
+
+/// The future of a [`Lane`] call.
+///
+/// # Cancel safety
+///
+/// Dropping it leaves the request in the queue: the lane still serves it
+/// and counts the work as wasted, which is the point of the model.
+#[derive(Debug)]
+pub struct LaneFuture {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Shed(Option<Shed>),
+    Waiting(oneshot::Receiver<Served>),
+}
+
+/// All lanes of a replay and its counters, behind one lock (the replay is
+/// single-threaded; the lock is never contended).
+pub(crate) struct Backend {
+    shared: Arc<Mutex<Shared>>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) rec: Recorder,
+    lanes: Vec<LaneState>,
+    t0: Instant,
+}
+
+/// A lane's settings after scaling.
+#[derive(Debug, Clone)]
+pub(crate) struct LaneConfig {
+    pub(crate) spec: LaneSpec,
+    /// Full capacity in requests per second, scaled.
+    pub(crate) full_rps: f64,
+    /// Extra full capacity over `[from, to)` seconds of the day.
+    pub(crate) extras: Vec<(f64, f64, f64)>,
+    /// Send hints at all (the run's switch).
+    pub(crate) hints: bool,
+}
+
+struct LaneState {
+    cfg: LaneConfig,
+    queue: VecDeque<Queued>,
+    limit: usize,
+    service: Duration,
+    credit: f64,
+    rps: f64,
+    fraction: f64,
+}
+
+struct Queued {
+    arrived: Instant,
+    fleet: Fleet,
+    tx: oneshot::Sender<Served>,
+}
+
+// === impl Call ===
+
+impl Call {
+    /// A request sent by `fleet`.
+    pub const fn new(fleet: Fleet) -> Self {
+        Self { fleet }
+    }
+
+    /// The fleet that sent it.
+    pub const fn fleet(&self) -> Fleet {
+        self.fleet
+    }
+}
+
+// === impl Shed ===
+
+impl Shed {
+    /// A rejection carrying `hint`.
+    pub const fn new(hint: Option<Hint>) -> Self {
+        Self { hint }
+    }
+
+    /// What the server said about retrying.
+    pub const fn hint(&self) -> Option<Hint> {
+        self.hint
+    }
+}
+
+impl fmt::Display for Shed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("overloaded: queue full")
+    }
+}
+
+impl std::error::Error for Shed {}
+
+// === impl Lane ===
+
+impl fmt::Debug for Lane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lane").field("index", &self.index).finish()
+    }
+}
+
+impl Service<Call> for Lane {
+    type Response = Served;
+    type Error = BoxError;
+    type Future = LaneFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: Call) -> Self::Future {
+        let now = Instant::now();
+        let mut shared = lock(&self.shared);
+        let minute = shared.minute(now);
+        let Shared { rec, lanes, .. } = &mut *shared;
+        let lane = &mut lanes[self.index];
+        rec.count(self.index, call.fleet, minute, LaneCount::Attempts);
+        if lane.queue.len() >= lane.limit {
+            rec.count(self.index, call.fleet, minute, LaneCount::Rejected);
+            lane.credit = (lane.credit - lane.cfg.spec.reject_cost).max(-lane.cfg.full_rps);
+            return LaneFuture {
+                inner: Inner::Shed(Some(Shed::new(lane.hint()))),
+            };
+        }
+        let (tx, rx) = oneshot::channel();
+        lane.queue.push_back(Queued {
+            arrived: now,
+            fleet: call.fleet,
+            tx,
+        });
+        LaneFuture {
+            inner: Inner::Waiting(rx),
+        }
+    }
+}
+
+// === impl LaneFuture ===
+
+impl std::future::Future for LaneFuture {
+    type Output = Result<Served, BoxError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.inner {
+            Inner::Shed(shed) => {
+                let shed = shed.take().unwrap_or(Shed::new(None));
+                Poll::Ready(Err(Box::new(shed)))
+            }
+            Inner::Waiting(rx) => match std::pin::Pin::new(rx).poll(cx) {
+                Poll::Ready(Ok(served)) => Poll::Ready(Ok(served)),
+                // The replay ended with the request still queued.
+                Poll::Ready(Err(_)) => Poll::Ready(Err(Box::new(Shed::new(None)))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+// === impl Backend ===
+
+impl Backend {
+    pub(crate) fn new(lanes: Vec<LaneConfig>, rec: Recorder, t0: Instant) -> Self {
+        let lanes = lanes
+            .into_iter()
+            .map(|cfg| {
+                let limit = (cfg.full_rps * cfg.spec.queue_s).round().max(1.0) as usize;
+                LaneState {
+                    service: Duration::from_millis(u64::from(cfg.spec.service_ms)),
+                    queue: VecDeque::with_capacity(limit.min(1 << 16)),
+                    limit,
+                    credit: 0.0,
+                    rps: cfg.full_rps,
+                    fraction: 1.0,
+                    cfg,
+                }
+            })
+            .collect();
+        Self {
+            shared: Arc::new(Mutex::new(Shared { rec, lanes, t0 })),
+        }
+    }
+
+    /// The Service for lane `index`.
+    pub(crate) fn lane(&self, index: usize) -> Lane {
+        Lane {
+            shared: self.shared.clone(),
+            index,
+        }
+    }
+
+    /// Runs `f` on the counters with the current minute.
+    pub(crate) fn record(&self, f: impl FnOnce(&mut Recorder, usize)) {
+        let mut shared = lock(&self.shared);
+        let minute = shared.minute(Instant::now());
+        f(&mut shared.rec, minute);
+    }
+
+    /// Serves one tick of length `dt` ending at `now`; `sec` is the time of
+    /// day in seconds.
+    pub(crate) fn serve(&self, now: Instant, sec: f64, dt: Duration) {
+        let mut shared = lock(&self.shared);
+        let minute = shared.minute(now);
+        let Shared { rec, lanes, .. } = &mut *shared;
+        for (index, lane) in lanes.iter_mut().enumerate() {
+            lane.set_capacity(sec);
+            let budget = lane.rps * dt.as_secs_f64();
+            rec.add_capacity(index, minute, budget);
+            lane.credit += budget;
+            while lane.credit >= 1.0 {
+                let Some(head) = lane.queue.front() else {
+                    break;
+                };
+                if head.arrived + lane.service > now {
+                    break;
+                }
+                let Some(q) = lane.queue.pop_front() else {
+                    break;
+                };
+                lane.credit -= 1.0;
+                rec.count(index, q.fleet, minute, LaneCount::Served);
+                let waited = now.saturating_duration_since(q.arrived);
+                match q.tx.send(Served { waited }) {
+                    Ok(()) => rec.count(index, q.fleet, minute, LaneCount::Good),
+                    Err(_) => rec.count(index, q.fleet, minute, LaneCount::Wasted),
+                }
+            }
+            // Idle capacity is not banked beyond one tick.
+            lane.credit = lane.credit.min(budget.max(1.0));
+        }
+    }
+
+    /// Takes the counters out, leaving empty ones.
+    pub(crate) fn take_recorder(&self) -> Recorder {
+        let mut shared = lock(&self.shared);
+        let lanes = shared.rec.lanes;
+        std::mem::replace(&mut shared.rec, Recorder::new(1, lanes))
+    }
+}
+
+// === impl Shared ===
+
+impl Shared {
+    fn minute(&self, now: Instant) -> usize {
+        (now.saturating_duration_since(self.t0).as_secs() / 60) as usize
+    }
+}
+
+// === impl LaneState ===
+
+impl LaneState {
+    fn set_capacity(&mut self, sec: f64) {
+        let extra: f64 = self
+            .cfg
+            .extras
+            .iter()
+            .filter(|(from, to, _)| (*from..*to).contains(&sec))
+            .map(|(_, _, rps)| rps)
+            .sum();
+        self.fraction = self.cfg.spec.fraction_at(sec);
+        self.rps = (self.cfg.full_rps + extra) * self.fraction;
+    }
+
+    fn hint(&self) -> Option<Hint> {
+        if !self.cfg.hints {
+            return None;
+        }
+        if self
+            .cfg
+            .spec
+            .do_not_retry_below
+            .is_some_and(|t| self.fraction < t)
+        {
+            return Some(Hint::DoNotRetry);
+        }
+        if self.cfg.spec.retry_after {
+            // The time the queue needs to drain, in whole seconds, at least 1.
+            let wait = self.queue.len() as f64 / self.rps.max(1e-3);
+            let secs = wait.ceil().clamp(1.0, 3600.0) as u64;
+            return Some(Hint::RetryAfter(Duration::from_secs(secs)));
+        }
+        None
+    }
+}
+
+fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

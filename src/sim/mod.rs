@@ -1,0 +1,116 @@
+//! The storm simulator: replay a day like 7 December 2021 against client
+//! strategies and see which keep a recovering backend down.
+//!
+//! A scenario ([`Scenario`], from TOML) describes lanes (shared backend
+//! dependencies whose capacity changes over the day) and device fleets. A
+//! replay ([`replay`]) runs the day once per [`Strategy`], each on its own
+//! current-thread Tokio runtime with paused time, so a simulated day takes
+//! seconds and the same seed gives the same [`Report`], byte for byte.
+//!
+//! The backend ([`Lane`]) is a Tower `Service` with a bounded FIFO queue
+//! that keeps serving requests whose clients already gave up: the wasted
+//! work that makes retry storms metastable.
+//!
+//! # Examples
+//!
+//! ```
+//! use failsoft::sim::{replay, RunOptions, Scenario, Strategy};
+//!
+//! let scenario = Scenario::dec7_2021();
+//! let opts = RunOptions { scale: 0.01, strategies: vec![Strategy::Naive], ..RunOptions::default() };
+//! let report = replay(&scenario, &opts, &|_, _| {})?;
+//! let w1 = report.row("vacuums", "naive", "W1").unwrap();
+//! assert!(w1.amplification.unwrap() > 1.0);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+mod backend;
+mod chart;
+mod client;
+mod engine;
+mod fleet;
+mod metrics;
+mod record;
+mod report;
+mod scenario;
+mod strategy;
+
+use std::sync::Mutex;
+
+pub use self::backend::{Call, Lane, LaneFuture, Served, Shed};
+pub use self::engine::RunOptions;
+pub use self::record::Fleet;
+pub use self::report::{Report, Row};
+pub use self::scenario::{
+    CapacityPoint, ClientSpec, ClockTime, DEC7_2021, Fact, LaneSpec, Period, Scenario,
+    ScenarioError, Source, StreamingSpec, TicketSpec, VacuumSpec, Window,
+};
+pub use self::strategy::Strategy;
+
+/// Replays `scenario` once per strategy in `opts` and builds the report.
+///
+/// `progress(strategy, minutes_done)` is called as simulated minutes pass.
+/// Strategies run on up to `opts.threads` threads; the report does not
+/// depend on the thread count.
+///
+/// # Errors
+///
+/// An I/O error if a Tokio runtime or a thread cannot be created.
+pub fn replay(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    progress: &(dyn Fn(Strategy, u32) + Sync),
+) -> std::io::Result<Report> {
+    let jobs: Vec<Strategy> = opts.strategies.clone();
+    let results = Mutex::new(Vec::new());
+    let next = Mutex::new(0usize);
+    let threads = opts.threads.clamp(1, jobs.len().max(1));
+    std::thread::scope(|scope| -> std::io::Result<()> {
+        let mut handles = Vec::new();
+        for _ in 0..threads {
+            handles.push(scope.spawn(|| -> std::io::Result<()> {
+                loop {
+                    let i = {
+                        let mut n = next.lock().unwrap_or_else(|p| p.into_inner());
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    let Some(&strategy) = jobs.get(i) else {
+                        return Ok(());
+                    };
+                    let run =
+                        engine::run_strategy(scenario, opts, strategy, &|m| progress(strategy, m))?;
+                    results
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((i, run));
+                }
+            }));
+        }
+        for h in handles {
+            h.join()
+                .map_err(|_| std::io::Error::other("a replay thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let mut runs = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    runs.sort_by_key(|(i, _)| *i);
+    let runs: Vec<_> = runs.into_iter().map(|(_, r)| r).collect();
+    Ok(Report::build(
+        scenario,
+        opts.seed,
+        opts.scale,
+        &opts.fleets,
+        &runs,
+    ))
+}
+
+/// Renders the report's chart as an SVG document.
+///
+/// # Errors
+///
+/// A message if drawing fails.
+pub fn chart_svg(report: &Report, scenario: &Scenario) -> Result<String, String> {
+    chart::svg(report, f64::from(scenario.sim.start.seconds()) / 3600.0)
+}

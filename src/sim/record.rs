@@ -1,0 +1,155 @@
+//! Per-minute counters filled in while a replay runs.
+
+/// The simulated fleets, in report order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fleet {
+    /// Robot vacuums.
+    Vacuums,
+    /// Streaming apps.
+    Streaming,
+    /// The ticket site's waiting room.
+    Tickets,
+}
+
+/// Number of fleets.
+pub(crate) const FLEETS: usize = 3;
+
+/// What a lane counts per fleet and minute.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LaneCount {
+    /// Attempts that reached the lane.
+    Attempts = 0,
+    /// Attempts rejected at once because the queue was full.
+    Rejected = 1,
+    /// Attempts served (capacity spent).
+    Served = 2,
+    /// Served attempts whose client had already given up.
+    Wasted = 3,
+    /// Served attempts delivered to a client still waiting.
+    Good = 4,
+}
+
+/// How a logical request (a user action) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// A real answer.
+    Ok = 0,
+    /// A degraded answer the device chose (fallback).
+    Soft = 1,
+    /// A failure the user sees.
+    Hard = 2,
+}
+
+/// Counters of one replay, one slot per minute of the simulated period.
+#[derive(Debug, Clone)]
+pub(crate) struct Recorder {
+    pub(crate) minutes: usize,
+    pub(crate) lanes: usize,
+    /// Sum over the minute of capacity (requests per second) × seconds:
+    /// requests the lane could serve in that minute.
+    pub(crate) capacity: Vec<f64>,
+    lane_counts: Vec<[u64; 5]>,
+    /// Logical requests started, per lane, fleet and minute.
+    organic: Vec<u64>,
+    endings: Vec<[u64; 3]>,
+}
+
+// === impl Fleet ===
+
+impl Fleet {
+    /// All fleets, in report order.
+    pub const ALL: [Fleet; FLEETS] = [Fleet::Vacuums, Fleet::Streaming, Fleet::Tickets];
+
+    /// Name used in the report, the JSON and on the command line.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(failsoft::sim::Fleet::Tickets.name(), "tickets");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            Fleet::Vacuums => "vacuums",
+            Fleet::Streaming => "streaming",
+            Fleet::Tickets => "tickets",
+        }
+    }
+
+    /// The fleet called `name`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::sim::Fleet;
+    /// assert_eq!(Fleet::from_name("vacuums"), Some(Fleet::Vacuums));
+    /// assert_eq!(Fleet::from_name("toasters"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+// === impl Recorder ===
+
+impl Recorder {
+    pub(crate) fn new(minutes: usize, lanes: usize) -> Self {
+        Self {
+            minutes,
+            lanes,
+            capacity: vec![0.0; lanes * minutes],
+            lane_counts: vec![[0; 5]; lanes * FLEETS * minutes],
+            organic: vec![0; lanes * FLEETS * minutes],
+            endings: vec![[0; 3]; FLEETS * minutes],
+        }
+    }
+
+    fn lfm(&self, lane: usize, fleet: Fleet, minute: usize) -> usize {
+        (lane * FLEETS + fleet.index()) * self.minutes + minute.min(self.minutes - 1)
+    }
+
+    pub(crate) fn add_capacity(&mut self, lane: usize, minute: usize, requests: f64) {
+        let i = lane * self.minutes + minute.min(self.minutes - 1);
+        self.capacity[i] += requests;
+    }
+
+    pub(crate) fn count(&mut self, lane: usize, fleet: Fleet, minute: usize, what: LaneCount) {
+        let i = self.lfm(lane, fleet, minute);
+        self.lane_counts[i][what as usize] += 1;
+    }
+
+    pub(crate) fn started(&mut self, lane: usize, fleet: Fleet, minute: usize) {
+        let i = self.lfm(lane, fleet, minute);
+        self.organic[i] += 1;
+    }
+
+    pub(crate) fn ended(&mut self, fleet: Fleet, minute: usize, how: Ending) {
+        let i = fleet.index() * self.minutes + minute.min(self.minutes - 1);
+        self.endings[i][how as usize] += 1;
+    }
+
+    pub(crate) fn lane_count(
+        &self,
+        lane: usize,
+        fleet: Fleet,
+        minute: usize,
+        what: LaneCount,
+    ) -> u64 {
+        self.lane_counts[self.lfm(lane, fleet, minute)][what as usize]
+    }
+
+    pub(crate) fn organic(&self, lane: usize, fleet: Fleet, minute: usize) -> u64 {
+        self.organic[self.lfm(lane, fleet, minute)]
+    }
+
+    pub(crate) fn ending(&self, fleet: Fleet, minute: usize, how: Ending) -> u64 {
+        self.endings[fleet.index() * self.minutes + minute][how as usize]
+    }
+
+    pub(crate) fn capacity(&self, lane: usize, minute: usize) -> f64 {
+        self.capacity[lane * self.minutes + minute]
+    }
+}

@@ -1,0 +1,305 @@
+//! [`ScenarioError`] and the rules a scenario must satisfy.
+
+use std::fmt;
+
+use super::{ClientSpec, ClockTime, LaneSpec, Scenario};
+
+/// A scenario file could not be used: which file, which field, what is wrong.
+///
+/// Rules checked after parsing:
+/// - `sim.start < sim.end`, and `sim.tick_ms` within 1..=1000;
+/// - timeline times in order (non-decreasing);
+/// - each lane: `capacity_rps` positive and finite, `queue_s` finite and
+///   >= 0, `reject_cost` and `do_not_retry_below` within [0, 1], capacity
+///   points strictly in time order, each `fraction` within [0, 1], and the
+///   first point not a ramp;
+/// - each fleet: its lanes exist, counts and periods positive, shares and
+///   probabilities within [0, 1], timeouts and deadlines positive and
+///   finite, `devices_per_stack >= 1`, stay bounds ordered;
+/// - at least one fleet.
+///
+/// Parsing itself rejects unknown fields, wrong types and malformed times.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::sim::Scenario;
+///
+/// let text = failsoft::sim::DEC7_2021.replace("capacity_rps = 130.0", "capacity_rps = -1.0");
+/// let err = Scenario::from_toml(&text, "bad.toml").unwrap_err();
+/// assert_eq!(err.field(), "lanes.core.capacity_rps");
+/// assert!(err.to_string().starts_with("bad.toml: lanes.core.capacity_rps: "));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    file: String,
+    field: String,
+    problem: String,
+}
+
+// === impl ScenarioError ===
+
+impl ScenarioError {
+    pub(crate) fn new(file: &str, field: &str, problem: impl Into<String>) -> Self {
+        Self {
+            file: file.to_owned(),
+            field: field.to_owned(),
+            problem: problem.into(),
+        }
+    }
+
+    /// Turns a TOML parse error into one naming the offending key.
+    pub(crate) fn from_toml(file: &str, text: &str, err: &toml::de::Error) -> Self {
+        let span = err
+            .span()
+            .filter(|s| s.start <= s.end && s.end <= text.len());
+        let field = span.clone().map(|s| key_at(text, s)).unwrap_or_default();
+        let mut problem = err.message().trim().to_owned();
+        if let Some(s) = span {
+            let line = text[..s.start].matches('\n').count() + 1;
+            problem = format!("{problem} (line {line})");
+        }
+        Self {
+            file: file.to_owned(),
+            field,
+            problem,
+        }
+    }
+
+    /// The file (or name) the scenario came from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::sim::Scenario;
+    /// assert_eq!(Scenario::from_toml("x = 1", "a.toml").unwrap_err().file(), "a.toml");
+    /// ```
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The offending field: a dotted path after validation (`lanes.edge.queue_s`),
+    /// the key or value text for parse errors; empty when unknown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::sim::Scenario;
+    /// let err = Scenario::from_toml("colour = 1", "a.toml").unwrap_err();
+    /// assert_eq!(err.field(), "colour");
+    /// ```
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// What is wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::sim::Scenario;
+    /// let err = Scenario::from_toml("colour = 1", "a.toml").unwrap_err();
+    /// assert!(err.problem().contains("unknown field"));
+    /// ```
+    pub fn problem(&self) -> &str {
+        &self.problem
+    }
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}: {}", self.file, self.problem)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.field, self.problem)
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// The dotted key a parse error points at: `table.key`. The span covers
+/// either a key (unknown field) or a value (wrong type): for a value, the
+/// key is the identifier before the nearest `=` to its left.
+fn key_at(text: &str, span: std::ops::Range<usize>) -> String {
+    let spanned = text[span.clone()].trim().trim_matches('"');
+    let after = text[span.end..].trim_start();
+    let key = if after.starts_with('=') || spanned.starts_with('[') {
+        spanned.trim_matches(|c| c == '[' || c == ']').to_owned()
+    } else {
+        let before = &text[..span.start];
+        match before.rfind('=') {
+            Some(eq) => {
+                let head = before[..eq].trim_end();
+                let start = head
+                    .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                    .map_or(0, |i| i + 1);
+                head[start..].to_owned()
+            }
+            None => spanned.to_owned(),
+        }
+    };
+    let table = text[..span.start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    match table {
+        Some(t) if !key.is_empty() && key != t => format!("{t}.{key}"),
+        _ => key,
+    }
+}
+
+// === validation ===
+
+struct Check<'a> {
+    file: &'a str,
+}
+
+impl Check<'_> {
+    fn fail(&self, field: &str, problem: &str) -> ScenarioError {
+        ScenarioError::new(self.file, field, problem)
+    }
+
+    fn positive(&self, field: &str, v: f64) -> Result<(), ScenarioError> {
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(self.fail(
+                field,
+                &format!("must be a positive, finite number (got {v})"),
+            ))
+        }
+    }
+
+    fn unit(&self, field: &str, v: f64) -> Result<(), ScenarioError> {
+        if (0.0..=1.0).contains(&v) {
+            Ok(())
+        } else {
+            Err(self.fail(field, &format!("must be within [0, 1] (got {v})")))
+        }
+    }
+
+    fn lane(&self, s: &Scenario, field: &str, name: &str) -> Result<(), ScenarioError> {
+        if s.lanes.contains_key(name) {
+            Ok(())
+        } else {
+            let known: Vec<&str> = s.lanes.keys().map(String::as_str).collect();
+            Err(self.fail(
+                field,
+                &format!("unknown lane `{name}` (lanes: {})", known.join(", ")),
+            ))
+        }
+    }
+
+    fn client(&self, fleet: &str, c: &ClientSpec) -> Result<(), ScenarioError> {
+        self.positive(&format!("{fleet}.client.timeout_s"), c.timeout_s)?;
+        self.positive(&format!("{fleet}.client.deadline_s"), c.deadline_s)?;
+        if c.devices_per_stack == 0 {
+            return Err(self.fail(
+                &format!("{fleet}.client.devices_per_stack"),
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    fn lane_spec(&self, name: &str, l: &LaneSpec) -> Result<(), ScenarioError> {
+        let f = |k: &str| format!("lanes.{name}.{k}");
+        self.positive(&f("capacity_rps"), l.capacity_rps)?;
+        if !(l.queue_s.is_finite() && l.queue_s >= 0.0) {
+            return Err(self.fail(&f("queue_s"), "must be a finite number >= 0"));
+        }
+        self.unit(&f("reject_cost"), l.reject_cost)?;
+        if let Some(v) = l.do_not_retry_below {
+            self.unit(&f("do_not_retry_below"), v)?;
+        }
+        let mut prev: Option<ClockTime> = None;
+        for (i, p) in l.capacity.iter().enumerate() {
+            let field = f(&format!("capacity[{i}]"));
+            self.unit(&format!("{field}.fraction"), p.fraction)?;
+            if prev.is_some_and(|t| p.at <= t) {
+                return Err(self.fail(
+                    &format!("{field}.at"),
+                    &format!("times out of order: {} is not after the point before", p.at),
+                ));
+            }
+            if prev.is_none() && p.ramp {
+                return Err(self.fail(&format!("{field}.ramp"), "the first point cannot ramp"));
+            }
+            prev = Some(p.at);
+        }
+        Ok(())
+    }
+}
+
+impl Scenario {
+    pub(super) fn validate(&self, file: &str) -> Result<(), ScenarioError> {
+        let c = Check { file };
+        if self.sim.start >= self.sim.end {
+            return Err(c.fail("sim.end", "times out of order: must be after sim.start"));
+        }
+        if !(1..=1000).contains(&self.sim.tick_ms) {
+            return Err(c.fail("sim.tick_ms", "must be within 1..=1000"));
+        }
+        for (i, pair) in self.timeline.windows(2).enumerate() {
+            if pair[1].at < pair[0].at {
+                return Err(c.fail(
+                    &format!("timeline[{}].at", i + 1),
+                    &format!(
+                        "times out of order: {} comes before {}",
+                        pair[1].at, pair[0].at
+                    ),
+                ));
+            }
+        }
+        for (i, w) in self.windows.iter().enumerate() {
+            if w.from >= w.to || w.from < self.sim.start || w.to > self.sim.end {
+                return Err(c.fail(
+                    &format!("windows[{i}]"),
+                    "times out of order: need sim.start <= from < to <= sim.end",
+                ));
+            }
+        }
+        for (name, lane) in &self.lanes {
+            c.lane_spec(name, lane)?;
+        }
+        if let Some(v) = &self.vacuums {
+            c.lane(self, "vacuums.lane", &v.lane)?;
+            c.positive("vacuums.period_s", v.period_s)?;
+            c.unit("vacuums.herd_fraction", v.herd_fraction)?;
+            c.unit("vacuums.command_probability", v.command_probability)?;
+            c.client("vacuums", &v.client)?;
+        }
+        if let Some(s) = &self.streaming {
+            c.lane(self, "streaming.heartbeat_lane", &s.heartbeat_lane)?;
+            c.lane(self, "streaming.auth_lane", &s.auth_lane)?;
+            c.positive("streaming.heartbeat_s", s.heartbeat_s)?;
+            c.positive("streaming.refresh_s", s.refresh_s)?;
+            c.unit("streaming.cached_fraction", s.cached_fraction)?;
+            if s.streams_end < s.streams_start {
+                return Err(c.fail("streaming.streams_end", "must be >= streams_start"));
+            }
+            c.client("streaming", &s.client)?;
+        }
+        if let Some(t) = &self.tickets {
+            c.lane(self, "tickets.lane", &t.lane)?;
+            c.positive("tickets.poll_s", t.poll_s)?;
+            c.positive("tickets.arrival_minutes", t.arrival_minutes)?;
+            c.positive("tickets.stay_min_minutes", t.stay_min_minutes)?;
+            c.positive("tickets.stay_max_minutes", t.stay_max_minutes)?;
+            if !(t.provisioned_rps.is_finite() && t.provisioned_rps >= 0.0) {
+                return Err(c.fail("tickets.provisioned_rps", "must be a finite number >= 0"));
+            }
+            if t.stay_max_minutes < t.stay_min_minutes {
+                return Err(c.fail("tickets.stay_max_minutes", "must be >= stay_min_minutes"));
+            }
+            c.client("tickets", &t.client)?;
+        }
+        if self.vacuums.is_none() && self.streaming.is_none() && self.tickets.is_none() {
+            return Err(c.fail("", "no fleet: add [vacuums], [streaming] or [tickets]"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,150 @@
+//! Client strategies compared by the replay, and the plain-code ones.
+//!
+//! The naive control and the two "backoff alone" strategies are a plain
+//! retry loop ([`plain_call`]): no budget, no throttle, no breaker, no
+//! fallback, server hints ignored. Their delays come from the crate's
+//! [`ExponentialBackoff`] (or a fixed, clock-aligned second for naive).
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+
+use super::backend::{Call, Lane};
+use crate::backoff::{ExponentialBackoff, Jitter};
+use crate::rng::Rng;
+
+/// A client strategy, from worst to best.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::sim::Strategy;
+/// assert_eq!(Strategy::from_name("naive"), Some(Strategy::Naive));
+/// assert_eq!(Strategy::Naive.name(), "naive");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Strategy {
+    /// Fixed 1 s retries aligned to whole seconds of the clock, 4 attempts,
+    /// hints ignored.
+    Naive,
+    /// Exponential backoff (1 s base, doubling, 20 s cap) without jitter,
+    /// 4 attempts, hints ignored.
+    Backoff,
+    /// The same backoff with full jitter, 4 attempts, hints ignored.
+    Jitter,
+}
+
+/// How a plain strategy retries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PlainPolicy {
+    pub(crate) attempts: u32,
+    pub(crate) timeout: Duration,
+    pub(crate) delay: Delay,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Delay {
+    /// Wait `period`, then on to the next whole multiple of it since `t0`.
+    Aligned { period: Duration, t0: Instant },
+    /// Delays from a backoff schedule.
+    Backoff(ExponentialBackoff),
+}
+
+// === impl Strategy ===
+
+impl Strategy {
+    /// Every strategy, in report order.
+    pub const ALL: [Strategy; 3] = [Strategy::Naive, Strategy::Backoff, Strategy::Jitter];
+
+    /// Name used in the report, the JSON and on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Strategy::Naive => "naive",
+            Strategy::Backoff => "backoff",
+            Strategy::Jitter => "jitter",
+        }
+    }
+
+    /// The strategy called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// `true` when failures can end soft (the stack has a fallback).
+    pub(crate) const fn has_fallback(self) -> bool {
+        false
+    }
+
+    /// The retry loop of a plain strategy with per-attempt `timeout`.
+    pub(crate) fn plain(self, timeout: Duration, t0: Instant) -> PlainPolicy {
+        let backoff = |jitter| {
+            ExponentialBackoff::builder()
+                .base(Duration::from_secs(1))
+                .multiplier(2.0)
+                .max(Duration::from_secs(20))
+                .jitter(jitter)
+                .build()
+                .unwrap_or_default()
+        };
+        let delay = match self {
+            Strategy::Naive => Delay::Aligned {
+                period: Duration::from_secs(1),
+                t0,
+            },
+            Strategy::Backoff => Delay::Backoff(backoff(Jitter::None)),
+            Strategy::Jitter => Delay::Backoff(backoff(Jitter::Full)),
+        };
+        PlainPolicy {
+            attempts: 4,
+            timeout,
+            delay,
+        }
+    }
+}
+
+// === impl Delay ===
+
+impl Delay {
+    fn until(&self, retry: u32, previous: Duration, rng: &mut Rng) -> (Instant, Duration) {
+        let now = Instant::now();
+        match *self {
+            Delay::Aligned { period, t0 } => {
+                let p = period.as_nanos().max(1);
+                let since = (now + period).saturating_duration_since(t0).as_nanos();
+                let aligned = since.div_ceil(p) * p;
+                let at = t0 + Duration::from_nanos(u64::try_from(aligned).unwrap_or(u64::MAX));
+                (at, period)
+            }
+            Delay::Backoff(b) => {
+                let d = b.delay(retry, previous, rng);
+                (now + d, d)
+            }
+        }
+    }
+}
+
+/// One logical request under a plain strategy: `true` on success.
+pub(crate) async fn plain_call(
+    mut lane: Lane,
+    call: Call,
+    policy: PlainPolicy,
+    mut rng: Rng,
+) -> bool {
+    let mut previous = Duration::ZERO;
+    for attempt in 0..policy.attempts {
+        if attempt > 0 {
+            let (at, d) = policy.delay.until(attempt - 1, previous, &mut rng);
+            previous = d;
+            tokio::time::sleep_until(at).await;
+        }
+        let Ok(ready) = lane.ready().await else {
+            return false;
+        };
+        let fut = ready.call(call);
+        if let Ok(Ok(_)) = tokio::time::timeout(policy.timeout, fut).await {
+            return true;
+        }
+    }
+    false
+}
