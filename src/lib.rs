@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod budget;
 pub mod classify;
 pub mod error;
+pub mod retry;
 pub mod rng;
 
 pub use crate::error::ConfigError;
