@@ -8,7 +8,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep, sleep, sleep_until};
+use tokio::time::{Instant, Sleep, sleep_until};
 use tower::Service;
 
 use super::replay::Replay;
@@ -59,14 +59,16 @@ pin_project! {
     {
         #[pin]
         state: State<S::Future>,
+        // The attempt timeout while an attempt runs (if `attempt_limit` is
+        // set), the backoff sleep between attempts.
         #[pin]
         timer: Option<Sleep>,
         svc: S,
         req: Option<Req>,
         guard: Guard<C, B, R>,
         attempts: u32,
-        timer_after: Duration,
-        timer_is_deadline: bool,
+        attempt_limit: Option<Duration>,
+        limit_is_deadline: bool,
         deadline: Option<Instant>,
         previous_delay: Duration,
         rng: Option<Rng>,
@@ -77,7 +79,7 @@ pin_project! {
     #[project = StateProj]
     enum State<F> {
         Attempt { #[pin] fut: F },
-        Backoff { #[pin] sleep: Sleep },
+        Backoff,
         Ready,
         Done,
     }
@@ -110,14 +112,14 @@ where
     ) -> Self {
         let config = &shared.config;
         let needs_clock = config.deadline.is_some() || config.attempt_timeout.is_some();
-        let (deadline, timer, timer_after, timer_is_deadline) = if needs_clock {
+        let (deadline, timer, limit, limit_is_deadline) = if needs_clock {
             let now = Instant::now();
             let deadline = config.deadline.map(|d| now + d);
-            let (after, by_deadline) = attempt_limit(config, deadline, now);
-            let timer = after.map(|after| sleep(after));
-            (deadline, timer, after.unwrap_or_default(), by_deadline)
+            let (limit, by_deadline) = attempt_limit(config, deadline, now);
+            let timer = limit.map(|limit| sleep_until(now + limit));
+            (deadline, timer, limit, by_deadline)
         } else {
-            (None, None, Duration::ZERO, false)
+            (None, None, None, false)
         };
         Self {
             state: State::Attempt { fut },
@@ -130,8 +132,8 @@ where
                 withdrawn: None,
             },
             attempts: 1,
-            timer_after,
-            timer_is_deadline,
+            attempt_limit: limit,
+            limit_is_deadline,
             deadline,
             previous_delay: Duration::ZERO,
             rng: None,
@@ -154,6 +156,15 @@ where
     /// See the [type-level example](Self).
     pub fn stop_reason(&self) -> Option<StopReason> {
         self.guard.stop
+    }
+}
+
+/// Sets the timer to fire at `at`, reusing its registration when it has one.
+fn arm(mut timer: Pin<&mut Option<Sleep>>, at: Instant) {
+    if let Some(sleep) = timer.as_mut().as_pin_mut() {
+        sleep.reset(at);
+    } else {
+        timer.set(Some(sleep_until(at)));
     }
 }
 
@@ -191,6 +202,9 @@ where
                     let result = match fut.poll(cx) {
                         Poll::Ready(res) => res.map_err(Into::into),
                         Poll::Pending => {
+                            let Some(limit) = *this.attempt_limit else {
+                                return Poll::Pending;
+                            };
                             let fired = this
                                 .timer
                                 .as_mut()
@@ -199,25 +213,23 @@ where
                             if !fired {
                                 return Poll::Pending;
                             }
-                            let timed_out =
-                                TimedOut::new(*this.timer_after, *this.timer_is_deadline);
-                            Err(Box::new(timed_out) as BoxError)
+                            Err(Box::new(TimedOut::new(limit, *this.limit_is_deadline)) as BoxError)
                         }
                     };
                     this.state.set(State::Done);
-                    this.timer.set(None);
                     match self.as_mut().decide(result) {
                         Next::Return(result) => return Poll::Ready(result),
                         Next::Retry(delay) => {
                             let mut this = self.as_mut().project();
-                            this.state.set(State::Backoff {
-                                sleep: sleep(delay),
-                            });
+                            arm(this.timer.as_mut(), Instant::now() + delay);
+                            this.state.set(State::Backoff);
                         }
                     }
                 }
-                StateProj::Backoff { sleep } => {
-                    ready!(sleep.poll(cx));
+                StateProj::Backoff => {
+                    if let Some(timer) = this.timer.as_mut().as_pin_mut() {
+                        ready!(timer.poll(cx));
+                    }
                     this.state.set(State::Ready);
                 }
                 StateProj::Ready => {
@@ -268,10 +280,12 @@ where
         *this.attempts = this.attempts.saturating_add(1);
         if this.deadline.is_some() || shared.config.attempt_timeout.is_some() {
             let now = Instant::now();
-            let (after, by_deadline) = attempt_limit(&shared.config, *this.deadline, now);
-            *this.timer_after = after.unwrap_or_default();
-            *this.timer_is_deadline = by_deadline;
-            this.timer.set(after.map(|a| sleep_until(now + a)));
+            let (limit, by_deadline) = attempt_limit(&shared.config, *this.deadline, now);
+            *this.attempt_limit = limit;
+            *this.limit_is_deadline = by_deadline;
+            if let Some(limit) = limit {
+                arm(this.timer.as_mut(), now + limit);
+            }
         }
         let fut = this.svc.call(to_send);
         this.state.set(State::Attempt { fut });
