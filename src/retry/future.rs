@@ -362,6 +362,9 @@ impl<Req, C, B: RetryBudget, R> Session<'_, Req, C, B, R> {
             return Err(StopReason::Deadline);
         }
         let hint = verdict.hint.filter(|_| shared.config.honor_hints);
+        if hint == Some(Hint::Malformed) {
+            shared.counters.malformed_hint();
+        }
         if hint == Some(Hint::DoNotRetry) {
             return Err(StopReason::DoNotRetry);
         }
