@@ -7,7 +7,7 @@
 //! were dropped), spending capacity on *wasted work*.
 //!
 //! Lanes do not use a timer per request. The replay's driver calls
-//! [`Backend::serve`] once per tick; it hands out the capacity of that tick
+//! the backend once per tick; it hands out the capacity of that tick
 //! to the queue heads whose minimum service time has passed, and wakes their
 //! clients through a oneshot channel.
 
@@ -67,7 +67,7 @@ pub struct Shed {
 /// One lane of the simulated backend, as a Tower [`Service`].
 ///
 /// Always ready. Its future resolves when the replay's driver serves the
-/// request ([`Backend::serve`]).
+/// request, once per tick.
 ///
 /// # Sharing
 ///

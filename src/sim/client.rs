@@ -6,20 +6,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tower::ServiceExt;
 
 use super::backend::{Backend, Call, Lane};
-use super::fleet::Action;
+use super::fleet::{Action, fleet_devices};
 use super::record::{Ending, FLEETS, Fleet};
+use super::report::fleet_lanes;
 use super::scenario::{ClientSpec, Scenario};
+use super::stack::{self, Answer, Stack};
 use super::strategy::{PlainPolicy, Strategy, plain_call};
-use crate::rng::Streams;
+use crate::ConfigError;
+use crate::rng::{Streams, mix};
 
 /// Everything needed to start logical requests in one replay.
 pub(crate) struct Clients {
-    strategy: Strategy,
     backend: Arc<Backend>,
     lanes: Vec<Lane>,
     plain: [Option<PlainPolicy>; FLEETS],
+    /// Layered strategies: stacks by fleet, then lane, then stack index.
+    stacks: [Vec<Vec<Stack>>; FLEETS],
     jitter: Streams,
     entitlements: Option<Arc<[AtomicBool]>>,
 }
@@ -32,6 +37,38 @@ fn client_spec(s: &Scenario, fleet: Fleet) -> Option<&ClientSpec> {
     }
 }
 
+fn build_stacks(
+    s: &Scenario,
+    strategy: Strategy,
+    lanes: &[Lane],
+    scale: f64,
+    seed: u64,
+) -> Result<[Vec<Vec<Stack>>; FLEETS], ConfigError> {
+    let mut out: [Vec<Vec<Stack>>; FLEETS] = Default::default();
+    let Some(parts) = strategy.parts() else {
+        return Ok(out);
+    };
+    for fleet in Fleet::ALL {
+        let Some(client) = client_spec(s, fleet) else {
+            continue;
+        };
+        let devices = fleet_devices(s, fleet, scale);
+        let count = devices.div_ceil(client.devices_per_stack).max(1);
+        let mut by_lane = vec![Vec::new(); lanes.len()];
+        for lane in fleet_lanes(s, fleet) {
+            for i in 0..count {
+                let id = mix(seed
+                    ^ ((fleet.index() as u64) << 48)
+                    ^ ((lane as u64) << 32)
+                    ^ u64::from(i));
+                by_lane[lane].push(stack::build(parts, lanes[lane].clone(), client, id)?);
+            }
+        }
+        out[fleet.index()] = by_lane;
+    }
+    Ok(out)
+}
+
 // === impl Clients ===
 
 impl Clients {
@@ -39,64 +76,67 @@ impl Clients {
         s: &Scenario,
         strategy: Strategy,
         backend: Arc<Backend>,
-        seed: u64,
+        (seed, scale): (u64, f64),
         t0: Instant,
         entitlements: Option<Arc<[AtomicBool]>>,
-    ) -> Self {
-        let lanes = (0..s.lanes.len()).map(|i| backend.lane(i)).collect();
+    ) -> Result<Self, ConfigError> {
+        let lanes: Vec<Lane> = (0..s.lanes.len()).map(|i| backend.lane(i)).collect();
         let plain = Fleet::ALL.map(|f| {
-            client_spec(s, f).map(|c| {
+            client_spec(s, f).and_then(|c| {
                 let timeout = Duration::try_from_secs_f64(c.timeout_s).unwrap_or(Duration::MAX);
                 strategy.plain(timeout, t0)
             })
         });
-        Self {
-            strategy,
+        let stacks = build_stacks(s, strategy, &lanes, scale, seed)?;
+        Ok(Self {
             backend,
             lanes,
             plain,
+            stacks,
             // Jitter streams are apart from traffic streams: changing the
             // strategy never changes who sends what when.
-            jitter: Streams::seeded(crate::rng::mix(seed ^ 0x6a17_7e2a)),
+            jitter: Streams::seeded(mix(seed ^ 0x6a17_7e2a)),
             entitlements,
-        }
+        })
     }
 
     /// Starts `action` as a task; it records its ending when done.
     pub(crate) fn start(&self, action: Action) {
         self.backend
             .record(|rec, minute| rec.started(action.lane, action.fleet, minute));
-        let Some(policy) = self.plain[action.fleet.index()] else {
+        let backend = self.backend.clone();
+        let grant = action.grants.then(|| self.entitlements.clone()).flatten();
+        let call = Call::new(action.fleet);
+        if let Some(policy) = self.plain[action.fleet.index()] {
+            let lane = self.lanes[action.lane].clone();
+            let rng = self.jitter.next_stream();
+            tokio::spawn(async move {
+                let ok = plain_call(lane, call, policy, rng).await;
+                let ending = if ok { Ending::Ok } else { Ending::Hard };
+                finish(&backend, action, ending, grant.as_deref());
+            });
+            return;
+        }
+        let Some(stacks) = self.stacks[action.fleet.index()].get(action.lane) else {
             return;
         };
-        let lane = self.lanes[action.lane].clone();
-        let rng = self.jitter.next_stream();
-        let backend = self.backend.clone();
-        let soft_ok = self.strategy.has_fallback() && action.fallback;
-        let grant = action.grants.then(|| self.entitlements.clone()).flatten();
+        if stacks.is_empty() {
+            return;
+        }
+        let stack = stacks[action.device as usize % stacks.len()].clone();
         tokio::spawn(async move {
-            let ok = plain_call(lane, Call::new(action.fleet), policy, rng).await;
-            finish(&backend, action, ok, soft_ok, grant.as_deref());
+            let ending = match stack.oneshot(call).await {
+                Ok(Answer::Real) => Ending::Ok,
+                Err(_) => Ending::Hard,
+            };
+            finish(&backend, action, ending, grant.as_deref());
         });
     }
 }
 
-fn finish(
-    backend: &Backend,
-    action: Action,
-    ok: bool,
-    soft_ok: bool,
-    grant: Option<&[AtomicBool]>,
-) {
-    let ending = if ok {
-        if let Some(flag) = grant.and_then(|g| g.get(action.device as usize)) {
-            flag.store(true, Ordering::Relaxed);
-        }
-        Ending::Ok
-    } else if soft_ok {
-        Ending::Soft
-    } else {
-        Ending::Hard
-    };
+fn finish(backend: &Backend, action: Action, ending: Ending, grant: Option<&[AtomicBool]>) {
+    if let (Ending::Ok, Some(flag)) = (ending, grant.and_then(|g| g.get(action.device as usize))) {
+        flag.store(true, Ordering::Relaxed);
+    }
     backend.record(|rec, minute| rec.ended(action.fleet, minute, ending));
 }

@@ -72,7 +72,7 @@ pub(crate) fn run_strategy(
         .enable_time()
         .start_paused(true)
         .build()?;
-    Ok(rt.block_on(drive(s, opts, strategy, progress)))
+    rt.block_on(drive(s, opts, strategy, progress))
 }
 
 fn lane_configs(s: &Scenario, opts: &RunOptions) -> Vec<LaneConfig> {
@@ -94,7 +94,12 @@ fn lane_configs(s: &Scenario, opts: &RunOptions) -> Vec<LaneConfig> {
         .collect()
 }
 
-async fn drive(s: &Scenario, opts: &RunOptions, strategy: Strategy, progress: &dyn Fn(u32)) -> Run {
+async fn drive(
+    s: &Scenario,
+    opts: &RunOptions,
+    strategy: Strategy,
+    progress: &dyn Fn(u32),
+) -> std::io::Result<Run> {
     let t0 = Instant::now();
     let start = s.sim.start.seconds();
     let total_ms = u64::from(s.sim.end.seconds() - start) * 1000;
@@ -109,10 +114,11 @@ async fn drive(s: &Scenario, opts: &RunOptions, strategy: Strategy, progress: &d
         s,
         strategy,
         backend.clone(),
-        opts.seed,
+        (opts.seed, opts.scale),
         t0,
         fleets.entitlements(),
-    );
+    )
+    .map_err(std::io::Error::other)?;
     let dt = Duration::from_millis(tick_ms);
     let mut due = Vec::new();
     let mut tick: u64 = 0;
@@ -126,7 +132,7 @@ async fn drive(s: &Scenario, opts: &RunOptions, strategy: Strategy, progress: &d
         for action in due.drain(..) {
             clients.start(action);
         }
-        if ms % 60_000 == 0 {
+        if ms.is_multiple_of(60_000) {
             progress((ms / 60_000) as u32);
         }
         tick += 1;
@@ -134,9 +140,9 @@ async fn drive(s: &Scenario, opts: &RunOptions, strategy: Strategy, progress: &d
     progress(minutes as u32);
     drop(clients);
     let rec = backend.take_recorder();
-    Run {
+    Ok(Run {
         strategy,
         rec,
         devices,
-    }
+    })
 }

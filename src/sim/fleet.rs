@@ -18,8 +18,6 @@ pub(crate) struct Action {
     pub(crate) fleet: Fleet,
     pub(crate) lane: usize,
     pub(crate) device: u32,
-    /// The device has a degraded answer to fall back on if this fails.
-    pub(crate) fallback: bool,
     /// On success, the device gains a cached entitlement (streaming auth).
     pub(crate) grants: bool,
 }
@@ -189,7 +187,6 @@ impl Vacuums {
             fleet: Fleet::Vacuums,
             lane: self.lane,
             device,
-            fallback: true,
             grants: false,
         };
         out.extend(self.checkins.due(tick).iter().map(|&d| act(d)));
@@ -254,14 +251,10 @@ impl Streaming {
     }
 
     fn action(&self, device: u32, auth: bool) -> Action {
-        let cached = self.cached[device as usize].load(Ordering::Relaxed);
         Action {
             fleet: Fleet::Streaming,
             lane: if auth { self.auth_lane } else { self.hb_lane },
             device,
-            // Heartbeats coalesce and playback goes on; an auth call can
-            // fall back only on a cached entitlement.
-            fallback: !auth || cached,
             grants: auth,
         }
     }
@@ -330,9 +323,6 @@ impl Tickets {
                     fleet: Fleet::Tickets,
                     lane: self.lane,
                     device: d,
-                    // Keep the place in line with an ETA, or an explicit
-                    // "moved" notice, instead of an error page.
-                    fallback: true,
                     grants: false,
                 });
             }
@@ -352,4 +342,15 @@ pub(crate) fn provisioned(s: &Scenario, scale: f64) -> Option<(usize, f64, f64, 
     let open = f64::from(t.on_sale.seconds());
     let to = open + (t.arrival_minutes + t.stay_max_minutes) * 60.0;
     Some((s.lane_index(&t.lane)?, open, to, t.provisioned_rps * scale))
+}
+
+/// Devices of `fleet` at `scale` (0 when the scenario has no such fleet).
+pub(crate) fn fleet_devices(s: &Scenario, fleet: Fleet, scale: f64) -> u32 {
+    match fleet {
+        Fleet::Vacuums => s.vacuums.as_ref().map_or(0, |v| scaled(v.devices, scale)),
+        Fleet::Streaming => s.streaming.as_ref().map_or(0, |v| {
+            scaled(v.streams_end, scale).max(scaled(v.streams_start, scale))
+        }),
+        Fleet::Tickets => s.tickets.as_ref().map_or(0, |v| scaled(v.fans, scale)),
+    }
 }

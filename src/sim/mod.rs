@@ -33,6 +33,7 @@ mod metrics;
 mod record;
 mod report;
 mod scenario;
+mod stack;
 mod strategy;
 
 use std::sync::Mutex;
@@ -55,7 +56,9 @@ pub use self::strategy::Strategy;
 ///
 /// # Errors
 ///
-/// An I/O error if a Tokio runtime or a thread cannot be created.
+/// An I/O error if a Tokio runtime or a thread cannot be created, or if a
+/// strategy's layers reject their configuration (the scenario's client
+/// settings).
 pub fn replay(
     scenario: &Scenario,
     opts: &RunOptions,

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
 use super::backend::{Call, Lane};
+use super::stack::Parts;
 use crate::backoff::{ExponentialBackoff, Jitter};
 use crate::rng::Rng;
 
@@ -33,6 +34,9 @@ pub enum Strategy {
     Backoff,
     /// The same backoff with full jitter, 4 attempts, hints ignored.
     Jitter,
+    /// The crate's retry layer alone: full jitter, at most 3 attempts, a
+    /// deadline, hints honoured; no budget, throttle, breaker or fallback.
+    RetryOnly,
 }
 
 /// How a plain strategy retries.
@@ -55,7 +59,12 @@ pub(crate) enum Delay {
 
 impl Strategy {
     /// Every strategy, in report order.
-    pub const ALL: [Strategy; 3] = [Strategy::Naive, Strategy::Backoff, Strategy::Jitter];
+    pub const ALL: [Strategy; 4] = [
+        Strategy::Naive,
+        Strategy::Backoff,
+        Strategy::Jitter,
+        Strategy::RetryOnly,
+    ];
 
     /// Name used in the report, the JSON and on the command line.
     pub const fn name(self) -> &'static str {
@@ -63,6 +72,7 @@ impl Strategy {
             Strategy::Naive => "naive",
             Strategy::Backoff => "backoff",
             Strategy::Jitter => "jitter",
+            Strategy::RetryOnly => "failsoft-retry-only",
         }
     }
 
@@ -71,13 +81,17 @@ impl Strategy {
         Self::ALL.into_iter().find(|s| s.name() == name)
     }
 
-    /// `true` when failures can end soft (the stack has a fallback).
-    pub(crate) const fn has_fallback(self) -> bool {
-        false
+    /// The failsoft parts of a layered strategy; `None` for plain ones.
+    pub(crate) const fn parts(self) -> Option<Parts> {
+        match self {
+            Strategy::Naive | Strategy::Backoff | Strategy::Jitter => None,
+            Strategy::RetryOnly => Some(Parts { hints: true }),
+        }
     }
 
-    /// The retry loop of a plain strategy with per-attempt `timeout`.
-    pub(crate) fn plain(self, timeout: Duration, t0: Instant) -> PlainPolicy {
+    /// The retry loop of a plain strategy with per-attempt `timeout`;
+    /// `None` for layered ones.
+    pub(crate) fn plain(self, timeout: Duration, t0: Instant) -> Option<PlainPolicy> {
         let backoff = |jitter| {
             ExponentialBackoff::builder()
                 .base(Duration::from_secs(1))
@@ -94,12 +108,13 @@ impl Strategy {
             },
             Strategy::Backoff => Delay::Backoff(backoff(Jitter::None)),
             Strategy::Jitter => Delay::Backoff(backoff(Jitter::Full)),
+            Strategy::RetryOnly => return None,
         };
-        PlainPolicy {
+        Some(PlainPolicy {
             attempts: 4,
             timeout,
             delay,
-        }
+        })
     }
 }
 

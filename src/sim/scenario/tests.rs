@@ -56,7 +56,7 @@ fn end_before_start_is_rejected() {
 
 #[test]
 fn negative_capacity_is_rejected() {
-    let err = with("capacity_rps = 48.0", "capacity_rps = -48.0").unwrap_err();
+    let err = with("capacity_rps = 18.0", "capacity_rps = -18.0").unwrap_err();
     assert_eq!(err.field(), "lanes.edge.capacity_rps");
     assert!(err.problem().contains("positive"));
 }
@@ -69,7 +69,7 @@ fn negative_period_is_rejected() {
 
 #[test]
 fn negative_device_count_is_a_type_error_naming_the_key() {
-    let err = with("devices = 8000", "devices = -8000").unwrap_err();
+    let err = with("devices = 3000", "devices = -3000").unwrap_err();
     assert_eq!(err.field(), "vacuums.devices");
 }
 

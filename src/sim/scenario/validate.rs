@@ -10,9 +10,9 @@ use super::{ClientSpec, ClockTime, LaneSpec, Scenario};
 /// - `sim.start < sim.end`, and `sim.tick_ms` within 1..=1000;
 /// - timeline times in order (non-decreasing);
 /// - each lane: `capacity_rps` positive and finite, `queue_s` finite and
-///   >= 0, `reject_cost` and `do_not_retry_below` within [0, 1], capacity
-///   points strictly in time order, each `fraction` within [0, 1], and the
-///   first point not a ramp;
+///   at least 0, `reject_cost` and `do_not_retry_below` within [0, 1],
+///   capacity points strictly in time order, each `fraction` within
+///   [0, 1], and the first point not a ramp;
 /// - each fleet: its lanes exist, counts and periods positive, shares and
 ///   probabilities within [0, 1], timeouts and deadlines positive and
 ///   finite, `devices_per_stack >= 1`, stay bounds ordered;
@@ -25,7 +25,7 @@ use super::{ClientSpec, ClockTime, LaneSpec, Scenario};
 /// ```
 /// use failsoft::sim::Scenario;
 ///
-/// let text = failsoft::sim::DEC7_2021.replace("capacity_rps = 130.0", "capacity_rps = -1.0");
+/// let text = failsoft::sim::DEC7_2021.replace("capacity_rps = 46.0", "capacity_rps = -1.0");
 /// let err = Scenario::from_toml(&text, "bad.toml").unwrap_err();
 /// assert_eq!(err.field(), "lanes.core.capacity_rps");
 /// assert!(err.to_string().starts_with("bad.toml: lanes.core.capacity_rps: "));
