@@ -141,12 +141,6 @@ impl<Req, C, B: RetryBudget, R> Session<'_, Req, C, B, R> {
 // === impl Guard ===
 
 impl<C, B: RetryBudget, R> Guard<C, B, R> {
-    /// Records the stop and returns `err` unchanged.
-    pub(super) fn finish(&mut self, stop: StopReason, err: BoxError) -> BoxError {
-        self.record(stop);
-        err
-    }
-
     /// Records the stop and returns `result` unchanged.
     pub(super) fn finish_with<T>(&mut self, stop: StopReason, result: T) -> T {
         self.record(stop);

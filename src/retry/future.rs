@@ -211,9 +211,8 @@ where
                         // be sent; the withdrawal is spent, not refunded.
                         this.guard.withdrawn = None;
                         this.state.set(State::Done);
-                        return Poll::Ready(Err(this
-                            .guard
-                            .finish(StopReason::NonRetryable, err.into())));
+                        let err = Err(err.into());
+                        return Poll::Ready(this.guard.finish_with(StopReason::NonRetryable, err));
                     }
                     self.as_mut().send_retry();
                 }
