@@ -83,6 +83,7 @@ use crate::classify::Classify;
 use crate::rng::Streams;
 
 mod counters;
+mod decide;
 pub mod future;
 mod layer;
 mod replay;
@@ -273,6 +274,3 @@ where
         ResponseFuture::new(fut, retry_svc, copy, Arc::clone(shared))
     }
 }
-
-#[cfg(test)]
-mod tests;
