@@ -2,11 +2,65 @@
 //!
 //! The retry layer asks its budget before every retry. [`RetryBudget`] is the
 //! hook; [`NoBudget`] (the default) allows every retry, so only the attempt
-//! limit bounds them.
+//! limit bounds them. [`RatioBudget`] and [`TokenBucket`] are the two real
+//! budgets.
+//!
+//! # Why budgets and not just an attempt limit
+//!
+//! An attempt limit bounds each request, not the client. When a backend
+//! fails every request, a client allowed `n` attempts sends `n` times its
+//! normal load, exactly when the backend can least take it, and a backend
+//! pushed over its capacity by retries keeps failing because of them: the
+//! outage sustains itself (a *metastable* failure, as on 7 December 2021).
+//! Backoff and jitter only spread that load over time; they do not remove
+//! it. A budget does: it counts retries across *all* requests of a client and
+//! refuses them once they exceed a small share of the requests (10 % in the
+//! Google SRE book), so an outage costs the backend at most about 1.1× its
+//! normal load instead of `n`×. When a request is refused a retry, the caller
+//! gets the backend's own last result, and the retry layer's give-up reason
+//! says "budget".
+//!
+//! An isolated failure still gets retried: the budget is shared, and the
+//! healthy requests around it have paid for the retry.
+//!
+//! # The amplification bound
+//!
+//! With at most `n` attempts per request, a [`RatioBudget`] of ratio `r` and
+//! floor `f` (retries per second) over window `w` guarantees, whatever the
+//! failure pattern:
+//!
+//! ```text
+//! attempts ≤ requests × (1 + r) + f × w      in any window w
+//! attempts ≤ requests × n                    always
+//! ```
+//!
+//! and over a longer period `T`, retries ≤ `r ×` (requests in the period and
+//! the window before it) `+ f × (T + w + w / buckets)`. In a steady storm at
+//! `R` requests per second this is an amplification of at most
+//! `1 + r + f / R` (plus edge terms that vanish as `T` grows). The floor's
+//! share, `f / R`, is why the default floor is small.
+//!
+//! A [`TokenBucket`] of capacity `C`, cheapest retry cost `c` and success
+//! refund `s` grants at most `(C + s × successes) / c` retries over any
+//! period: its amplification is `1 + s / c` in a storm where successes still
+//! trickle in, and it stops retrying altogether once `C` is spent when none do.
+//!
+//! Both budgets are withdrawn from *before* the backoff sleep, so retries
+//! still sleeping count; a request dropped during its sleep gives its
+//! withdrawal back through [`RetryBudget::cancel_retry`].
 
 use std::fmt;
 
 use crate::classify::FailureKind;
+
+mod bucket;
+mod ledger;
+mod ratio;
+mod stripes;
+mod units;
+
+pub use self::bucket::{TokenBucket, TokenBucketBuilder, TokenBucketSnapshot};
+pub use self::ratio::{RatioBudget, RatioBudgetBuilder, RatioSnapshot};
 
 /// The retry layer's budget hook.
 ///
