@@ -8,6 +8,7 @@ pub mod budget;
 pub mod classify;
 pub mod error;
 pub mod rng;
+pub mod throttle;
 
 pub use crate::error::ConfigError;
 
