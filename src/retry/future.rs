@@ -1,0 +1,307 @@
+//! [`ResponseFuture`]: one logical request through the retry layer.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep, sleep_until};
+use tower::Service;
+
+use super::Shared;
+use super::decide::{Guard, Next, Session, attempt_limit};
+use super::replay::Replay;
+use super::stop::StopReason;
+use crate::BoxError;
+use crate::budget::RetryBudget;
+use crate::classify::Classify;
+use crate::error::TimedOut;
+use crate::rng::Rng;
+
+pin_project! {
+    /// The future of one logical request through [`Retry`](super::Retry).
+    ///
+    /// Resolves to the last attempt's result, unchanged. After it resolves,
+    /// [`stop_reason`](Self::stop_reason) says why retrying stopped and
+    /// [`attempts`](Self::attempts) how many attempts were sent.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future at any await point is safe: the attempt in
+    /// flight is dropped, a budget withdrawal made for a retry not yet sent
+    /// is given back ([`RetryBudget::cancel_retry`]), and the request is
+    /// counted as cancelled in [`RetryCounters`](super::RetryCounters).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::retry::{RetryLayer, StopReason};
+    /// use std::pin::pin;
+    /// use tower::{service_fn, Layer, Service};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let mut svc = RetryLayer::new().layer(service_fn(|_: ()| async {
+    ///     Err::<(), _>(failsoft::BoxError::from("down"))
+    /// }));
+    /// let mut fut = pin!(svc.call(()));
+    /// assert!(fut.as_mut().await.is_err());
+    /// assert_eq!(fut.attempts(), 3);
+    /// assert_eq!(fut.stop_reason(), Some(StopReason::AttemptsExhausted));
+    /// # }
+    /// ```
+    pub struct ResponseFuture<S, Req, C, B, R>
+    where
+        S: Service<Req>,
+        B: RetryBudget,
+    {
+        #[pin]
+        state: State<S::Future>,
+        // The attempt timeout while an attempt runs (if `attempt_limit` is
+        // set), the backoff sleep between attempts.
+        #[pin]
+        timer: Option<Sleep>,
+        svc: S,
+        req: Option<Req>,
+        guard: Guard<C, B, R>,
+        attempts: u32,
+        attempt_limit: Option<Duration>,
+        limit_is_deadline: bool,
+        deadline: Option<Instant>,
+        previous_delay: Duration,
+        rng: Option<Rng>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Attempt { #[pin] fut: F },
+        Backoff,
+        Ready,
+        Done,
+    }
+}
+
+// === impl ResponseFuture ===
+
+impl<S, Req, C, B, R> ResponseFuture<S, Req, C, B, R>
+where
+    S: Service<Req>,
+    B: RetryBudget,
+{
+    pub(super) fn new(
+        fut: S::Future,
+        svc: S,
+        req: Option<Req>,
+        shared: Arc<Shared<C, B, R>>,
+    ) -> Self {
+        let config = &shared.config;
+        let needs_clock = config.deadline.is_some() || config.attempt_timeout.is_some();
+        let (deadline, timer, limit, limit_is_deadline) = if needs_clock {
+            let now = Instant::now();
+            let deadline = config.deadline.map(|d| now + d);
+            let (limit, by_deadline) = attempt_limit(config, deadline, now);
+            let timer = limit.map(|limit| sleep_until(now + limit));
+            (deadline, timer, limit, by_deadline)
+        } else {
+            (None, None, None, false)
+        };
+        Self {
+            state: State::Attempt { fut },
+            timer,
+            svc,
+            req,
+            guard: Guard {
+                shared,
+                stop: None,
+                withdrawn: None,
+            },
+            attempts: 1,
+            attempt_limit: limit,
+            limit_is_deadline,
+            deadline,
+            previous_delay: Duration::ZERO,
+            rng: None,
+        }
+    }
+
+    /// Attempts sent so far (1 once the future exists).
+    ///
+    /// # Examples
+    ///
+    /// See the [type-level example](Self).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Why retrying stopped; `None` until the future has resolved.
+    ///
+    /// # Examples
+    ///
+    /// See the [type-level example](Self).
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        self.guard.stop
+    }
+}
+
+/// Sets the timer to fire at `at`, reusing its registration when it has one.
+fn arm(mut timer: Pin<&mut Option<Sleep>>, at: Instant) {
+    if let Some(sleep) = timer.as_mut().as_pin_mut() {
+        sleep.reset(at);
+    } else {
+        timer.set(Some(sleep_until(at)));
+    }
+}
+
+impl<S, Req, C, B, R> Future for ResponseFuture<S, Req, C, B, R>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: Classify<Req, S::Response>,
+    B: RetryBudget,
+    R: Replay<Req>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let mut this = self.as_mut().project();
+            match this.state.as_mut().project() {
+                StateProj::Attempt { fut } => {
+                    let result = match fut.poll(cx) {
+                        Poll::Ready(res) => res.map_err(Into::into),
+                        Poll::Pending => {
+                            let Some(limit) = *this.attempt_limit else {
+                                return Poll::Pending;
+                            };
+                            let fired = this
+                                .timer
+                                .as_mut()
+                                .as_pin_mut()
+                                .is_some_and(|timer| timer.poll(cx).is_ready());
+                            if !fired {
+                                return Poll::Pending;
+                            }
+                            Err(Box::new(TimedOut::new(limit, *this.limit_is_deadline)) as BoxError)
+                        }
+                    };
+                    this.state.set(State::Done);
+                    match self.as_mut().decide(result) {
+                        Next::Return(result) => return Poll::Ready(result),
+                        Next::Retry(delay) => {
+                            let mut this = self.as_mut().project();
+                            arm(this.timer.as_mut(), Instant::now() + delay);
+                            this.state.set(State::Backoff);
+                        }
+                    }
+                }
+                StateProj::Backoff => {
+                    if let Some(timer) = this.timer.as_mut().as_pin_mut() {
+                        ready!(timer.poll(cx));
+                    }
+                    this.state.set(State::Ready);
+                }
+                StateProj::Ready => {
+                    if let Err(err) = ready!(this.svc.poll_ready(cx)) {
+                        // The inner service failed before the retry could
+                        // be sent; the withdrawal is spent, not refunded.
+                        this.guard.withdrawn = None;
+                        this.state.set(State::Done);
+                        let err = Err(err.into());
+                        return Poll::Ready(this.guard.finish_with(StopReason::NonRetryable, err));
+                    }
+                    self.as_mut().send_retry();
+                }
+                StateProj::Done => panic!("ResponseFuture polled after completion"),
+            }
+        }
+    }
+}
+
+impl<S, Req, C, B, R> ResponseFuture<S, Req, C, B, R>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: Classify<Req, S::Response>,
+    B: RetryBudget,
+    R: Replay<Req>,
+{
+    /// Sends the next attempt on the (ready) service clone.
+    fn send_retry(self: Pin<&mut Self>) {
+        let mut this = self.project();
+        let shared = &this.guard.shared;
+        let copy = this
+            .req
+            .take()
+            .expect("a retry is only scheduled with a request copy");
+        // Send a fresh copy and keep `copy` to classify the result; if the
+        // replay declines now, send `copy` itself and pass the result through.
+        let to_send = match shared.replay.replay(&copy) {
+            Some(fresh) => {
+                *this.req = Some(copy);
+                fresh
+            }
+            None => copy,
+        };
+        this.guard.withdrawn = None;
+        shared.counters.retry();
+        *this.attempts = this.attempts.saturating_add(1);
+        if this.deadline.is_some() || shared.config.attempt_timeout.is_some() {
+            let now = Instant::now();
+            let (limit, by_deadline) = attempt_limit(&shared.config, *this.deadline, now);
+            *this.attempt_limit = limit;
+            *this.limit_is_deadline = by_deadline;
+            if let Some(limit) = limit {
+                arm(this.timer.as_mut(), now + limit);
+            }
+        }
+        let fut = this.svc.call(to_send);
+        this.state.set(State::Attempt { fut });
+    }
+
+    /// Decides, after an attempt, whether to return or to retry.
+    fn decide(
+        self: Pin<&mut Self>,
+        result: Result<S::Response, BoxError>,
+    ) -> Next<Result<S::Response, BoxError>> {
+        let this = self.project();
+        let mut session = Session {
+            req: this.req.as_ref(),
+            guard: this.guard,
+            attempts: *this.attempts,
+            deadline: *this.deadline,
+            previous_delay: this.previous_delay,
+            rng: this.rng,
+        };
+        let planned = session
+            .judge(&result)
+            .and_then(|(kind, hint)| session.plan(kind, hint));
+        match planned {
+            Ok(delay) => Next::Retry(delay),
+            Err(stop) => {
+                if stop.is_success() {
+                    let retried = session.attempts > 1;
+                    session.guard.shared.budget.on_success(retried);
+                }
+                Next::Return(session.guard.finish_with(stop, result))
+            }
+        }
+    }
+}
+
+impl<S, Req, C, B, R> fmt::Debug for ResponseFuture<S, Req, C, B, R>
+where
+    S: Service<Req>,
+    B: RetryBudget,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("attempts", &self.attempts)
+            .field("stop_reason", &self.guard.stop)
+            .finish_non_exhaustive()
+    }
+}
