@@ -89,7 +89,10 @@ async fn ratio_budget_bounds_amplification_in_a_ten_minute_outage() {
         let budget = RatioBudget::default();
         let s = storm(budget.clone(), rate).await;
         let bound = ratio_bound(s.requests, 0.1, 0.1, 10.0, 1.0);
-        eprintln!("rate {rate}/s: {s:?}, amplification {:.4}", s.amplification());
+        eprintln!(
+            "rate {rate}/s: {s:?}, amplification {:.4}",
+            s.amplification()
+        );
         assert!(s.attempts as f64 <= bound, "rate {rate}: {s:?} > {bound}");
         let floor_share = 0.1 / rate as f64;
         assert!(
@@ -118,13 +121,25 @@ async fn token_buckets_stop_retrying_once_spent() {
     let aws = storm(TokenBucket::aws_standard(), 10).await;
     assert_eq!(aws.attempts, aws.requests + 100, "500 tokens at 5 each");
     let grpc = storm(TokenBucket::grpc(), 10).await;
-    assert_eq!(grpc.attempts, grpc.requests + 4, "10 tokens, retries above 5");
+    assert_eq!(
+        grpc.attempts,
+        grpc.requests + 4,
+        "10 tokens, retries above 5"
+    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn refusal_returns_the_backend_result_and_says_budget() {
-    let budget = RatioBudget::builder().ratio(0.0).floor(0.0).build().unwrap();
-    let layer = RetryLayer::builder().budget(budget).seed(1).build().unwrap();
+    let budget = RatioBudget::builder()
+        .ratio(0.0)
+        .floor(0.0)
+        .build()
+        .unwrap();
+    let layer = RetryLayer::builder()
+        .budget(budget)
+        .seed(1)
+        .build()
+        .unwrap();
     let counters = layer.counters();
     let mut client = ServiceBuilder::new()
         .layer(layer)
@@ -145,13 +160,29 @@ async fn refusal_returns_the_backend_result_and_says_budget() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn one_budget_is_shared_by_two_retry_layers() {
     // One retry in the pot: whichever client fails first takes it.
-    let budget = RatioBudget::builder().ratio(0.0).floor(0.1).build().unwrap();
+    let budget = RatioBudget::builder()
+        .ratio(0.0)
+        .floor(0.1)
+        .build()
+        .unwrap();
     let failing = || service_fn(|_: ()| async { Err::<(), BoxError>("down".into()) });
     let mut a = ServiceBuilder::new()
-        .layer(RetryLayer::builder().budget(budget.clone()).seed(1).build().unwrap())
+        .layer(
+            RetryLayer::builder()
+                .budget(budget.clone())
+                .seed(1)
+                .build()
+                .unwrap(),
+        )
         .service(failing());
     let mut b = ServiceBuilder::new()
-        .layer(RetryLayer::builder().budget(budget.clone()).seed(2).build().unwrap())
+        .layer(
+            RetryLayer::builder()
+                .budget(budget.clone())
+                .seed(2)
+                .build()
+                .unwrap(),
+        )
         .service(failing());
     let _ = a.ready().await.unwrap().call(()).await;
     let _ = b.ready().await.unwrap().call(()).await;
@@ -176,7 +207,13 @@ async fn token_bucket_refunds_on_success_through_the_layer() {
         })
     };
     let mut client = ServiceBuilder::new()
-        .layer(RetryLayer::builder().budget(bucket.clone()).seed(3).build().unwrap())
+        .layer(
+            RetryLayer::builder()
+                .budget(bucket.clone())
+                .seed(3)
+                .build()
+                .unwrap(),
+        )
         .service(flaky);
     client.ready().await.unwrap().call(()).await.unwrap();
     // Paid 5 for the retry, got 1 back for the success.

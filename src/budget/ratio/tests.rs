@@ -199,4 +199,3 @@ fn debug_shows_configuration() {
     let text = format!("{:?}", RatioBudget::default());
     assert!(text.contains("ratio: 0.1"), "{text}");
 }
-
