@@ -196,7 +196,7 @@ async fn token_bucket_refunds_on_success_through_the_layer() {
     let flaky = {
         let n = Arc::new(AtomicU64::new(0));
         service_fn(move |_: ()| {
-            let first = n.fetch_add(1, Ordering::Relaxed) % 2 == 0;
+            let first = n.fetch_add(1, Ordering::Relaxed).is_multiple_of(2);
             async move {
                 if first {
                     Err::<u8, BoxError>("reset".into())
