@@ -24,11 +24,32 @@ use failsoft::budget::{RatioBudget, RetryBudget, TokenBucket};
 use failsoft::classify::FailureKind;
 use failsoft::retry::RetryLayer;
 use failsoft::throttle::ThrottleLayer;
+use tower::retry::Policy;
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::{Layer, Service, service_fn};
 
 fn tps() -> Arc<TpsBudget> {
     Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.1))
+}
+
+/// tower's `Retry` with a `TpsBudget`, deposited on success.
+#[derive(Clone)]
+struct WithTps(Arc<TpsBudget>);
+
+impl<Req: Clone, Res, E> Policy<Req, Res, E> for WithTps {
+    type Future = Ready<()>;
+    fn retry(&mut self, _req: &mut Req, res: &mut Result<Res, E>) -> Option<Self::Future> {
+        match res {
+            Ok(_) => {
+                self.0.deposit();
+                None
+            }
+            Err(_) => self.0.withdraw().then(|| ready(())),
+        }
+    }
+    fn clone_request(&mut self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
 }
 
 fn ratio() -> RatioBudget {
@@ -167,6 +188,10 @@ fn retry_with_budgets(c: &mut Criterion) {
     let mut g = c.benchmark_group("retry/success_path_with_budget");
     g.throughput(Throughput::Elements(1));
     let mut cx = Context::from_waker(Waker::noop());
+    let mut tower_tps = tower::retry::RetryLayer::new(WithTps(tps())).layer(backend());
+    g.bench_function("tower Retry + TpsBudget", |b| {
+        b.iter(|| drive(&mut tower_tps, black_box(1), &mut cx))
+    });
     let mut none = RetryLayer::builder()
         .seed(1)
         .build()
