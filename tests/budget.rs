@@ -251,3 +251,28 @@ fn many_threads_sharing_one_budget_agree_with_the_bound() {
     // Nothing lost: what was not granted during the run is still there.
     assert_eq!(s.available, (16_000 - granted) as f64);
 }
+
+#[test]
+fn fractional_ratios_are_exact_where_tower_over_admits() {
+    use tower::retry::budget::{Budget, TpsBudget};
+    // tower turns 30 % into "one retry per 3 requests".
+    let tower = TpsBudget::new(Duration::from_secs(10), 0, 0.3);
+    for _ in 0..100 {
+        tower.deposit();
+    }
+    let tower_granted = (0..100).filter(|_| tower.withdraw()).count();
+    assert_eq!(tower_granted, 33);
+
+    let ours = RatioBudget::builder()
+        .ratio(0.3)
+        .floor(0.0)
+        .build()
+        .unwrap();
+    for _ in 0..100 {
+        ours.on_request();
+    }
+    let granted = (0..100)
+        .filter(|_| ours.try_retry(FailureKind::Error).is_ok())
+        .count();
+    assert_eq!(granted, 30);
+}

@@ -115,6 +115,57 @@ proptest! {
         prop_assert_eq!(snap.requests as usize, requests.len());
     }
 
+    /// The success path (`on_request`, which reads no clock) keeps the same
+    /// bound: pending deposits are credited no later than they happened.
+    /// Driven on a paused runtime so the budget's own clock reads are virtual.
+    #[test]
+    fn striped_deposits_never_break_the_period_bound(
+        (ratio, floor, window, buckets) in ratio_config(),
+        ops in prop::collection::vec(op(), 1..300),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let (requests, grants) = rt.block_on(async move {
+            let w = Duration::from_secs(window);
+            let budget = RatioBudget::builder()
+                .ratio(ratio).floor(floor).window(w).buckets(buckets)
+                .build().unwrap();
+            let (mut requests, mut grants) = (Vec::new(), Vec::new());
+            for op in ops {
+                match op {
+                    Op::Request => {
+                        requests.push(Instant::now());
+                        budget.on_request();
+                    }
+                    Op::Retry(k) => {
+                        if budget.try_retry(k).is_ok() {
+                            grants.push(Instant::now());
+                        }
+                    }
+                    Op::Cancel | Op::Success => budget.on_success(false),
+                    Op::Step(d) => tokio::time::advance(d).await,
+                }
+            }
+            assert_eq!(budget.snapshot().requests as usize, requests.len());
+            (requests, grants)
+        });
+        let w = Duration::from_secs(window);
+        let bucket = w.as_secs_f64() / f64::from(buckets);
+        for i in 0..grants.len() {
+            for j in i..grants.len() {
+                let (a, b) = (grants[i], grants[j]);
+                let n = (j - i + 1) as f64;
+                let reqs = requests.iter().filter(|t| **t + w > a && **t <= b).count() as f64;
+                let span = (b - a).as_secs_f64();
+                let bound = ratio * reqs + floor * (span + w.as_secs_f64() + bucket);
+                prop_assert!(n <= bound + 1e-6, "{n} retries in [{a:?}, {b:?}] > {bound}");
+            }
+        }
+    }
+
     /// After any storm, a quiet window restores at least the floor, and
     /// fresh requests add their ratio on top.
     #[test]
