@@ -276,3 +276,33 @@ fn fractional_ratios_are_exact_where_tower_over_admits() {
         .count();
     assert_eq!(granted, 30);
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn dropping_a_request_in_backoff_gives_the_withdrawal_back() {
+    use tokio_test::assert_pending;
+    let ratio = RatioBudget::builder()
+        .ratio(0.0)
+        .floor(0.1)
+        .build()
+        .unwrap(); // one retry
+    let bucket = TokenBucket::aws_standard();
+    let (inner, mut handle) = tower_test::mock::pair::<(), ()>();
+    handle.allow(10);
+    let layer = RetryLayer::builder()
+        .budget((ratio.clone(), bucket.clone()))
+        .seed(4);
+    let mut svc = tower::Layer::layer(&layer.build().unwrap(), inner);
+    ServiceExt::<()>::ready(&mut svc).await.unwrap();
+    let mut fut = tokio_test::task::spawn(svc.call(()));
+    assert_pending!(fut.poll());
+    let (_, send) = handle.next_request().await.unwrap();
+    send.send_error("reset");
+    assert_pending!(fut.poll()); // withdrawn, sleeping in backoff
+    assert_eq!(ratio.snapshot().available, 0.0);
+    assert_eq!(bucket.snapshot().tokens, 495.0);
+    drop(fut);
+    let r = ratio.snapshot();
+    assert_eq!((r.available, r.granted, r.cancelled), (1.0, 0, 1));
+    let b = bucket.snapshot();
+    assert_eq!((b.tokens, b.granted, b.cancelled), (500.0, 0, 1));
+}

@@ -191,6 +191,50 @@ impl<B: RetryBudget + ?Sized> RetryBudget for std::sync::Arc<B> {
     }
 }
 
+/// Both budgets must grant a retry: `(RatioBudget, TokenBucket)` caps
+/// retries by share of requests *and* by a quota. A retry the first budget
+/// grants but the second refuses is given back to the first.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::budget::{RatioBudget, RetryBudget, TokenBucket};
+/// use failsoft::classify::FailureKind;
+///
+/// let ratio = RatioBudget::builder().floor(1.0).build()?; // 10 per window
+/// let quota = TokenBucket::builder().capacity(10.0).build()?; // 2 at cost 5
+/// let both = (ratio.clone(), quota);
+/// let granted = (0..10).filter(|_| both.try_retry(FailureKind::Error).is_ok()).count();
+/// assert_eq!(granted, 2);
+/// assert_eq!(ratio.snapshot().granted, 2); // refusals were given back
+/// # Ok::<(), failsoft::ConfigError>(())
+/// ```
+impl<A: RetryBudget, B: RetryBudget> RetryBudget for (A, B) {
+    #[inline]
+    fn on_request(&self) {
+        self.0.on_request();
+        self.1.on_request();
+    }
+
+    fn try_retry(&self, kind: FailureKind) -> Result<(), BudgetRefused> {
+        self.0.try_retry(kind)?;
+        self.1
+            .try_retry(kind)
+            .inspect_err(|_| self.0.cancel_retry(kind))
+    }
+
+    fn cancel_retry(&self, kind: FailureKind) {
+        self.0.cancel_retry(kind);
+        self.1.cancel_retry(kind);
+    }
+
+    #[inline]
+    fn on_success(&self, retried: bool) {
+        self.0.on_success(retried);
+        self.1.on_success(retried);
+    }
+}
+
 // === impl BudgetRefused ===
 
 impl BudgetRefused {
