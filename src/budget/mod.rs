@@ -42,8 +42,10 @@
 //!
 //! A [`TokenBucket`] of capacity `C`, cheapest retry cost `c` and success
 //! refund `s` grants at most `(C + s × successes) / c` retries over any
-//! period: its amplification is `1 + s / c` in a storm where successes still
-//! trickle in, and it stops retrying altogether once `C` is spent when none do.
+//! period. Successes are at most the requests, so attempts ≤
+//! `requests × (1 + s / c) + C / c` (1.2 × requests + 100 for the AWS
+//! preset), and once `C` is spent in a storm where nothing succeeds, it
+//! grants no retry at all.
 //!
 //! Both budgets are withdrawn from *before* the backoff sleep, so retries
 //! still sleeping count; a request dropped during its sleep gives its
