@@ -90,6 +90,7 @@ pub mod rng;
 #[cfg(feature = "sim")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
 pub mod sim;
+pub mod throttle;
 
 pub use crate::error::ConfigError;
 
