@@ -8,9 +8,14 @@ use std::sync::OnceLock;
 
 use failsoft::sim::{Report, Row, RunOptions, Scenario, Strategy, replay};
 
-/// Large enough for per-minute ratios to be meaningful (about 530
-/// devices), small enough for a debug build.
+/// Plain strategies: large enough for per-minute ratios to be meaningful
+/// (about 530 devices), small enough for a debug build.
 const SCALE: f64 = 0.1;
+/// Layered strategies send far fewer attempts, so they can afford more
+/// devices; they need them, because devices share client stacks (100
+/// vacuums per stack): at 0.1 the vacuums have only 3 throttles, which
+/// rise and fall in lockstep, while the full-scale replay has 30.
+const STACK_SCALE: f64 = 0.3;
 /// For the determinism tests, which compare numbers, not ratios.
 const SMALL: f64 = 0.02;
 
@@ -25,10 +30,28 @@ fn run_at(seed: u64, scale: f64, strategies: &[Strategy]) -> Report {
     replay(&Scenario::dec7_2021(), &opts, &|_, _| {}).expect("replay runs")
 }
 
-/// One replay of every strategy, shared by the behaviour tests.
+/// One replay of the plain strategies, shared by the behaviour tests.
 fn day() -> &'static Report {
     static DAY: OnceLock<Report> = OnceLock::new();
-    DAY.get_or_init(|| run_at(7, SCALE, &Strategy::ALL))
+    DAY.get_or_init(|| {
+        run_at(
+            7,
+            SCALE,
+            &[Strategy::Naive, Strategy::Backoff, Strategy::Jitter],
+        )
+    })
+}
+
+/// One replay of the failsoft stack and its ablations.
+fn stack_day() -> &'static Report {
+    static DAY: OnceLock<Report> = OnceLock::new();
+    DAY.get_or_init(|| {
+        let layered: Vec<Strategy> = Strategy::ALL
+            .into_iter()
+            .filter(|s| !matches!(s, Strategy::Naive | Strategy::Backoff | Strategy::Jitter))
+            .collect();
+        run_at(7, STACK_SCALE, &layered)
+    })
 }
 
 fn row<'a>(r: &'a Report, fleet: &str, strategy: Strategy, window: &str) -> &'a Row {
@@ -138,7 +161,7 @@ fn backoff_and_jitter_alone_defer_load_but_do_not_remove_it() {
 
 #[test]
 fn retry_layer_alone_caps_attempts_but_stays_metastable() {
-    let r = day();
+    let r = stack_day();
     for window in WINDOWS {
         let x = row(r, "streaming", Strategy::RetryOnly, window);
         let amp = x.amplification.unwrap();
@@ -153,4 +176,84 @@ fn retry_layer_alone_caps_attempts_but_stays_metastable() {
         .amplification
         .unwrap();
     assert!(vac < 2.0, "{vac}");
+}
+
+/// Every window of every steady fleet where capacity came back.
+fn returned(r: &Report, s: Strategy) -> Vec<&Row> {
+    STEADY
+        .iter()
+        .flat_map(|fleet| {
+            RETURNED[fleet_index(fleet)]
+                .iter()
+                .map(move |w| row(r, fleet, s, w))
+        })
+        .collect()
+}
+
+#[test]
+fn failsoft_stack_bounds_amplification_in_every_window() {
+    let r = stack_day();
+    for x in r
+        .rows
+        .iter()
+        .filter(|x| x.strategy == Strategy::Failsoft.name())
+    {
+        if let Some(amp) = x.amplification {
+            assert!(amp <= 1.1, "{x:?}");
+        }
+    }
+}
+
+#[test]
+fn failsoft_stack_recovers_within_five_minutes_of_capacity() {
+    let r = stack_day();
+    for x in r
+        .rows
+        .iter()
+        .filter(|x| x.strategy == Strategy::Failsoft.name())
+    {
+        if x.capacity_sufficed_at.is_some() {
+            assert!(x.recovery_minutes.is_some_and(|m| m <= 5), "{x:?}");
+        }
+    }
+    for x in returned(r, Strategy::Failsoft) {
+        assert!(x.recovery_minutes.is_some(), "{x:?}");
+    }
+}
+
+#[test]
+fn failsoft_stack_wastes_little_once_capacity_is_back() {
+    for x in returned(stack_day(), Strategy::Failsoft) {
+        assert!(x.wasted_share.unwrap() <= 0.10, "{x:?}");
+    }
+}
+
+#[test]
+fn without_throttling_the_backend_only_serves_abandoned_work_in_the_outage() {
+    let r = stack_day();
+    for fleet in STEADY {
+        let with = row(r, fleet, Strategy::Failsoft, "W1");
+        let without = row(r, fleet, Strategy::NoThrottle, "W1");
+        // The budget still caps amplification near 1.1 ...
+        assert!(without.amplification.unwrap() <= 1.1 + 0.02, "{without:?}");
+        // ... but every request waits behind abandoned ones and times out.
+        assert!(without.wasted_share.unwrap() > 0.9, "{without:?}");
+        assert!(
+            without.goodput_ratio.unwrap() < with.goodput_ratio.unwrap(),
+            "{without:?}"
+        );
+    }
+}
+
+#[test]
+fn without_the_budget_retries_burst_higher() {
+    let r = stack_day();
+    for fleet in STEADY {
+        let with = row(r, fleet, Strategy::Failsoft, "W1");
+        let without = row(r, fleet, Strategy::NoBudget, "W1");
+        assert!(
+            without.peak_offered_over_capacity.unwrap() > with.peak_offered_over_capacity.unwrap(),
+            "{fleet}: {without:?} vs {with:?}"
+        );
+    }
 }

@@ -7,13 +7,16 @@
 use std::time::Duration;
 
 use tower::util::BoxCloneService;
-use tower::{Layer, ServiceExt};
+use tower::{Layer, ServiceBuilder, ServiceExt};
 
 use super::backend::{Call, Lane, Served, Shed};
 use super::scenario::ClientSpec;
 use crate::backoff::{ExponentialBackoff, Jitter};
+use crate::budget::{BudgetRefused, RatioBudget, RetryBudget};
 use crate::classify::{FailureKind, Verdict, classify_error};
 use crate::retry::RetryLayer;
+use crate::rng::mix;
+use crate::throttle::ThrottleLayer;
 use crate::{BoxError, ConfigError};
 
 /// What a device gets for one user action.
@@ -31,11 +34,58 @@ pub(crate) type Stack = BoxCloneService<Call, Answer, BoxError>;
 pub(crate) struct Parts {
     /// Server hints (Retry-After, do-not-retry) honoured by the retry layer.
     pub(crate) hints: bool,
+    /// A 10% retry budget shared by the stack's requests.
+    pub(crate) budget: bool,
+    /// Adaptive client-side throttling (and, once available, the breaker).
+    pub(crate) throttle: bool,
+}
+
+/// The stack's budget: none, or retries within 10% of requests.
+#[derive(Debug, Clone)]
+enum Budget {
+    Off,
+    Ratio(RatioBudget),
+}
+
+impl RetryBudget for Budget {
+    fn on_request(&self) {
+        if let Budget::Ratio(b) = self {
+            b.on_request();
+        }
+    }
+
+    fn try_retry(&self, kind: FailureKind) -> Result<(), BudgetRefused> {
+        match self {
+            Budget::Off => Ok(()),
+            Budget::Ratio(b) => b.try_retry(kind),
+        }
+    }
+
+    fn cancel_retry(&self, kind: FailureKind) {
+        if let Budget::Ratio(b) = self {
+            b.cancel_retry(kind);
+        }
+    }
+
+    fn on_success(&self, retried: bool) {
+        if let Budget::Ratio(b) = self {
+            b.on_success(retried);
+        }
+    }
 }
 
 /// What a lane's answer means to the retry layer: a full queue is a
 /// throttle with the server's hint; everything else as the crate's default.
 fn classify(_call: &Call, result: &Result<Served, BoxError>) -> Verdict {
+    verdict(result)
+}
+
+/// [`classify`] for layers that judge results only (throttle, breaker).
+fn classify_result(_: &(), result: &Result<Served, BoxError>) -> Verdict {
+    verdict(result)
+}
+
+fn verdict(result: &Result<Served, BoxError>) -> Verdict {
     match result {
         Ok(_) => Verdict::success(),
         Err(err) => match err.downcast_ref::<Shed>() {
@@ -77,9 +127,37 @@ pub(crate) fn build(
         .honor_hints(parts.hints)
         .seed(seed)
         .classify(classify)
+        .budget(budget(parts)?)
         .build()?;
-    let svc = retry.layer(lane).map_response(|_| Answer::Real);
+    let throttle = if parts.throttle {
+        Some(
+            ThrottleLayer::builder()
+                .seed(mix(seed ^ 0x7407))
+                .classify(classify_result)
+                .build()?,
+        )
+    } else {
+        None
+    };
+    let attempt = ServiceBuilder::new().option_layer(throttle).service(lane);
+    let svc = retry.layer(attempt).map_response(|_| Answer::Real);
     Ok(BoxCloneService::new(svc))
+}
+
+/// The SRE book's 10% of requests, with no floor: a stack's devices are
+/// quiet (a request every few seconds), so any floor would be most of
+/// their retries. The window is long enough to hold dozens of requests.
+fn budget(parts: Parts) -> Result<Budget, ConfigError> {
+    if !parts.budget {
+        return Ok(Budget::Off);
+    }
+    let b = RatioBudget::builder()
+        .ratio(0.1)
+        .floor(0.0)
+        .window(Duration::from_secs(300))
+        .buckets(30)
+        .build()?;
+    Ok(Budget::Ratio(b))
 }
 
 #[cfg(test)]

@@ -34,6 +34,14 @@ pub enum Strategy {
     Backoff,
     /// The same backoff with full jitter, 4 attempts, hints ignored.
     Jitter,
+    /// The failsoft stack: retry layer (full jitter, at most 3 attempts, a
+    /// deadline, hints honoured) with a 10% retry budget and adaptive
+    /// throttling.
+    Failsoft,
+    /// The failsoft stack without its retry budget.
+    NoBudget,
+    /// The failsoft stack without throttling.
+    NoThrottle,
     /// The crate's retry layer alone: full jitter, at most 3 attempts, a
     /// deadline, hints honoured; no budget, throttle, breaker or fallback.
     RetryOnly,
@@ -59,10 +67,13 @@ pub(crate) enum Delay {
 
 impl Strategy {
     /// Every strategy, in report order.
-    pub const ALL: [Strategy; 4] = [
+    pub const ALL: [Strategy; 7] = [
         Strategy::Naive,
         Strategy::Backoff,
         Strategy::Jitter,
+        Strategy::Failsoft,
+        Strategy::NoBudget,
+        Strategy::NoThrottle,
         Strategy::RetryOnly,
     ];
 
@@ -72,6 +83,9 @@ impl Strategy {
             Strategy::Naive => "naive",
             Strategy::Backoff => "backoff",
             Strategy::Jitter => "jitter",
+            Strategy::Failsoft => "failsoft",
+            Strategy::NoBudget => "failsoft-no-budget",
+            Strategy::NoThrottle => "failsoft-no-throttle",
             Strategy::RetryOnly => "failsoft-retry-only",
         }
     }
@@ -85,7 +99,26 @@ impl Strategy {
     pub(crate) const fn parts(self) -> Option<Parts> {
         match self {
             Strategy::Naive | Strategy::Backoff | Strategy::Jitter => None,
-            Strategy::RetryOnly => Some(Parts { hints: true }),
+            Strategy::Failsoft => Some(Parts {
+                hints: true,
+                budget: true,
+                throttle: true,
+            }),
+            Strategy::NoBudget => Some(Parts {
+                hints: true,
+                budget: false,
+                throttle: true,
+            }),
+            Strategy::NoThrottle => Some(Parts {
+                hints: true,
+                budget: true,
+                throttle: false,
+            }),
+            Strategy::RetryOnly => Some(Parts {
+                hints: true,
+                budget: false,
+                throttle: false,
+            }),
         }
     }
 
@@ -108,7 +141,7 @@ impl Strategy {
             },
             Strategy::Backoff => Delay::Backoff(backoff(Jitter::None)),
             Strategy::Jitter => Delay::Backoff(backoff(Jitter::Full)),
-            Strategy::RetryOnly => return None,
+            _ => return None,
         };
         Some(PlainPolicy {
             attempts: 4,
