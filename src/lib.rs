@@ -4,6 +4,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod backoff;
+pub mod breaker;
 pub mod budget;
 pub mod classify;
 pub mod error;
