@@ -419,6 +419,11 @@ impl Breaker {
         self.lock().config().clone()
     }
 
+    #[cfg(test)]
+    pub(crate) fn word(&self) -> u64 {
+        self.shared.word.load(Ordering::Acquire)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Core> {
         // Nothing panics while the lock is held; recover from poison anyway.
         self.shared.core.lock().unwrap_or_else(PoisonError::into_inner)
@@ -482,6 +487,11 @@ impl Permit {
     /// ```
     pub fn is_probe(&self) -> bool {
         self.ticket.probe
+    }
+
+    #[cfg(test)]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.ticket.epoch
     }
 }
 
