@@ -319,7 +319,11 @@ mod tests {
     #[test]
     fn closures_classify_with_the_request() {
         let c = |req: &u8, _res: &Result<(), BoxError>| {
-            if *req == 0 { Verdict::fatal() } else { Verdict::success() }
+            if *req == 0 {
+                Verdict::fatal()
+            } else {
+                Verdict::success()
+            }
         };
         assert_eq!(c.classify(&0, &Ok(())), Verdict::fatal());
         assert_eq!(c.classify(&1, &Ok(())), Verdict::success());

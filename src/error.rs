@@ -200,7 +200,11 @@ impl TimedOut {
 
 impl fmt::Display for TimedOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = if self.by_deadline { "deadline" } else { "attempt timeout" };
+        let what = if self.by_deadline {
+            "deadline"
+        } else {
+            "attempt timeout"
+        };
         write!(f, "{what} elapsed after {:?}", self.after)
     }
 }

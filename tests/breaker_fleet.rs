@@ -42,7 +42,11 @@ impl Run {
     /// Peak attempts in one second after t0, divided by the steady rate
     /// (one request per device per second).
     fn stampede_factor(&self) -> f64 {
-        let peak = self.attempts[RECOVERS_AT as usize..].iter().max().copied().unwrap_or(0);
+        let peak = self.attempts[RECOVERS_AT as usize..]
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or(0);
         peak as f64 / DEVICES as f64
     }
 }
@@ -76,7 +80,10 @@ fn simulate(cfg: &BreakerConfig) -> Run {
     }
     Run {
         attempts,
-        closed_at_end: breakers.iter().filter(|b| b.state() == State::Closed).count(),
+        closed_at_end: breakers
+            .iter()
+            .filter(|b| b.state() == State::Closed)
+            .count(),
         backlog_at_end: backlog.iter().map(|&b| u64::from(b)).sum(),
     }
 }
@@ -102,14 +109,24 @@ fn jittered_reopening_and_ramp_up_avoid_a_stampede() {
     let run = simulate(&cfg);
     let factor = run.stampede_factor();
     eprintln!("stampede factor {factor:.2}");
-    assert!(factor <= 3.0, "peak after recovery is {factor:.2}x the steady rate");
+    assert!(
+        factor <= 3.0,
+        "peak after recovery is {factor:.2}x the steady rate"
+    );
     // The fleet does recover: every breaker closes and the backlog drains.
     assert_eq!(run.closed_at_end, DEVICES);
-    assert!(run.backlog_at_end <= DEVICES as u64, "backlog left: {}", run.backlog_at_end);
+    assert!(
+        run.backlog_at_end <= DEVICES as u64,
+        "backlog left: {}",
+        run.backlog_at_end
+    );
     // While the backend is down, the breakers cut load well below steady.
     let outage = &run.attempts[120..RECOVERS_AT as usize];
     let outage_peak = outage.iter().max().copied().unwrap_or(0);
-    assert!(outage_peak < DEVICES as u64 / 5, "outage peak {outage_peak}");
+    assert!(
+        outage_peak < DEVICES as u64 / 5,
+        "outage peak {outage_peak}"
+    );
 }
 
 #[test]
@@ -123,6 +140,9 @@ fn fixed_reopen_times_without_ramp_up_stampede() {
     let run = simulate(&cfg);
     let factor = run.stampede_factor();
     eprintln!("stampede factor {factor:.2}");
-    assert!(factor >= 10.0, "expected a stampede, peak only {factor:.2}x");
+    assert!(
+        factor >= 10.0,
+        "expected a stampede, peak only {factor:.2}x"
+    );
     assert_eq!(run.closed_at_end, DEVICES);
 }

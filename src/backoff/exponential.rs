@@ -316,10 +316,16 @@ impl ExponentialBackoffBuilder {
     pub fn build(self) -> Result<ExponentialBackoff, ConfigError> {
         let b = self.inner;
         if b.base.is_zero() {
-            return Err(ConfigError::new("backoff.base", "must be greater than zero"));
+            return Err(ConfigError::new(
+                "backoff.base",
+                "must be greater than zero",
+            ));
         }
         if b.max < b.base {
-            return Err(ConfigError::new("backoff.max", "must be at least backoff.base"));
+            return Err(ConfigError::new(
+                "backoff.max",
+                "must be at least backoff.base",
+            ));
         }
         if !(b.multiplier.is_finite() && b.multiplier >= 1.0) {
             return Err(ConfigError::new(
@@ -328,7 +334,10 @@ impl ExponentialBackoffBuilder {
             ));
         }
         if b.max_attempts == Some(0) {
-            return Err(ConfigError::new("backoff.max_attempts", "must be at least 1"));
+            return Err(ConfigError::new(
+                "backoff.max_attempts",
+                "must be at least 1",
+            ));
         }
         if b.max_elapsed.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::new(

@@ -360,15 +360,24 @@ impl BreakerConfigBuilder {
 
     fn check_policies(&self) -> Result<(), ConfigError> {
         if self.consecutive_failures == Some(0) {
-            return Err(ConfigError::new("breaker.consecutive_failures", "must be at least 1"));
+            return Err(ConfigError::new(
+                "breaker.consecutive_failures",
+                "must be at least 1",
+            ));
         }
         let in_unit = |r: f64| r > 0.0 && r <= 1.0;
         if self.failure_rate.is_some_and(|r| !in_unit(r)) {
-            return Err(ConfigError::new("breaker.failure_rate", "must be within (0, 1]"));
+            return Err(ConfigError::new(
+                "breaker.failure_rate",
+                "must be within (0, 1]",
+            ));
         }
         if let Some(rate) = self.slow_call_rate {
             if !in_unit(rate) {
-                return Err(ConfigError::new("breaker.slow_call_rate", "must be within (0, 1]"));
+                return Err(ConfigError::new(
+                    "breaker.slow_call_rate",
+                    "must be within (0, 1]",
+                ));
             }
             if self.slow_call_duration.is_zero() {
                 return Err(ConfigError::new(
@@ -381,10 +390,16 @@ impl BreakerConfigBuilder {
             && self.failure_rate.is_none()
             && self.slow_call_rate.is_none()
         {
-            return Err(ConfigError::new("breaker.policy", "must enable at least one trip policy"));
+            return Err(ConfigError::new(
+                "breaker.policy",
+                "must enable at least one trip policy",
+            ));
         }
         if self.ramp_up.is_some_and(|d| d.is_zero()) {
-            return Err(ConfigError::new("breaker.ramp_up", "must be greater than zero"));
+            return Err(ConfigError::new(
+                "breaker.ramp_up",
+                "must be greater than zero",
+            ));
         }
         Ok(())
     }
@@ -393,7 +408,10 @@ impl BreakerConfigBuilder {
         match self.window {
             Window::Count(size) => {
                 if size == 0 || size > LARGEST_WINDOW {
-                    return Err(ConfigError::new("breaker.window_size", "must be within [1, 2^20]"));
+                    return Err(ConfigError::new(
+                        "breaker.window_size",
+                        "must be within [1, 2^20]",
+                    ));
                 }
                 if self.minimum_calls > size {
                     return Err(ConfigError::new(
@@ -404,9 +422,14 @@ impl BreakerConfigBuilder {
             }
             Window::Time { length, buckets } => {
                 if length.is_zero() {
-                    return Err(ConfigError::new("breaker.window_length", "must be greater than zero"));
+                    return Err(ConfigError::new(
+                        "breaker.window_length",
+                        "must be greater than zero",
+                    ));
                 }
-                if buckets == 0 || buckets > MOST_BUCKETS || length / buckets < Duration::from_millis(1)
+                if buckets == 0
+                    || buckets > MOST_BUCKETS
+                    || length / buckets < Duration::from_millis(1)
                 {
                     return Err(ConfigError::new(
                         "breaker.window_buckets",
@@ -416,14 +439,20 @@ impl BreakerConfigBuilder {
             }
         }
         if self.minimum_calls == 0 {
-            return Err(ConfigError::new("breaker.minimum_calls", "must be at least 1"));
+            return Err(ConfigError::new(
+                "breaker.minimum_calls",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
 
     fn check_half_open(&self) -> Result<(), ConfigError> {
         if self.half_open_probes == 0 {
-            return Err(ConfigError::new("breaker.half_open_probes", "must be at least 1"));
+            return Err(ConfigError::new(
+                "breaker.half_open_probes",
+                "must be at least 1",
+            ));
         }
         if self.half_open_successes == 0 || self.half_open_successes > self.half_open_probes {
             return Err(ConfigError::new(

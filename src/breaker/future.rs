@@ -155,6 +155,8 @@ impl<F, C> fmt::Debug for ResponseFuture<F, C> {
             Kind::Called { .. } => "called",
             Kind::Rejected { .. } => "rejected",
         };
-        f.debug_struct("ResponseFuture").field("kind", &kind).finish()
+        f.debug_struct("ResponseFuture")
+            .field("kind", &kind)
+            .finish()
     }
 }

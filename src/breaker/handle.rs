@@ -210,8 +210,15 @@ impl Breaker {
         let mode = word & MODE_MASK;
         if mode == CLOSED || mode == DISABLED {
             let start = self.shared.slow.map(|_| now());
-            let ticket = Ticket { epoch: word >> 4, probe: false };
-            return Ok(Permit { ticket, start, guard: None });
+            let ticket = Ticket {
+                epoch: word >> 4,
+                probe: false,
+            };
+            return Ok(Permit {
+                ticket,
+                start,
+                guard: None,
+            });
         }
         let now = now();
         let (result, change) = {
@@ -257,7 +264,12 @@ impl Breaker {
     }
 
     /// [`record_at`](Self::record_at), reading the clock only when needed.
-    pub(crate) fn record_with(&self, mut permit: Permit, outcome: Outcome, now: impl Fn() -> Instant) {
+    pub(crate) fn record_with(
+        &self,
+        mut permit: Permit,
+        outcome: Outcome,
+        now: impl Fn() -> Instant,
+    ) {
         // Recording consumes the probe slot; the guard must not release it.
         drop(permit.guard.take());
         let failure = matches!(outcome, Outcome::Retryable(_));
@@ -426,7 +438,10 @@ impl Breaker {
 
     fn lock(&self) -> MutexGuard<'_, Core> {
         // Nothing panics while the lock is held; recover from poison anyway.
-        self.shared.core.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared
+            .core
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn publish(&self, core: &Core, change: Option<Transition>) {
@@ -445,13 +460,19 @@ impl Breaker {
 
 impl fmt::Debug for Breaker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Breaker").field("state", &self.state()).finish()
+        f.debug_struct("Breaker")
+            .field("state", &self.state())
+            .finish()
     }
 }
 
 fn emit(change: Option<Transition>) {
     match change {
-        Some(Transition::Opened { reason, open_for, trips }) => tracing::warn!(
+        Some(Transition::Opened {
+            reason,
+            open_for,
+            trips,
+        }) => tracing::warn!(
             target: "failsoft::breaker",
             reason = reason.as_str(),
             open_for_ms = u64::try_from(open_for.as_millis()).unwrap_or(u64::MAX),

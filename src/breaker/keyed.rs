@@ -142,19 +142,31 @@ impl<K: Hash + Eq> KeyedBreakers<K> {
     }
 
     fn entry(&self, key: K) -> Arc<Breaker> {
-        let mut map = self.inner.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .inner
+            .map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         Arc::clone(map.get_or_insert(key, || Arc::new(Breaker::new(&self.inner.cfg))))
     }
 
     /// The breaker for `key`, if the map holds one (marks it as used).
     pub fn get(&self, key: &K) -> Option<Breaker> {
-        let mut map = self.inner.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .inner
+            .map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         map.get(key).map(|b| Breaker::clone(b))
     }
 
     /// How many keys the map holds.
     pub fn len(&self) -> usize {
-        self.inner.map.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.inner
+            .map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// `true` when the map holds no key.
@@ -173,7 +185,9 @@ impl<K> Clone for KeyedBreakers<K> {
 
 impl<K: Hash + Eq> fmt::Debug for KeyedBreakers<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyedBreakers").field("keys", &self.len()).finish()
+        f.debug_struct("KeyedBreakers")
+            .field("keys", &self.len())
+            .finish()
     }
 }
 

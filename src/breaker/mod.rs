@@ -261,7 +261,11 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        match self.admitted.take().expect("poll_ready must be called first") {
+        match self
+            .admitted
+            .take()
+            .expect("poll_ready must be called first")
+        {
             Ok(permit) => ResponseFuture::called(
                 self.inner.call(req),
                 Arc::clone(&self.breaker),

@@ -257,13 +257,19 @@ impl Core {
     }
 
     /// Decides whether a call may go out at `now`.
-    pub(crate) fn acquire(&mut self, now: Instant) -> (Result<Ticket, Refusal>, Option<Transition>) {
+    pub(crate) fn acquire(
+        &mut self,
+        now: Instant,
+    ) -> (Result<Ticket, Refusal>, Option<Transition>) {
         let mut change = None;
         if let Phase::Open { until } = self.phase {
             if now < until {
                 return (Err(self.refusal(Some(until))), None);
             }
-            self.enter(Phase::HalfOpen { in_flight: 0, successes: 0 });
+            self.enter(Phase::HalfOpen {
+                in_flight: 0,
+                successes: 0,
+            });
             change = Some(Transition::HalfOpened);
         }
         let verdict = match &mut self.phase {
@@ -279,41 +285,62 @@ impl Core {
                         if self.rng.chance(share) {
                             Ok(false)
                         } else {
-                            Err(Refusal { next_probe: None, ramping: true })
+                            Err(Refusal {
+                                next_probe: None,
+                                ramping: true,
+                            })
                         }
                     }
                 }
                 None => Ok(false),
             },
-            Phase::HalfOpen { in_flight, successes } => {
+            Phase::HalfOpen {
+                in_flight,
+                successes,
+            } => {
                 if in_flight.saturating_add(*successes) < self.cfg.half_open_probes {
                     *in_flight += 1;
                     Ok(true)
                 } else {
-                    Err(Refusal { next_probe: None, ramping: false })
+                    Err(Refusal {
+                        next_probe: None,
+                        ramping: false,
+                    })
                 }
             }
             Phase::Disabled => Ok(false),
-            Phase::ForcedOpen | Phase::Open { .. } => {
-                Err(Refusal { next_probe: None, ramping: false })
-            }
+            Phase::ForcedOpen | Phase::Open { .. } => Err(Refusal {
+                next_probe: None,
+                ramping: false,
+            }),
         };
         let epoch = self.epoch;
         (verdict.map(|probe| Ticket { epoch, probe }), change)
     }
 
     fn refusal(&self, next_probe: Option<Instant>) -> Refusal {
-        Refusal { next_probe, ramping: false }
+        Refusal {
+            next_probe,
+            ramping: false,
+        }
     }
 
     /// Records how an admitted call went.
-    pub(crate) fn record(&mut self, ticket: Ticket, call: Call, now: Instant) -> Option<Transition> {
+    pub(crate) fn record(
+        &mut self,
+        ticket: Ticket,
+        call: Call,
+        now: Instant,
+    ) -> Option<Transition> {
         if ticket.epoch != self.epoch {
             return None;
         }
         match &mut self.phase {
             Phase::Closed { .. } => self.record_closed(call, now),
-            Phase::HalfOpen { in_flight, successes } if ticket.probe => {
+            Phase::HalfOpen {
+                in_flight,
+                successes,
+            } if ticket.probe => {
                 *in_flight = in_flight.saturating_sub(1);
                 let slow_fails = self.cfg.slow_call_rate.is_some() && call.slow;
                 if call.failure || slow_fails {
@@ -331,8 +358,16 @@ impl Core {
     }
 
     fn record_closed(&mut self, call: Call, now: Instant) -> Option<Transition> {
-        self.consecutive = if call.failure { self.consecutive.saturating_add(1) } else { 0 };
-        if self.cfg.consecutive_failures.is_some_and(|n| self.consecutive >= n) {
+        self.consecutive = if call.failure {
+            self.consecutive.saturating_add(1)
+        } else {
+            0
+        };
+        if self
+            .cfg
+            .consecutive_failures
+            .is_some_and(|n| self.consecutive >= n)
+        {
             return Some(self.trip(TripReason::ConsecutiveFailures, now));
         }
         if !self.uses_window() {
@@ -343,10 +378,18 @@ impl Core {
         if totals.calls < self.cfg.minimum_calls {
             return None;
         }
-        if self.cfg.failure_rate.is_some_and(|r| totals.failure_rate() >= r) {
+        if self
+            .cfg
+            .failure_rate
+            .is_some_and(|r| totals.failure_rate() >= r)
+        {
             return Some(self.trip(TripReason::FailureRate, now));
         }
-        if self.cfg.slow_call_rate.is_some_and(|r| totals.slow_rate() >= r) {
+        if self
+            .cfg
+            .slow_call_rate
+            .is_some_and(|r| totals.slow_rate() >= r)
+        {
             return Some(self.trip(TripReason::SlowCallRate, now));
         }
         None
@@ -354,15 +397,19 @@ impl Core {
 
     /// Gives back the slot of a probe that ended without an outcome.
     pub(crate) fn release(&mut self, ticket: Ticket) {
-        if ticket.probe && ticket.epoch == self.epoch {
-            if let Phase::HalfOpen { in_flight, .. } = &mut self.phase {
-                *in_flight = in_flight.saturating_sub(1);
-            }
+        if let Phase::HalfOpen { in_flight, .. } = &mut self.phase
+            && ticket.probe
+            && ticket.epoch == self.epoch
+        {
+            *in_flight = in_flight.saturating_sub(1);
         }
     }
 
     fn trip(&mut self, reason: TripReason, now: Instant) -> Transition {
-        let open_for = self.cfg.open_backoff.delay(self.trips, self.last_open, &mut self.rng);
+        let open_for = self
+            .cfg
+            .open_backoff
+            .delay(self.trips, self.last_open, &mut self.rng);
         self.trips = self.trips.saturating_add(1);
         self.last_open = open_for;
         // An open time past tokio's range saturates at a year, then at now.
@@ -371,7 +418,11 @@ impl Core {
             .or_else(|| now.checked_add(Duration::from_secs(86_400 * 365)))
             .unwrap_or(now);
         self.enter(Phase::Open { until });
-        Transition::Opened { reason, open_for, trips: self.trips }
+        Transition::Opened {
+            reason,
+            open_for,
+            trips: self.trips,
+        }
     }
 
     fn close(&mut self, now: Instant) {

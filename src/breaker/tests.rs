@@ -62,7 +62,10 @@ fn field_of(b: BreakerConfigBuilder) -> &'static str {
 #[test]
 fn rates_outside_unit_interval_are_rejected() {
     for bad in [0.0, -0.1, 1.01, f64::NAN, f64::INFINITY] {
-        assert_eq!(field_of(BreakerConfig::builder().failure_rate(bad)), "breaker.failure_rate");
+        assert_eq!(
+            field_of(BreakerConfig::builder().failure_rate(bad)),
+            "breaker.failure_rate"
+        );
         assert_eq!(
             field_of(BreakerConfig::builder().slow_calls(bad, secs(1))),
             "breaker.slow_call_rate"
@@ -74,40 +77,79 @@ fn rates_outside_unit_interval_are_rejected() {
 #[test]
 fn zero_counts_and_durations_are_rejected() {
     let b = BreakerConfig::builder;
-    assert_eq!(field_of(b().consecutive_failures(0)), "breaker.consecutive_failures");
-    assert_eq!(field_of(b().slow_calls(0.5, Duration::ZERO)), "breaker.slow_call_duration");
-    assert_eq!(field_of(b().window(Window::Count(0))), "breaker.window_size");
-    assert_eq!(field_of(b().window(Window::Count(u32::MAX))), "breaker.window_size");
+    assert_eq!(
+        field_of(b().consecutive_failures(0)),
+        "breaker.consecutive_failures"
+    );
+    assert_eq!(
+        field_of(b().slow_calls(0.5, Duration::ZERO)),
+        "breaker.slow_call_duration"
+    );
+    assert_eq!(
+        field_of(b().window(Window::Count(0))),
+        "breaker.window_size"
+    );
+    assert_eq!(
+        field_of(b().window(Window::Count(u32::MAX))),
+        "breaker.window_size"
+    );
     let time = |length, buckets| Window::Time { length, buckets };
-    assert_eq!(field_of(b().window(time(Duration::ZERO, 10))), "breaker.window_length");
-    assert_eq!(field_of(b().window(time(secs(10), 0))), "breaker.window_buckets");
-    assert_eq!(field_of(b().window(time(secs(10), 1_001))), "breaker.window_buckets");
+    assert_eq!(
+        field_of(b().window(time(Duration::ZERO, 10))),
+        "breaker.window_length"
+    );
+    assert_eq!(
+        field_of(b().window(time(secs(10), 0))),
+        "breaker.window_buckets"
+    );
+    assert_eq!(
+        field_of(b().window(time(secs(10), 1_001))),
+        "breaker.window_buckets"
+    );
     assert_eq!(
         field_of(b().window(time(Duration::from_millis(5), 10))),
         "breaker.window_buckets"
     );
     assert_eq!(field_of(b().minimum_calls(0)), "breaker.minimum_calls");
-    assert_eq!(field_of(b().half_open_probes(0)), "breaker.half_open_probes");
-    assert_eq!(field_of(b().half_open_successes(0)), "breaker.half_open_successes");
+    assert_eq!(
+        field_of(b().half_open_probes(0)),
+        "breaker.half_open_probes"
+    );
+    assert_eq!(
+        field_of(b().half_open_successes(0)),
+        "breaker.half_open_successes"
+    );
     assert_eq!(field_of(b().ramp_up(Duration::ZERO)), "breaker.ramp_up");
 }
 
 #[test]
 fn minimum_calls_larger_than_window_is_rejected() {
-    let b = BreakerConfig::builder().window(Window::Count(10)).minimum_calls(11);
+    let b = BreakerConfig::builder()
+        .window(Window::Count(10))
+        .minimum_calls(11);
     assert_eq!(field_of(b), "breaker.minimum_calls");
-    assert!(BreakerConfig::builder().window(Window::Count(10)).minimum_calls(10).build().is_ok());
+    assert!(
+        BreakerConfig::builder()
+            .window(Window::Count(10))
+            .minimum_calls(10)
+            .build()
+            .is_ok()
+    );
 }
 
 #[test]
 fn more_successes_than_probes_is_rejected() {
-    let b = BreakerConfig::builder().half_open_probes(2).half_open_successes(3);
+    let b = BreakerConfig::builder()
+        .half_open_probes(2)
+        .half_open_successes(3);
     assert_eq!(field_of(b), "breaker.half_open_successes");
 }
 
 #[test]
 fn turning_off_every_policy_is_rejected() {
-    let b = BreakerConfig::builder().without_consecutive_failures().without_failure_rate();
+    let b = BreakerConfig::builder()
+        .without_consecutive_failures()
+        .without_failure_rate();
     assert_eq!(field_of(b), "breaker.policy");
 }
 
@@ -140,7 +182,11 @@ fn a_success_resets_the_failure_streak() {
 
 #[test]
 fn client_errors_count_as_successes() {
-    let cfg = builder().consecutive_failures(2).without_failure_rate().build().unwrap();
+    let cfg = builder()
+        .consecutive_failures(2)
+        .without_failure_rate()
+        .build()
+        .unwrap();
     let b = Breaker::new(&cfg);
     let now = Instant::now();
     for _ in 0..10 {
@@ -200,7 +246,10 @@ fn time_window_trips_on_rate_and_forgets_old_failures() {
     let cfg = builder()
         .without_consecutive_failures()
         .failure_rate(0.5)
-        .window(Window::Time { length: secs(10), buckets: 10 })
+        .window(Window::Time {
+            length: secs(10),
+            buckets: 10,
+        })
         .minimum_calls(4)
         .build()
         .unwrap();
@@ -236,7 +285,11 @@ fn slow_calls_trip_the_breaker() {
     let t0 = Instant::now();
     for i in 0..3 {
         let p = b.try_acquire_at(t0).unwrap();
-        let took = if i == 0 { secs(1) } else { Duration::from_millis(10) };
+        let took = if i == 0 {
+            secs(1)
+        } else {
+            Duration::from_millis(10)
+        };
         b.record_at(p, OK, t0 + took);
     }
     assert_eq!(b.state(), State::Closed);
@@ -262,7 +315,11 @@ fn open_rejects_until_next_probe_then_half_opens() {
 
 #[test]
 fn half_open_admits_only_the_configured_probes() {
-    let cfg = builder().consecutive_failures(1).half_open_probes(3).build().unwrap();
+    let cfg = builder()
+        .consecutive_failures(1)
+        .half_open_probes(3)
+        .build()
+        .unwrap();
     let b = Breaker::new(&cfg);
     let t0 = Instant::now();
     trip(&b, 1, t0);
@@ -270,7 +327,10 @@ fn half_open_admits_only_the_configured_probes() {
     let probes: Vec<_> = (0..3).map(|_| b.try_acquire_at(t).unwrap()).collect();
     assert!(b.try_acquire_at(t).is_err());
     drop(probes);
-    assert!(b.try_acquire_at(t).is_ok(), "dropped probes give their slots back");
+    assert!(
+        b.try_acquire_at(t).is_ok(),
+        "dropped probes give their slots back"
+    );
 }
 
 #[test]
@@ -310,7 +370,11 @@ fn failed_probe_reopens_for_longer_up_to_the_cap() {
 
 #[test]
 fn closing_resets_the_open_time() {
-    let cfg = builder().consecutive_failures(1).half_open_successes(1).build().unwrap();
+    let cfg = builder()
+        .consecutive_failures(1)
+        .half_open_successes(1)
+        .build()
+        .unwrap();
     let b = Breaker::new(&cfg);
     let mut t = Instant::now();
     trip(&b, 1, t);
@@ -325,22 +389,36 @@ fn closing_resets_the_open_time() {
 
 #[test]
 fn open_times_are_jittered_between_half_and_full_ceiling() {
-    let cfg = BreakerConfig::builder().consecutive_failures(1).seed(9).build().unwrap();
+    let cfg = BreakerConfig::builder()
+        .consecutive_failures(1)
+        .seed(9)
+        .build()
+        .unwrap();
     let t = Instant::now();
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..50 {
         let b = Breaker::new(&cfg);
         trip(&b, 1, t);
         let open = b.snapshot_at(t).next_probe.unwrap() - t;
-        assert!(open >= Duration::from_millis(2_500) && open <= secs(5), "{open:?}");
+        assert!(
+            open >= Duration::from_millis(2_500) && open <= secs(5),
+            "{open:?}"
+        );
         seen.insert(open);
     }
-    assert!(seen.len() > 40, "breakers of one config jitter independently");
+    assert!(
+        seen.len() > 40,
+        "breakers of one config jitter independently"
+    );
 }
 
 #[test]
 fn stale_probe_outcome_is_ignored() {
-    let cfg = builder().consecutive_failures(1).half_open_successes(1).build().unwrap();
+    let cfg = builder()
+        .consecutive_failures(1)
+        .half_open_successes(1)
+        .build()
+        .unwrap();
     let b = Breaker::new(&cfg);
     let t0 = Instant::now();
     trip(&b, 1, t0);
@@ -417,7 +495,11 @@ fn disabled_admits_everything_and_records_nothing() {
 
 #[test]
 fn subscribers_see_each_transition() {
-    let cfg = builder().consecutive_failures(1).half_open_successes(1).build().unwrap();
+    let cfg = builder()
+        .consecutive_failures(1)
+        .half_open_successes(1)
+        .build()
+        .unwrap();
     let b = Breaker::new(&cfg);
     let mut rx = b.subscribe();
     let t0 = Instant::now();
@@ -451,7 +533,11 @@ fn snapshot_reports_rate_and_next_probe() {
 
 #[test]
 fn healthy_breaker_stops_writing_once_window_is_full_of_successes() {
-    let cfg = builder().window(Window::Count(10)).minimum_calls(5).build().unwrap();
+    let cfg = builder()
+        .window(Window::Count(10))
+        .minimum_calls(5)
+        .build()
+        .unwrap();
     let b = Breaker::new(&cfg);
     let t = Instant::now();
     for _ in 0..10 {

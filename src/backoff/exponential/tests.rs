@@ -81,7 +81,11 @@ fn decorrelated_follows_brooker_formula() {
     let mut saw_growth = false;
     for retry in 0..200 {
         let d = b.delay(retry, previous, &mut rng);
-        let prev = if previous.is_zero() { b.base() } else { previous };
+        let prev = if previous.is_zero() {
+            b.base()
+        } else {
+            previous
+        };
         let upper = (prev * 3).min(b.max());
         assert!(d >= b.base().min(upper), "retry {retry}: {d:?} below base");
         assert!(d <= upper, "retry {retry}: {d:?} above {upper:?}");
@@ -109,7 +113,12 @@ fn decorrelated_uses_previous_delay_not_attempt_number() {
 
 #[test]
 fn huge_attempt_numbers_saturate_at_the_cap() {
-    for jitter in [Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated] {
+    for jitter in [
+        Jitter::None,
+        Jitter::Full,
+        Jitter::Equal,
+        Jitter::Decorrelated,
+    ] {
         let b = ExponentialBackoff::builder()
             .base(Duration::from_secs(1))
             .max(Duration::MAX)
@@ -128,9 +137,15 @@ fn huge_attempt_numbers_saturate_at_the_cap() {
 
 #[test]
 fn max_attempts_bounds_the_schedule() {
-    let b = ExponentialBackoff::builder().max_attempts(4).build().unwrap();
+    let b = ExponentialBackoff::builder()
+        .max_attempts(4)
+        .build()
+        .unwrap();
     assert_eq!(b.schedule_seeded(1).count(), 3);
-    let b = ExponentialBackoff::builder().max_attempts(1).build().unwrap();
+    let b = ExponentialBackoff::builder()
+        .max_attempts(1)
+        .build()
+        .unwrap();
     assert_eq!(b.schedule_seeded(1).count(), 0);
 }
 
@@ -162,7 +177,10 @@ fn seeds_reproduce_and_differ() {
 #[test]
 fn config_errors_name_the_field() {
     let cases = [
-        (ExponentialBackoff::builder().base(Duration::ZERO), "backoff.base"),
+        (
+            ExponentialBackoff::builder().base(Duration::ZERO),
+            "backoff.base",
+        ),
         (
             ExponentialBackoff::builder().base(ms(10)).max(ms(5)),
             "backoff.max",
