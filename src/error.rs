@@ -52,11 +52,12 @@ pub struct ConfigError {
 ///
 /// ```
 /// use failsoft::error::TimedOut;
-/// # fn check(err: failsoft::BoxError) {
-/// if let Some(t) = err.downcast_ref::<TimedOut>() {
-///     println!("gave up after {:?}, deadline: {}", t.after(), t.by_deadline());
-/// }
-/// # }
+/// use std::time::Duration;
+///
+/// let err: failsoft::BoxError = Box::new(TimedOut::new(Duration::from_secs(2), true));
+/// let t = err.downcast_ref::<TimedOut>().expect("a TimedOut");
+/// assert_eq!(t.after(), Duration::from_secs(2));
+/// assert!(t.by_deadline());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimedOut {
@@ -72,12 +73,11 @@ pub struct TimedOut {
 ///
 /// ```
 /// use failsoft::error::{is_local_rejection, CircuitOpen};
-/// # fn check(err: failsoft::BoxError) {
-/// if let Some(open) = err.downcast_ref::<CircuitOpen>() {
-///     println!("next probe at {:?}", open.next_probe());
-/// }
-/// assert!(is_local_rejection(err.as_ref()) || err.downcast_ref::<CircuitOpen>().is_none());
-/// # }
+///
+/// let err: failsoft::BoxError = Box::new(CircuitOpen::new(None));
+/// assert!(is_local_rejection(err.as_ref()));
+/// let open = err.downcast_ref::<CircuitOpen>().expect("a CircuitOpen");
+/// assert_eq!(open.next_probe(), None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CircuitOpen {
@@ -92,12 +92,11 @@ pub struct CircuitOpen {
 /// # Examples
 ///
 /// ```
-/// use failsoft::error::Throttled;
-/// # fn check(err: failsoft::BoxError) {
-/// if let Some(t) = err.downcast_ref::<Throttled>() {
-///     println!("rejected locally with probability {:.2}", t.probability());
-/// }
-/// # }
+/// use failsoft::error::{is_local_rejection, Throttled};
+///
+/// let err: failsoft::BoxError = Box::new(Throttled::new(0.4));
+/// assert!(is_local_rejection(err.as_ref()));
+/// assert_eq!(err.downcast_ref::<Throttled>().map(Throttled::probability), Some(0.4));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Throttled {

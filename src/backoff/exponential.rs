@@ -63,7 +63,7 @@ pub struct ExponentialBackoffBuilder {
     inner: ExponentialBackoff,
 }
 
-const DEFAULT: ExponentialBackoff = ExponentialBackoff {
+pub(crate) const DEFAULT: ExponentialBackoff = ExponentialBackoff {
     base: Duration::from_millis(100),
     multiplier: 2.0,
     max: Duration::from_secs(20),

@@ -39,6 +39,7 @@ mod exponential;
 mod jitter;
 mod schedule;
 
+pub(crate) use self::exponential::DEFAULT as DEFAULT_BACKOFF;
 pub use self::exponential::{ExponentialBackoff, ExponentialBackoffBuilder};
 pub use self::jitter::Jitter;
 pub use self::schedule::Schedule;

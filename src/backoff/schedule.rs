@@ -16,7 +16,6 @@ use crate::rng::Rng;
 ///
 /// ```
 /// use failsoft::backoff::ExponentialBackoff;
-/// use std::time::Duration;
 ///
 /// let backoff = ExponentialBackoff::builder().max_attempts(3).build()?;
 /// let mut schedule = backoff.schedule_seeded(9);

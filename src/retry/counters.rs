@@ -1,0 +1,310 @@
+//! [`RetryCounters`]: cheap, shared counts of requests, attempts and give-ups.
+
+use std::cell::Cell;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use super::stop::{GIVE_UP_KINDS, StopReason};
+
+/// Counts kept by a retry layer, readable at runtime without a metrics
+/// backend: amplification is `attempts / requests`.
+///
+/// Counts are striped: each thread adds to its own cache line, and a
+/// [`snapshot`](RetryCounters::snapshot) sums the stripes. Threads on
+/// different cores therefore do not contend on the success path.
+///
+/// # Sharing
+///
+/// Clones share the same counts. Every service made by one
+/// [`RetryLayer`](crate::retry::RetryLayer), and every clone of those
+/// services, adds to the same counters.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::retry::RetryLayer;
+///
+/// let layer = RetryLayer::new();
+/// let counters = layer.counters();
+/// let snap = counters.snapshot();
+/// assert_eq!(snap.requests, 0);
+/// assert_eq!(snap.amplification(), None);
+/// ```
+#[derive(Clone)]
+pub struct RetryCounters {
+    cells: Arc<[Stripe]>,
+}
+
+/// A point-in-time copy of [`RetryCounters`].
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::retry::RetrySnapshot;
+///
+/// let snap = RetrySnapshot { requests: 10, attempts: 12, retries: 2, ..Default::default() };
+/// assert_eq!(snap.amplification(), Some(1.2));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetrySnapshot {
+    /// Logical requests (calls to the retry service).
+    pub requests: u64,
+    /// Attempts sent to the inner service: `requests + retries`.
+    pub attempts: u64,
+    /// Retries sent (attempts after the first).
+    pub retries: u64,
+    /// Requests that ended in failure, by reason.
+    pub give_ups: GiveUps,
+    /// Requests whose future was dropped before it finished.
+    pub cancelled: u64,
+    /// Retry-after hints that set a delay.
+    pub hints_honoured: u64,
+    /// Retry-after hints cut to the configured maximum.
+    pub hints_clamped: u64,
+}
+
+/// Give-ups by [`StopReason`].
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::retry::GiveUps;
+/// let g = GiveUps { budget: 3, deadline: 1, ..Default::default() };
+/// assert_eq!(g.total(), 4);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GiveUps {
+    /// [`StopReason::AttemptsExhausted`].
+    pub attempts_exhausted: u64,
+    /// [`StopReason::Deadline`].
+    pub deadline: u64,
+    /// [`StopReason::Hint`].
+    pub hint: u64,
+    /// [`StopReason::DoNotRetry`].
+    pub do_not_retry: u64,
+    /// [`StopReason::NonRetryable`].
+    pub non_retryable: u64,
+    /// [`StopReason::LocalRejection`].
+    pub local_rejection: u64,
+    /// [`StopReason::Budget`].
+    pub budget: u64,
+    /// [`StopReason::NotReplayable`].
+    pub not_replayable: u64,
+}
+
+/// One cache line of counts, written mostly by one thread.
+#[repr(align(128))]
+#[derive(Default)]
+struct Stripe {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    cancelled: AtomicU64,
+    hints_honoured: AtomicU64,
+    hints_clamped: AtomicU64,
+    give_ups: [AtomicU64; GIVE_UP_KINDS],
+}
+
+const STRIPES: usize = 16;
+
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// This thread's stripe index, assigned round-robin on first use.
+#[inline]
+fn stripe_index() -> usize {
+    STRIPE.with(|s| {
+        let i = s.get();
+        if i != usize::MAX {
+            return i;
+        }
+        let i = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        s.set(i);
+        i
+    })
+}
+
+fn add(cell: &AtomicU64) {
+    cell.fetch_add(1, Ordering::Relaxed);
+}
+
+// === impl RetryCounters ===
+
+impl RetryCounters {
+    /// New counters, all zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::retry::RetryCounters;
+    /// assert_eq!(RetryCounters::new().snapshot().attempts, 0);
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            cells: (0..STRIPES).map(|_| Stripe::default()).collect(),
+        }
+    }
+
+    /// Sums the stripes into a snapshot. Counts taken while requests run
+    /// are each exact, though not all from the same instant.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::retry::RetryCounters;
+    /// let snap = RetryCounters::new().snapshot();
+    /// assert_eq!(snap.give_ups.total(), 0);
+    /// ```
+    pub fn snapshot(&self) -> RetrySnapshot {
+        let mut s = RetrySnapshot::default();
+        let mut give_ups = [0u64; GIVE_UP_KINDS];
+        for stripe in self.cells.iter() {
+            let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+            s.requests += load(&stripe.requests);
+            s.retries += load(&stripe.retries);
+            s.cancelled += load(&stripe.cancelled);
+            s.hints_honoured += load(&stripe.hints_honoured);
+            s.hints_clamped += load(&stripe.hints_clamped);
+            for (sum, c) in give_ups.iter_mut().zip(&stripe.give_ups) {
+                *sum += load(c);
+            }
+        }
+        s.attempts = s.requests + s.retries;
+        let [a, d, h, n, f, l, b, r] = give_ups;
+        s.give_ups = GiveUps {
+            attempts_exhausted: a,
+            deadline: d,
+            hint: h,
+            do_not_retry: n,
+            non_retryable: f,
+            local_rejection: l,
+            budget: b,
+            not_replayable: r,
+        };
+        s
+    }
+
+    #[inline]
+    fn mine(&self) -> &Stripe {
+        &self.cells[stripe_index()]
+    }
+
+    #[inline]
+    pub(crate) fn request(&self) {
+        add(&self.mine().requests);
+    }
+
+    pub(crate) fn retry(&self) {
+        add(&self.mine().retries);
+    }
+
+    pub(crate) fn cancelled(&self) {
+        add(&self.mine().cancelled);
+    }
+
+    pub(crate) fn hint(&self, clamped: bool) {
+        let stripe = self.mine();
+        add(&stripe.hints_honoured);
+        if clamped {
+            add(&stripe.hints_clamped);
+        }
+    }
+
+    pub(crate) fn stopped(&self, reason: StopReason) {
+        if let Some(i) = reason.give_up_index() {
+            add(&self.mine().give_ups[i]);
+        }
+    }
+}
+
+impl Default for RetryCounters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for RetryCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RetryCounters")
+            .field(&self.snapshot())
+            .finish()
+    }
+}
+
+// === impl RetrySnapshot ===
+
+impl RetrySnapshot {
+    /// Load amplification, `attempts / requests`; `None` before any request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::retry::RetrySnapshot;
+    /// let s = RetrySnapshot { requests: 4, attempts: 6, ..Default::default() };
+    /// assert_eq!(s.amplification(), Some(1.5));
+    /// ```
+    pub fn amplification(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.attempts as f64 / self.requests as f64)
+    }
+}
+
+// === impl GiveUps ===
+
+impl GiveUps {
+    /// All give-ups together.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::retry::GiveUps;
+    /// assert_eq!(GiveUps::default().total(), 0);
+    /// ```
+    pub fn total(&self) -> u64 {
+        self.attempts_exhausted
+            + self.deadline
+            + self.hint
+            + self.do_not_retry
+            + self.non_retryable
+            + self.local_rejection
+            + self.budget
+            + self.not_replayable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::BudgetRefused;
+
+    #[test]
+    fn counts_from_many_threads_add_up() {
+        let c = RetryCounters::new();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let c = c.clone();
+                s.spawn(move || {
+                    for _ in 0..1000 {
+                        c.request();
+                        c.retry();
+                    }
+                    c.stopped(StopReason::Budget(BudgetRefused::new("x")));
+                });
+            }
+        });
+        let snap = c.snapshot();
+        assert_eq!(snap.requests, 4000);
+        assert_eq!(snap.attempts, 8000);
+        assert_eq!(snap.give_ups.budget, 4);
+        assert_eq!(snap.amplification(), Some(2.0));
+    }
+
+    #[test]
+    fn success_is_not_a_give_up() {
+        let c = RetryCounters::new();
+        c.stopped(StopReason::Succeeded);
+        assert_eq!(c.snapshot().give_ups.total(), 0);
+    }
+}

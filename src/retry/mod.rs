@@ -1,0 +1,259 @@
+//! Retries that are bounded, spread, deadline-aware and honour the server.
+//!
+//! [`Retry`] owns a *logical request*: it sends the first attempt, asks the
+//! [`Classify`] what the result means, and, while the result is a retryable
+//! failure, waits a jittered [backoff](crate::backoff) and sends the request
+//! again. It stops at the first of:
+//!
+//! - success, or a failure the classifier calls fatal;
+//! - the attempt limit (default 3);
+//! - the overall deadline: each attempt's timeout is the smaller of the
+//!   per-attempt timeout and the time remaining, and no retry starts whose
+//!   delay would end past the deadline;
+//! - a server hint: `Retry-After` sets a floor on the delay (clamped to
+//!   [`max_hint`](RetryLayerBuilder::max_hint)); a hint reaching past the
+//!   deadline, or "do not retry", ends retrying at once;
+//! - the retry budget refusing ([`RetryBudget`]);
+//! - a local rejection from a failsoft layer below (circuit open,
+//!   throttled): never retried, whatever the classifier says.
+//!
+//! # What the caller gets back
+//!
+//! The last attempt's result, unchanged: a 503 response stays that
+//! response, a backend error stays that error (downcast the [`BoxError`]).
+//! Retry never invents an error, except [`TimedOut`](crate::error::TimedOut)
+//! when it cuts an attempt short itself.
+//!
+//! *Why* retrying stopped and how many attempts were made are on the
+//! response future ([`ResponseFuture::stop_reason`],
+//! [`ResponseFuture::attempts`]) and, summed, in [`RetryCounters`]. A
+//! `tracing` event is emitted at `DEBUG` for every scheduled retry and
+//! every give-up.
+//!
+//! # Requests that cannot be cloned
+//!
+//! The layer keeps a copy of each request, made by its [`Replay`]
+//! ([`CloneRequest`] by default). With [`SendOnce`] (or a replay closure
+//! returning `None`) the request is sent exactly once, never dropped; its
+//! result is passed through unclassified with
+//! [`StopReason::NotReplayable`].
+//!
+//! # Examples
+//!
+//! ```
+//! use failsoft::retry::RetryLayer;
+//! use failsoft::BoxError;
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use std::sync::Arc;
+//! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), BoxError> {
+//! let calls = Arc::new(AtomicU32::new(0));
+//! let flaky = {
+//!     let calls = calls.clone();
+//!     service_fn(move |req: &'static str| {
+//!         let n = calls.fetch_add(1, Ordering::Relaxed);
+//!         async move {
+//!             if n == 0 { Err::<String, BoxError>("reset".into()) } else { Ok(format!("{req}: ok")) }
+//!         }
+//!     })
+//! };
+//! let layer = RetryLayer::builder().seed(1).build()?;
+//! let counters = layer.counters();
+//! let mut svc = ServiceBuilder::new().layer(layer).service(flaky);
+//! let res = svc.ready().await?.call("GET /").await?;
+//! assert_eq!(res, "GET /: ok");
+//! assert_eq!(counters.snapshot().attempts, 2);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tower::Service;
+
+use crate::BoxError;
+use crate::backoff::ExponentialBackoff;
+use crate::budget::RetryBudget;
+use crate::classify::Classify;
+use crate::rng::Streams;
+
+mod counters;
+pub mod future;
+mod layer;
+mod replay;
+mod stop;
+
+pub use self::counters::{GiveUps, RetryCounters, RetrySnapshot};
+pub use self::layer::{RetryLayer, RetryLayerBuilder};
+pub use self::replay::{CloneRequest, Replay, SendOnce};
+pub use self::stop::StopReason;
+
+use self::future::ResponseFuture;
+
+/// Retries a service's failed attempts; see the [module docs](self).
+///
+/// Made by [`RetryLayer`].
+///
+/// # Sharing
+///
+/// Clones share the layer's classifier, budget, counters and random
+/// streams (one `Arc`), and clone the inner service. Each logical request
+/// keeps its own clone of the inner service for its retries, and draws its
+/// jitter from its own random stream.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::retry::RetryLayer;
+/// use tower::{service_fn, Layer};
+///
+/// let svc = RetryLayer::new().layer(service_fn(|x: u32| async move {
+///     Ok::<_, failsoft::BoxError>(x + 1)
+/// }));
+/// let _ = svc.clone();
+/// ```
+pub struct Retry<
+    S,
+    C = crate::classify::DefaultClassify,
+    B = crate::budget::NoBudget,
+    R = CloneRequest,
+> {
+    inner: S,
+    shared: Arc<Shared<C, B, R>>,
+}
+
+/// The validated, plain-data part of the configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Config {
+    pub(crate) max_attempts: u32,
+    pub(crate) backoff: ExponentialBackoff,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) attempt_timeout: Option<Duration>,
+    pub(crate) max_hint: Duration,
+    pub(crate) honor_hints: bool,
+}
+
+/// State shared by every service made from one layer.
+pub(crate) struct Shared<C, B, R> {
+    pub(crate) config: Config,
+    pub(crate) classify: C,
+    pub(crate) budget: B,
+    pub(crate) replay: R,
+    pub(crate) counters: RetryCounters,
+    pub(crate) streams: Streams,
+}
+
+// === impl Retry ===
+
+impl<S, C, B, R> Retry<S, C, B, R> {
+    /// The inner service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::retry::RetryLayer;
+    /// # use tower::Layer;
+    /// let svc = RetryLayer::new().layer(5u8);
+    /// assert_eq!(*svc.get_ref(), 5);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::retry::RetryLayer;
+    /// # use tower::Layer;
+    /// let mut svc = RetryLayer::new().layer(5u8);
+    /// *svc.get_mut() = 6;
+    /// assert_eq!(svc.into_inner(), 6);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes the wrapper, returning the inner service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::retry::RetryLayer;
+    /// # use tower::Layer;
+    /// assert_eq!(RetryLayer::new().layer(5u8).into_inner(), 5);
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The counters this service adds to (shared with its layer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::retry::RetryLayer;
+    /// # use tower::Layer;
+    /// let svc = RetryLayer::new().layer(());
+    /// assert_eq!(svc.counters().snapshot().requests, 0);
+    /// ```
+    pub fn counters(&self) -> RetryCounters {
+        self.shared.counters.clone()
+    }
+}
+
+impl<S: Clone, C, B, R> Clone for Retry<S, C, B, R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: fmt::Debug, C, B, R> fmt::Debug for Retry<S, C, B, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("inner", &self.inner)
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, Req, C, B, R> Service<Req> for Retry<S, C, B, R>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    C: Classify<Req, S::Response>,
+    B: RetryBudget,
+    R: Replay<Req>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, Req, C, B, R>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let shared = &self.shared;
+        shared.counters.request();
+        shared.budget.on_request();
+        let copy = shared.replay.replay(&req);
+        // Keep a ready-to-poll clone for retries; the clone we called is
+        // the one that was driven to readiness (tower's contract).
+        let retry_svc = self.inner.clone();
+        let fut = self.inner.call(req);
+        ResponseFuture::new(fut, retry_svc, copy, Arc::clone(shared))
+    }
+}
+
+#[cfg(test)]
+mod tests;
