@@ -94,7 +94,12 @@ async fn main() -> Result<(), BoxError> {
         "{:<12} {:>16} {:>10} {:>14} {:>9}",
         "jitter", "retry peak/100ms", "attempts", "amplification", "served"
     );
-    for jitter in [Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated] {
+    for jitter in [
+        Jitter::None,
+        Jitter::Full,
+        Jitter::Equal,
+        Jitter::Decorrelated,
+    ] {
         let r = run(jitter).await?;
         println!(
             "{:<12} {:>16} {:>10} {:>14.2} {:>9}",

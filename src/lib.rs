@@ -86,6 +86,7 @@ pub mod breaker;
 pub mod budget;
 pub mod classify;
 pub mod error;
+pub mod fallback;
 pub mod retry;
 pub mod rng;
 

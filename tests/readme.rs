@@ -17,5 +17,8 @@ fn readme_quick_start_is_the_quickstart_example() {
         .skip_while(|l| l.starts_with("//!") || l.is_empty())
         .map(|l| format!("{l}\n"))
         .collect();
-    assert_eq!(code, body, "README quick start and examples/quickstart.rs differ");
+    assert_eq!(
+        code, body,
+        "README quick start and examples/quickstart.rs differ"
+    );
 }

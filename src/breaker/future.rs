@@ -36,7 +36,7 @@ pin_project! {
     /// use tower::{service_fn, ServiceExt};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn main() -> Result<(), failsoft::BoxError> {
     /// let breaker = Breaker::new(&BreakerConfig::builder().build()?);
     /// breaker.force_open();
     /// let svc = CircuitBreaker::new(service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) }), breaker);

@@ -71,7 +71,7 @@ struct KeyedInner<K> {
 /// use tower::{service_fn, Layer, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn main() -> Result<(), failsoft::BoxError> {
 /// let layer = KeyedCircuitBreakerLayer::new(
 ///     BreakerConfig::builder().build()?,
 ///     1_000,
@@ -204,7 +204,7 @@ impl<K: Hash + Eq, F> KeyedCircuitBreakerLayer<K, F> {
     ///
     /// ```
     /// # use failsoft::breaker::{BreakerConfig, KeyedCircuitBreakerLayer};
-    /// let layer = KeyedCircuitBreakerLayer::new(
+    /// let layer = KeyedCircuitBreakerLayer::<String, _>::new(
     ///     BreakerConfig::builder().build()?, 64, |host: &String| host.clone())?;
     /// assert!(layer.breakers().is_empty());
     /// # Ok::<(), failsoft::ConfigError>(())

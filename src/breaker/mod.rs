@@ -58,7 +58,7 @@
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn main() -> Result<(), failsoft::BoxError> {
 //! let cfg = BreakerConfig::builder().consecutive_failures(3).seed(1).build()?;
 //! let svc = ServiceBuilder::new()
 //!     .layer(CircuitBreakerLayer::new(cfg))
@@ -119,7 +119,7 @@ use self::future::ResponseFuture;
 /// use tower::{service_fn, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn main() -> Result<(), failsoft::BoxError> {
 /// let breaker = Breaker::new(&BreakerConfig::builder().consecutive_failures(1).build()?);
 /// let svc = CircuitBreaker::new(
 ///     service_fn(|_: ()| async { Err::<(), _>(std::io::Error::other("down")) }),
