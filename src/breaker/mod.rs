@@ -33,7 +33,7 @@
 //!
 //! # What counts as a failure
 //!
-//! Results are classified by a [`Classify`](crate::classify::Classify)
+//! Results are classified by a [`Classify`]
 //! ([`DefaultClassify`] unless set). [`Outcome::Retryable`](crate::classify::Outcome::Retryable)
 //! (errors, timeouts, 5xx, throttling) is a failure.
 //! [`Outcome::Success`](crate::classify::Outcome::Success) and
