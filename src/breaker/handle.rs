@@ -199,12 +199,14 @@ impl Breaker {
     /// assert!(b.try_acquire_at(Instant::now()).is_err());
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
+    #[inline]
     pub fn try_acquire_at(&self, now: Instant) -> Result<Permit, CircuitOpen> {
         self.acquire_with(|| now)
     }
 
     /// [`try_acquire_at`](Self::try_acquire_at), reading the clock only
     /// when needed.
+    #[inline]
     pub(crate) fn acquire_with(&self, now: impl Fn() -> Instant) -> Result<Permit, CircuitOpen> {
         let word = self.shared.word.load(Ordering::Acquire);
         let mode = word & MODE_MASK;
@@ -220,7 +222,12 @@ impl Breaker {
                 guard: None,
             });
         }
-        let now = now();
+        self.acquire_locked(now())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn acquire_locked(&self, now: Instant) -> Result<Permit, CircuitOpen> {
         let (result, change) = {
             let mut core = self.lock();
             let out = core.acquire(now);
@@ -259,19 +266,19 @@ impl Breaker {
     /// b.record_at(permit, Outcome::Success, now);
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
+    #[inline]
     pub fn record_at(&self, permit: Permit, outcome: Outcome, now: Instant) {
         self.record_with(permit, outcome, || now)
     }
 
     /// [`record_at`](Self::record_at), reading the clock only when needed.
+    #[inline]
     pub(crate) fn record_with(
         &self,
         mut permit: Permit,
         outcome: Outcome,
         now: impl Fn() -> Instant,
     ) {
-        // Recording consumes the probe slot; the guard must not release it.
-        drop(permit.guard.take());
         let failure = matches!(outcome, Outcome::Retryable(_));
         let slow = match (self.shared.slow, permit.start) {
             (Some(limit), Some(start)) => now().saturating_duration_since(start) >= limit,
@@ -283,9 +290,18 @@ impl Breaker {
                 return;
             }
         }
+        // Recording consumes a probe slot; the guard must not release it.
+        let guard = permit.guard.take();
+        self.record_locked(permit.ticket, Call { failure, slow }, now());
+        drop(guard);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_locked(&self, ticket: Ticket, call: Call, now: Instant) {
         let change = {
             let mut core = self.lock();
-            let change = core.record(permit.ticket, Call { failure, slow }, now());
+            let change = core.record(ticket, call, now);
             self.publish(&core, change);
             change
         };
@@ -517,6 +533,7 @@ impl Permit {
 }
 
 impl Drop for Permit {
+    #[inline]
     fn drop(&mut self) {
         if let Some(breaker) = self.guard.take() {
             breaker.release(self.ticket);
