@@ -10,9 +10,6 @@ use futures::task::noop_waker_ref;
 use tokio::time::Instant;
 use tower::Service;
 
-#[global_allocator]
-static ALLOC: dhat::Alloc = dhat::Alloc;
-
 #[derive(Clone, Copy, Debug)]
 struct Echo;
 
@@ -30,13 +27,8 @@ impl Service<u64> for Echo {
     }
 }
 
-fn blocks() -> u64 {
-    dhat::HeapStats::get().total_blocks
-}
-
 #[test]
 fn success_path_allocates_nothing_per_call() {
-    let _profiler = dhat::Profiler::builder().testing().build();
     let cfg = BreakerConfig::builder().seed(1).build().unwrap();
 
     let breaker = Breaker::new(&cfg);
@@ -46,12 +38,13 @@ fn success_path_allocates_nothing_per_call() {
         let permit = breaker.try_acquire_at(now).unwrap();
         breaker.record_at(permit, Outcome::Success, now);
     }
-    let before = blocks();
-    for _ in 0..10_000 {
-        let permit = breaker.try_acquire_at(now).unwrap();
-        breaker.record_at(permit, Outcome::Success, now);
-    }
-    assert_eq!(blocks() - before, 0, "pure API");
+    let info = allocation_counter::measure(|| {
+        for _ in 0..10_000 {
+            let permit = breaker.try_acquire_at(now).unwrap();
+            breaker.record_at(permit, Outcome::Success, now);
+        }
+    });
+    assert_eq!(info.count_total, 0, "pure API");
 
     let mut svc = CircuitBreaker::new(Echo, Breaker::new(&cfg));
     let mut cx = Context::from_waker(noop_waker_ref());
@@ -63,9 +56,29 @@ fn success_path_allocates_nothing_per_call() {
     for _ in 0..200 {
         one(&mut svc);
     }
-    let before = blocks();
-    for _ in 0..10_000 {
-        one(&mut svc);
-    }
-    assert_eq!(blocks() - before, 0, "service");
+    let info = allocation_counter::measure(|| {
+        for _ in 0..10_000 {
+            one(&mut svc);
+        }
+    });
+    assert_eq!(info.count_total, 0, "service");
+}
+
+#[test]
+fn tripping_is_counted_as_allocating() {
+    // Guards the measurement: an open breaker's rejection is boxed.
+    let cfg = BreakerConfig::builder()
+        .consecutive_failures(1)
+        .seed(1)
+        .build()
+        .unwrap();
+    let mut svc = CircuitBreaker::new(Echo, Breaker::new(&cfg));
+    svc.handle().force_open();
+    let mut cx = Context::from_waker(noop_waker_ref());
+    let info = allocation_counter::measure(|| {
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        let mut fut = std::pin::pin!(svc.call(1));
+        assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Err(_))));
+    });
+    assert!(info.count_total > 0);
 }

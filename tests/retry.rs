@@ -540,3 +540,34 @@ fn config_errors_name_the_field() {
 fn default_config_is_valid() {
     assert!(RetryLayer::builder().build().is_ok());
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn malformed_hints_are_ignored_and_counted() {
+    let script = Script::new([Reply::Ok(429), Reply::Ok(200)]);
+    // The server's Retry-After header says "soon", which means nothing.
+    let layer = RetryLayer::builder()
+        .backoff(fixed_backoff(ms(100)))
+        .classify(hinting(Hint::from_retry_after("soon")))
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(script.clone());
+    let start = Instant::now();
+    assert_eq!(svc.call("x").await.unwrap(), 200);
+    assert_eq!(script.offsets(start), vec![ms(0), ms(100)], "plain backoff");
+    let snap = layer.counters().snapshot();
+    assert_eq!((snap.hints_malformed, snap.hints_honoured), (1, 0));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn grpc_pushback_header_drives_the_delay() {
+    let script = Script::new([Reply::Ok(429), Reply::Ok(200)]);
+    let layer = RetryLayer::builder()
+        .backoff(fixed_backoff(ms(100)))
+        .classify(hinting(Hint::from_grpc_pushback("750")))
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(script.clone());
+    let start = Instant::now();
+    assert_eq!(svc.call("x").await.unwrap(), 200);
+    assert_eq!(script.offsets(start), vec![ms(0), ms(750)]);
+}

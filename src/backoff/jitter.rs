@@ -94,6 +94,11 @@ pub(crate) fn secs_to_duration(secs: f64, cap: Duration) -> Duration {
     if secs.is_nan() || secs <= 0.0 {
         return Duration::ZERO;
     }
+    // Fast path: whole nanoseconds fit in a u64 below about 584 years.
+    let nanos = secs * 1e9;
+    if nanos < 1.8e19 {
+        return Duration::from_nanos(nanos as u64).min(cap);
+    }
     Duration::try_from_secs_f64(secs).map_or(cap, |d| d.min(cap))
 }
 

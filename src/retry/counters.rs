@@ -62,6 +62,8 @@ pub struct RetrySnapshot {
     pub hints_honoured: u64,
     /// Retry-after hints cut to the configured maximum.
     pub hints_clamped: u64,
+    /// Hints the server sent that could not be read, ignored.
+    pub hints_malformed: u64,
 }
 
 /// Give-ups by [`StopReason`].
@@ -102,6 +104,7 @@ struct Stripe {
     cancelled: AtomicU64,
     hints_honoured: AtomicU64,
     hints_clamped: AtomicU64,
+    hints_malformed: AtomicU64,
     give_ups: [AtomicU64; GIVE_UP_KINDS],
 }
 
@@ -168,6 +171,7 @@ impl RetryCounters {
             s.cancelled += load(&stripe.cancelled);
             s.hints_honoured += load(&stripe.hints_honoured);
             s.hints_clamped += load(&stripe.hints_clamped);
+            s.hints_malformed += load(&stripe.hints_malformed);
             for (sum, c) in give_ups.iter_mut().zip(&stripe.give_ups) {
                 *sum += load(c);
             }
@@ -211,6 +215,10 @@ impl RetryCounters {
         if clamped {
             add(&stripe.hints_clamped);
         }
+    }
+
+    pub(crate) fn malformed_hint(&self) {
+        add(&self.mine().hints_malformed);
     }
 
     pub(crate) fn stopped(&self, reason: StopReason) {

@@ -8,16 +8,17 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep, sleep, sleep_until};
+use tokio::time::{Instant, Sleep, sleep_until};
 use tower::Service;
 
+use super::Shared;
+use super::decide::{Guard, Next, Session, attempt_limit};
 use super::replay::Replay;
 use super::stop::StopReason;
-use super::{Config, Shared};
 use crate::BoxError;
 use crate::budget::RetryBudget;
-use crate::classify::{Classify, FailureKind, Hint, Outcome};
-use crate::error::{TimedOut, is_local_rejection};
+use crate::classify::Classify;
+use crate::error::TimedOut;
 use crate::rng::Rng;
 
 pin_project! {
@@ -59,14 +60,16 @@ pin_project! {
     {
         #[pin]
         state: State<S::Future>,
+        // The attempt timeout while an attempt runs (if `attempt_limit` is
+        // set), the backoff sleep between attempts.
         #[pin]
         timer: Option<Sleep>,
         svc: S,
         req: Option<Req>,
         guard: Guard<C, B, R>,
         attempts: u32,
-        timer_after: Duration,
-        timer_is_deadline: bool,
+        attempt_limit: Option<Duration>,
+        limit_is_deadline: bool,
         deadline: Option<Instant>,
         previous_delay: Duration,
         rng: Option<Rng>,
@@ -77,22 +80,10 @@ pin_project! {
     #[project = StateProj]
     enum State<F> {
         Attempt { #[pin] fut: F },
-        Backoff { #[pin] sleep: Sleep },
+        Backoff,
         Ready,
         Done,
     }
-}
-
-/// Owns the shared state and settles the request's accounts on drop.
-struct Guard<C, B: RetryBudget, R> {
-    shared: Arc<Shared<C, B, R>>,
-    stop: Option<StopReason>,
-    withdrawn: Option<FailureKind>,
-}
-
-enum Next<T> {
-    Return(T),
-    Retry(Duration),
 }
 
 // === impl ResponseFuture ===
@@ -110,14 +101,14 @@ where
     ) -> Self {
         let config = &shared.config;
         let needs_clock = config.deadline.is_some() || config.attempt_timeout.is_some();
-        let (deadline, timer, timer_after, timer_is_deadline) = if needs_clock {
+        let (deadline, timer, limit, limit_is_deadline) = if needs_clock {
             let now = Instant::now();
             let deadline = config.deadline.map(|d| now + d);
-            let (after, by_deadline) = attempt_limit(config, deadline, now);
-            let timer = after.map(|after| sleep(after));
-            (deadline, timer, after.unwrap_or_default(), by_deadline)
+            let (limit, by_deadline) = attempt_limit(config, deadline, now);
+            let timer = limit.map(|limit| sleep_until(now + limit));
+            (deadline, timer, limit, by_deadline)
         } else {
-            (None, None, Duration::ZERO, false)
+            (None, None, None, false)
         };
         Self {
             state: State::Attempt { fut },
@@ -130,8 +121,8 @@ where
                 withdrawn: None,
             },
             attempts: 1,
-            timer_after,
-            timer_is_deadline,
+            attempt_limit: limit,
+            limit_is_deadline,
             deadline,
             previous_delay: Duration::ZERO,
             rng: None,
@@ -157,19 +148,12 @@ where
     }
 }
 
-/// How long the next attempt may run, and whether the deadline (rather
-/// than the per-attempt timeout) is what limits it.
-fn attempt_limit(
-    config: &Config,
-    deadline: Option<Instant>,
-    now: Instant,
-) -> (Option<Duration>, bool) {
-    let remaining = deadline.map(|d| d.saturating_duration_since(now));
-    match (config.attempt_timeout, remaining) {
-        (Some(t), Some(r)) if r <= t => (Some(r), true),
-        (Some(t), _) => (Some(t), false),
-        (None, Some(r)) => (Some(r), true),
-        (None, None) => (None, false),
+/// Sets the timer to fire at `at`, reusing its registration when it has one.
+fn arm(mut timer: Pin<&mut Option<Sleep>>, at: Instant) {
+    if let Some(sleep) = timer.as_mut().as_pin_mut() {
+        sleep.reset(at);
+    } else {
+        timer.set(Some(sleep_until(at)));
     }
 }
 
@@ -191,6 +175,9 @@ where
                     let result = match fut.poll(cx) {
                         Poll::Ready(res) => res.map_err(Into::into),
                         Poll::Pending => {
+                            let Some(limit) = *this.attempt_limit else {
+                                return Poll::Pending;
+                            };
                             let fired = this
                                 .timer
                                 .as_mut()
@@ -199,25 +186,23 @@ where
                             if !fired {
                                 return Poll::Pending;
                             }
-                            let timed_out =
-                                TimedOut::new(*this.timer_after, *this.timer_is_deadline);
-                            Err(Box::new(timed_out) as BoxError)
+                            Err(Box::new(TimedOut::new(limit, *this.limit_is_deadline)) as BoxError)
                         }
                     };
                     this.state.set(State::Done);
-                    this.timer.set(None);
                     match self.as_mut().decide(result) {
                         Next::Return(result) => return Poll::Ready(result),
                         Next::Retry(delay) => {
                             let mut this = self.as_mut().project();
-                            this.state.set(State::Backoff {
-                                sleep: sleep(delay),
-                            });
+                            arm(this.timer.as_mut(), Instant::now() + delay);
+                            this.state.set(State::Backoff);
                         }
                     }
                 }
-                StateProj::Backoff { sleep } => {
-                    ready!(sleep.poll(cx));
+                StateProj::Backoff => {
+                    if let Some(timer) = this.timer.as_mut().as_pin_mut() {
+                        ready!(timer.poll(cx));
+                    }
                     this.state.set(State::Ready);
                 }
                 StateProj::Ready => {
@@ -226,9 +211,8 @@ where
                         // be sent; the withdrawal is spent, not refunded.
                         this.guard.withdrawn = None;
                         this.state.set(State::Done);
-                        return Poll::Ready(Err(this
-                            .guard
-                            .finish(StopReason::NonRetryable, err.into())));
+                        let err = Err(err.into());
+                        return Poll::Ready(this.guard.finish_with(StopReason::NonRetryable, err));
                     }
                     self.as_mut().send_retry();
                 }
@@ -268,10 +252,12 @@ where
         *this.attempts = this.attempts.saturating_add(1);
         if this.deadline.is_some() || shared.config.attempt_timeout.is_some() {
             let now = Instant::now();
-            let (after, by_deadline) = attempt_limit(&shared.config, *this.deadline, now);
-            *this.timer_after = after.unwrap_or_default();
-            *this.timer_is_deadline = by_deadline;
-            this.timer.set(after.map(|a| sleep_until(now + a)));
+            let (limit, by_deadline) = attempt_limit(&shared.config, *this.deadline, now);
+            *this.attempt_limit = limit;
+            *this.limit_is_deadline = by_deadline;
+            if let Some(limit) = limit {
+                arm(this.timer.as_mut(), now + limit);
+            }
         }
         let fut = this.svc.call(to_send);
         this.state.set(State::Attempt { fut });
@@ -307,94 +293,6 @@ where
     }
 }
 
-/// The parts of a [`ResponseFuture`] that decide about the next retry.
-struct Session<'a, Req, C, B: RetryBudget, R> {
-    req: Option<&'a Req>,
-    guard: &'a mut Guard<C, B, R>,
-    attempts: u32,
-    deadline: Option<Instant>,
-    previous_delay: &'a mut Duration,
-    rng: &'a mut Option<Rng>,
-}
-
-impl<Req, C, B: RetryBudget, R> Session<'_, Req, C, B, R> {
-    /// What the result means: a retryable failure (with its hint), or why
-    /// to stop now.
-    fn judge<Res>(
-        &self,
-        result: &Result<Res, BoxError>,
-    ) -> Result<(FailureKind, Option<Hint>), StopReason>
-    where
-        C: Classify<Req, Res>,
-    {
-        let shared = &self.guard.shared;
-        let req = self.req.ok_or(StopReason::NotReplayable)?;
-        if let Err(err) = result
-            && is_local_rejection(err.as_ref())
-        {
-            return Err(StopReason::LocalRejection);
-        }
-        let verdict = shared.classify.classify(req, result);
-        let kind = match verdict.outcome {
-            Outcome::Success => return Err(StopReason::Succeeded),
-            Outcome::Fatal => return Err(StopReason::NonRetryable),
-            Outcome::Retryable(kind) => kind,
-        };
-        if let Err(err) = result
-            && err
-                .downcast_ref::<TimedOut>()
-                .is_some_and(TimedOut::by_deadline)
-        {
-            return Err(StopReason::Deadline);
-        }
-        let hint = verdict.hint.filter(|_| shared.config.honor_hints);
-        if hint == Some(Hint::DoNotRetry) {
-            return Err(StopReason::DoNotRetry);
-        }
-        if self.attempts >= shared.config.max_attempts {
-            return Err(StopReason::AttemptsExhausted);
-        }
-        Ok((kind, hint))
-    }
-
-    /// The delay before the next retry, or why no retry may start: the
-    /// backoff, raised to a (clamped) server hint, checked against the
-    /// deadline, then paid for from the budget.
-    fn plan(&mut self, kind: FailureKind, hint: Option<Hint>) -> Result<Duration, StopReason> {
-        let shared = Arc::clone(&self.guard.shared);
-        let config = &shared.config;
-        let rng = self.rng.get_or_insert_with(|| shared.streams.next_stream());
-        let mut delay = config
-            .backoff
-            .delay(self.attempts - 1, *self.previous_delay, rng);
-        let now = self.deadline.map(|_| Instant::now());
-        let past_deadline = |wait: Duration| match (self.deadline, now) {
-            (Some(deadline), Some(now)) => now.checked_add(wait).is_none_or(|at| at >= deadline),
-            _ => false,
-        };
-        if let Some(Hint::RetryAfter(wanted)) = hint {
-            if past_deadline(wanted) {
-                return Err(StopReason::Hint);
-            }
-            shared.counters.hint(wanted > config.max_hint);
-            delay = delay.max(wanted.min(config.max_hint));
-        }
-        if past_deadline(delay) {
-            return Err(StopReason::Deadline);
-        }
-        shared.budget.try_retry(kind).map_err(StopReason::Budget)?;
-        self.guard.withdrawn = Some(kind);
-        *self.previous_delay = delay;
-        tracing::debug!(
-            attempt = self.attempts + 1,
-            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            kind = kind.as_str(),
-            "retry scheduled"
-        );
-        Ok(delay)
-    }
-}
-
 impl<S, Req, C, B, R> fmt::Debug for ResponseFuture<S, Req, C, B, R>
 where
     S: Service<Req>,
@@ -405,40 +303,5 @@ where
             .field("attempts", &self.attempts)
             .field("stop_reason", &self.guard.stop)
             .finish_non_exhaustive()
-    }
-}
-
-// === impl Guard ===
-
-impl<C, B: RetryBudget, R> Guard<C, B, R> {
-    /// Records the stop and returns `err` unchanged.
-    fn finish(&mut self, stop: StopReason, err: BoxError) -> BoxError {
-        self.record(stop);
-        err
-    }
-
-    /// Records the stop and returns `result` unchanged.
-    fn finish_with<T>(&mut self, stop: StopReason, result: T) -> T {
-        self.record(stop);
-        result
-    }
-
-    fn record(&mut self, stop: StopReason) {
-        self.stop = Some(stop);
-        self.shared.counters.stopped(stop);
-        if !stop.is_success() {
-            tracing::debug!(reason = %stop, "retry gave up");
-        }
-    }
-}
-
-impl<C, B: RetryBudget, R> Drop for Guard<C, B, R> {
-    fn drop(&mut self) {
-        if let Some(kind) = self.withdrawn.take() {
-            self.shared.budget.cancel_retry(kind);
-        }
-        if self.stop.is_none() {
-            self.shared.counters.cancelled();
-        }
     }
 }

@@ -18,13 +18,14 @@ use crate::rng::Streams;
 /// Wraps services in [`Retry`].
 ///
 /// Every service this layer makes, and every clone of those services,
-/// shares the layer's classifier, budget, counters and random streams.
+/// shares the layer's budget, counters and random streams.
 ///
 /// # Sharing
 ///
-/// The layer holds one `Arc`; cloning the layer or calling
-/// [`layer`](Layer::layer) shares it. Build a second layer for an
-/// independent budget and independent counters.
+/// Cloning the layer or calling [`layer`](Layer::layer) shares its budget
+/// (a cheap handle), counters and random streams; the classifier and
+/// replay are cloned. Build a second layer for an independent budget and
+/// independent counters.
 ///
 /// # Examples
 ///
@@ -173,13 +174,13 @@ impl<C, B, R> Clone for RetryLayer<C, B, R> {
     }
 }
 
-impl<S, C, B, R> Layer<S> for RetryLayer<C, B, R> {
+impl<S, C: Clone, B: Clone, R: Clone> Layer<S> for RetryLayer<C, B, R> {
     type Service = Retry<S, C, B, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Retry {
             inner,
-            shared: Arc::clone(&self.shared),
+            shared: Arc::new((*self.shared).clone()),
         }
     }
 }
@@ -324,7 +325,7 @@ impl<C, B, R> RetryLayerBuilder<C, B, R> {
                 budget: self.budget,
                 replay: self.replay,
                 counters: RetryCounters::new(),
-                streams: Streams::new(self.seed),
+                streams: Arc::new(Streams::new(self.seed)),
             }),
         })
     }

