@@ -284,11 +284,14 @@ impl Breaker {
             (Some(limit), Some(start)) => now().saturating_duration_since(start) >= limit,
             _ => false,
         };
-        if !failure && !slow && !permit.ticket.probe {
-            let word = self.shared.word.load(Ordering::Acquire);
-            if word & NOOP_BIT != 0 || word >> 4 != permit.ticket.epoch {
-                return;
-            }
+        let word = self.shared.word.load(Ordering::Acquire);
+        if word >> 4 != permit.ticket.epoch || word & MODE_MASK == DISABLED {
+            // Stale (the state changed since admission) or disabled: the
+            // outcome counts for nothing.
+            return;
+        }
+        if !failure && !slow && !permit.ticket.probe && word & NOOP_BIT != 0 {
+            return;
         }
         // Recording consumes a probe slot; the guard must not release it.
         let guard = permit.guard.take();

@@ -675,3 +675,51 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn extreme_times_and_outcomes_never_panic() {
+    let cfg = builder()
+        .window(Window::Time {
+            length: secs(10),
+            buckets: 10,
+        })
+        .minimum_calls(1)
+        .slow_calls(1.0, Duration::from_millis(1))
+        .consecutive_failures(1)
+        .build()
+        .unwrap();
+    let b = Breaker::new(&cfg);
+    let t0 = Instant::now();
+    let far = t0 + Duration::from_secs(100 * 365 * 86_400);
+    for &(at, end) in &[(far, t0), (t0, far), (far, far), (t0, t0)] {
+        if let Ok(p) = b.try_acquire_at(at) {
+            b.record_at(p, FAIL, end);
+        }
+        if let Ok(p) = b.try_acquire_at(end) {
+            b.record_at(p, Outcome::Fatal, at);
+        }
+        let _ = b.snapshot_at(at);
+    }
+    // A cap far beyond tokio's range saturates instead of panicking.
+    let huge = ExponentialBackoff::builder()
+        .base(secs(1))
+        .max(Duration::from_secs(u64::MAX / 4))
+        .multiplier(1e300)
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let b = Breaker::new(
+        &builder()
+            .open_backoff(huge)
+            .consecutive_failures(1)
+            .build()
+            .unwrap(),
+    );
+    for _ in 0..3 {
+        let now = Instant::now();
+        if let Ok(p) = b.try_acquire_at(now) {
+            b.record_at(p, FAIL, now);
+        }
+        let _ = b.try_acquire_at(far);
+    }
+}
