@@ -82,9 +82,11 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod backoff;
+pub mod breaker;
 pub mod budget;
 pub mod classify;
 pub mod error;
+pub mod fallback;
 pub mod retry;
 pub mod rng;
 pub mod throttle;
