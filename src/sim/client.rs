@@ -13,7 +13,7 @@ use super::fleet::{Action, fleet_devices};
 use super::record::{Ending, FLEETS, Fleet};
 use super::report::fleet_lanes;
 use super::scenario::{ClientSpec, Scenario};
-use super::stack::{self, Answer, Stack};
+use super::stack::{self, Answer, Stacks};
 use super::strategy::{PlainPolicy, Strategy, plain_call};
 use crate::ConfigError;
 use crate::rng::{Streams, mix};
@@ -24,7 +24,7 @@ pub(crate) struct Clients {
     lanes: Vec<Lane>,
     plain: [Option<PlainPolicy>; FLEETS],
     /// Layered strategies: stacks by fleet, then lane, then stack index.
-    stacks: [Vec<Vec<Stack>>; FLEETS],
+    stacks: [Vec<Vec<Stacks>>; FLEETS],
     jitter: Streams,
     entitlements: Option<Arc<[AtomicBool]>>,
 }
@@ -43,8 +43,8 @@ fn build_stacks(
     lanes: &[Lane],
     scale: f64,
     seed: u64,
-) -> Result<[Vec<Vec<Stack>>; FLEETS], ConfigError> {
-    let mut out: [Vec<Vec<Stack>>; FLEETS] = Default::default();
+) -> Result<[Vec<Vec<Stacks>>; FLEETS], ConfigError> {
+    let mut out: [Vec<Vec<Stacks>>; FLEETS] = Default::default();
     let Some(parts) = strategy.parts() else {
         return Ok(out);
     };
@@ -123,10 +123,15 @@ impl Clients {
         if stacks.is_empty() {
             return;
         }
-        let stack = stacks[action.device as usize % stacks.len()].clone();
+        let pair = &stacks[action.device as usize % stacks.len()];
+        let stack = match (&pair.soft, action.fallback) {
+            (Some(soft), true) => soft.clone(),
+            _ => pair.bare.clone(),
+        };
         tokio::spawn(async move {
             let ending = match stack.oneshot(call).await {
                 Ok(Answer::Real) => Ending::Ok,
+                Ok(Answer::Degraded) => Ending::Soft,
                 Err(_) => Ending::Hard,
             };
             finish(&backend, action, ending, grant.as_deref());
@@ -138,5 +143,10 @@ fn finish(backend: &Backend, action: Action, ending: Ending, grant: Option<&[Ato
     if let (Ending::Ok, Some(flag)) = (ending, grant.and_then(|g| g.get(action.device as usize))) {
         flag.store(true, Ordering::Relaxed);
     }
-    backend.record(|rec, minute| rec.ended(action.fleet, minute, ending));
+    backend.record(|rec, minute| {
+        rec.ended(action.fleet, minute, ending);
+        if ending == Ending::Hard && !action.fallback {
+            rec.ended(action.fleet, minute, Ending::HardBare);
+        }
+    });
 }

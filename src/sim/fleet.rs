@@ -18,6 +18,8 @@ pub(crate) struct Action {
     pub(crate) fleet: Fleet,
     pub(crate) lane: usize,
     pub(crate) device: u32,
+    /// The device has a degraded answer to fall back on if this fails.
+    pub(crate) fallback: bool,
     /// On success, the device gains a cached entitlement (streaming auth).
     pub(crate) grants: bool,
 }
@@ -187,6 +189,8 @@ impl Vacuums {
             fleet: Fleet::Vacuums,
             lane: self.lane,
             device,
+            // Keep cleaning on the local schedule; report later.
+            fallback: true,
             grants: false,
         };
         out.extend(self.checkins.due(tick).iter().map(|&d| act(d)));
@@ -251,10 +255,14 @@ impl Streaming {
     }
 
     fn action(&self, device: u32, auth: bool) -> Action {
+        let cached = self.cached[device as usize].load(Ordering::Relaxed);
         Action {
             fleet: Fleet::Streaming,
             lane: if auth { self.auth_lane } else { self.hb_lane },
             device,
+            // Heartbeats coalesce and playback goes on; a session start or
+            // token refresh falls back only on a cached entitlement.
+            fallback: !auth || cached,
             grants: auth,
         }
     }
@@ -323,6 +331,9 @@ impl Tickets {
                     fleet: Fleet::Tickets,
                     lane: self.lane,
                     device: d,
+                    // Keep the place in line with an ETA, or an explicit
+                    // "moved" notice, instead of an error page.
+                    fallback: true,
                     grants: false,
                 });
             }

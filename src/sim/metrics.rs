@@ -25,7 +25,7 @@ pub(crate) struct FleetSeries {
     pub(crate) capacity: Vec<f64>,
     /// Every lane the fleet uses had capacity for all its organic demand.
     pub(crate) sufficed: Vec<bool>,
-    pub(crate) endings: Vec<[f64; 3]>,
+    pub(crate) endings: Vec<[f64; 4]>,
 }
 
 /// Metrics of one fleet over minutes `[from, to)`.
@@ -42,6 +42,7 @@ pub(crate) struct WindowMetrics {
     pub(crate) soft: u64,
     pub(crate) hard: u64,
     pub(crate) hard_when_capacity_sufficed: u64,
+    pub(crate) hard_bare_when_capacity_sufficed: u64,
     /// Minute index of `t_ok` within the window, if any.
     pub(crate) t_ok: Option<usize>,
     pub(crate) recovery_minutes: Option<u64>,
@@ -66,7 +67,7 @@ impl FleetSeries {
             good: vec![0.0; n],
             capacity: vec![0.0; n],
             sufficed: vec![true; n],
-            endings: vec![[0.0; 3]; n],
+            endings: vec![[0.0; 4]; n],
         };
         for m in 0..n {
             for &l in lanes {
@@ -88,7 +89,7 @@ impl FleetSeries {
                 }
                 s.sufficed[m] &= cap >= all;
             }
-            for how in [Ending::Ok, Ending::Soft, Ending::Hard] {
+            for how in [Ending::Ok, Ending::Soft, Ending::Hard, Ending::HardBare] {
                 s.endings[m][how as usize] = rec.ending(fleet, m, how) as f64;
             }
         }
@@ -115,10 +116,12 @@ impl FleetSeries {
                 .map(|m| self.endings[m][how as usize])
                 .sum::<f64>()
         };
-        let hard_sufficed: f64 = (from..to)
-            .filter(|&m| self.sufficed[m])
-            .map(|m| self.endings[m][Ending::Hard as usize])
-            .sum();
+        let when_sufficed = |how: Ending| -> f64 {
+            (from..to)
+                .filter(|&m| self.sufficed[m])
+                .map(|m| self.endings[m][how as usize])
+                .sum()
+        };
         let t_ok = (from..to).find(|&m| self.sustained(m));
         WindowMetrics {
             requests: requests as u64,
@@ -131,7 +134,8 @@ impl FleetSeries {
             ok: ending(Ending::Ok) as u64,
             soft: ending(Ending::Soft) as u64,
             hard: ending(Ending::Hard) as u64,
-            hard_when_capacity_sufficed: hard_sufficed as u64,
+            hard_when_capacity_sufficed: when_sufficed(Ending::Hard) as u64,
+            hard_bare_when_capacity_sufficed: when_sufficed(Ending::HardBare) as u64,
             t_ok,
             recovery_minutes: t_ok.and_then(|t| self.recovered_from(t)).map(|m| m as u64),
         }
@@ -171,7 +175,7 @@ mod tests {
             capacity: vec![organic * 2.0; n],
             good,
             sufficed,
-            endings: vec![[0.0; 3]; n],
+            endings: vec![[0.0; 4]; n],
         }
     }
 

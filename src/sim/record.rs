@@ -38,6 +38,9 @@ pub(crate) enum Ending {
     Soft = 1,
     /// A failure the user sees.
     Hard = 2,
+    /// Counted in addition to `Hard` when the device had nothing to fall
+    /// back on (a session start without a cached entitlement).
+    HardBare = 3,
 }
 
 /// Counters of one replay, one slot per minute of the simulated period.
@@ -51,7 +54,7 @@ pub(crate) struct Recorder {
     lane_counts: Vec<[u64; 5]>,
     /// Logical requests started, per lane, fleet and minute.
     organic: Vec<u64>,
-    endings: Vec<[u64; 3]>,
+    endings: Vec<[u64; 4]>,
 }
 
 // === impl Fleet ===
@@ -103,7 +106,7 @@ impl Recorder {
             capacity: vec![0.0; lanes * minutes],
             lane_counts: vec![[0; 5]; lanes * FLEETS * minutes],
             organic: vec![0; lanes * FLEETS * minutes],
-            endings: vec![[0; 3]; FLEETS * minutes],
+            endings: vec![[0; 4]; FLEETS * minutes],
         }
     }
 

@@ -73,6 +73,9 @@ pub struct Row {
     /// Hard endings in minutes where every lane of the fleet had capacity
     /// for all organic demand.
     pub hard_when_capacity_sufficed: u64,
+    /// Of those, the user actions that had nothing to fall back on (a
+    /// streaming session start without a cached entitlement).
+    pub hard_without_fallback_when_capacity_sufficed: u64,
     /// Minutes from `capacity_sufficed_at` to the first 10 minutes with
     /// goodput >= 95% of organic demand; `None` when that never happened
     /// or capacity never sufficed in the window.
@@ -179,6 +182,8 @@ impl Report {
                         soft: m.soft,
                         hard: m.hard,
                         hard_when_capacity_sufficed: m.hard_when_capacity_sufficed,
+                        hard_without_fallback_when_capacity_sufficed: m
+                            .hard_bare_when_capacity_sufficed,
                         recovery_minutes: m.recovery_minutes,
                         capacity_sufficed_at: m.t_ok.and_then(at).map(|t| t.to_string()),
                         rejected: m.rejected,

@@ -12,8 +12,10 @@ use tower::{Layer, ServiceBuilder, ServiceExt};
 use super::backend::{Call, Lane, Served, Shed};
 use super::scenario::ClientSpec;
 use crate::backoff::{ExponentialBackoff, Jitter};
+use crate::breaker::{BreakerConfig, CircuitBreakerLayer};
 use crate::budget::{BudgetRefused, RatioBudget, RetryBudget};
 use crate::classify::{FailureKind, Verdict, classify_error};
+use crate::fallback::{FallbackLayer, FallbackReason};
 use crate::retry::RetryLayer;
 use crate::rng::mix;
 use crate::throttle::ThrottleLayer;
@@ -24,10 +26,20 @@ use crate::{BoxError, ConfigError};
 pub(crate) enum Answer {
     /// A real answer from the backend.
     Real,
+    /// The device's own degraded answer (fallback).
+    Degraded,
 }
 
 /// One client stack: `Call` in, [`Answer`] out.
 pub(crate) type Stack = BoxCloneService<Call, Answer, BoxError>;
+
+/// A client stack, and the same stack (same state) behind the fallback
+/// layer, for actions that have something to fall back on.
+#[derive(Clone)]
+pub(crate) struct Stacks {
+    pub(crate) bare: Stack,
+    pub(crate) soft: Option<Stack>,
+}
 
 /// Which failsoft parts a strategy uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +48,22 @@ pub(crate) struct Parts {
     pub(crate) hints: bool,
     /// A 10% retry budget shared by the stack's requests.
     pub(crate) budget: bool,
-    /// Adaptive client-side throttling (and, once available, the breaker).
+    /// Adaptive client-side throttling and a circuit breaker.
     pub(crate) throttle: bool,
+    /// A fallback answering every final failure with a degraded answer.
+    pub(crate) fallback: bool,
+}
+
+// === impl Parts ===
+
+impl Parts {
+    /// The whole failsoft stack.
+    pub(crate) const ALL: Parts = Parts {
+        hints: true,
+        budget: true,
+        throttle: true,
+        fallback: true,
+    };
 }
 
 /// The stack's budget: none, or retries within 10% of requests.
@@ -105,13 +131,15 @@ fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
 }
 
-/// Builds one stack in front of `lane`.
+/// Builds one stack in front of `lane`, outermost first:
+/// `fallback -> retry (deadline, backoff, hints, budget) -> throttle ->
+/// breaker -> lane`.
 pub(crate) fn build(
     parts: Parts,
     lane: Lane,
     client: &ClientSpec,
     seed: u64,
-) -> Result<Stack, ConfigError> {
+) -> Result<Stacks, ConfigError> {
     let backoff = ExponentialBackoff::builder()
         .base(Duration::from_secs(1))
         .multiplier(2.0)
@@ -129,19 +157,31 @@ pub(crate) fn build(
         .classify(classify)
         .budget(budget(parts)?)
         .build()?;
-    let throttle = if parts.throttle {
-        Some(
-            ThrottleLayer::builder()
-                .seed(mix(seed ^ 0x7407))
-                .classify(classify_result)
-                .build()?,
-        )
+    let (throttle, breaker) = if parts.throttle {
+        let throttle = ThrottleLayer::builder()
+            .seed(mix(seed ^ 0x7407))
+            .classify(classify_result)
+            .build()?;
+        let cfg = BreakerConfig::builder().seed(mix(seed ^ 0xb4ea)).build()?;
+        let breaker = CircuitBreakerLayer::new(cfg).classify(classify_result);
+        (Some(throttle), Some(breaker))
     } else {
-        None
+        (None, None)
     };
-    let attempt = ServiceBuilder::new().option_layer(throttle).service(lane);
-    let svc = retry.layer(attempt).map_response(|_| Answer::Real);
-    Ok(BoxCloneService::new(svc))
+    let attempt = ServiceBuilder::new()
+        .option_layer(throttle)
+        .option_layer(breaker)
+        .service(lane);
+    let bare = BoxCloneService::new(retry.layer(attempt).map_response(|_| Answer::Real));
+    let soft = parts.fallback.then(|| {
+        let degraded = |_: FallbackReason, _: BoxError| Ok(Answer::Degraded);
+        BoxCloneService::new(
+            FallbackLayer::new(degraded)
+                .on_failures(true)
+                .layer(bare.clone()),
+        )
+    });
+    Ok(Stacks { bare, soft })
 }
 
 /// The SRE book's 10% of requests, with no floor: a stack's devices are

@@ -34,14 +34,16 @@ pub enum Strategy {
     Backoff,
     /// The same backoff with full jitter, 4 attempts, hints ignored.
     Jitter,
-    /// The failsoft stack: retry layer (full jitter, at most 3 attempts, a
-    /// deadline, hints honoured) with a 10% retry budget and adaptive
-    /// throttling.
+    /// The failsoft stack: fallback, retry layer (full jitter, at most 3
+    /// attempts, a deadline, hints honoured) with a 10% retry budget,
+    /// adaptive throttling and a circuit breaker with jittered reopening.
     Failsoft,
     /// The failsoft stack without its retry budget.
     NoBudget,
-    /// The failsoft stack without throttling.
-    NoThrottle,
+    /// The failsoft stack without throttle and breaker.
+    NoThrottleBreaker,
+    /// The failsoft stack without its fallback.
+    NoFallback,
     /// The crate's retry layer alone: full jitter, at most 3 attempts, a
     /// deadline, hints honoured; no budget, throttle, breaker or fallback.
     RetryOnly,
@@ -67,13 +69,14 @@ pub(crate) enum Delay {
 
 impl Strategy {
     /// Every strategy, in report order.
-    pub const ALL: [Strategy; 7] = [
+    pub const ALL: [Strategy; 8] = [
         Strategy::Naive,
         Strategy::Backoff,
         Strategy::Jitter,
         Strategy::Failsoft,
         Strategy::NoBudget,
-        Strategy::NoThrottle,
+        Strategy::NoThrottleBreaker,
+        Strategy::NoFallback,
         Strategy::RetryOnly,
     ];
 
@@ -85,7 +88,8 @@ impl Strategy {
             Strategy::Jitter => "jitter",
             Strategy::Failsoft => "failsoft",
             Strategy::NoBudget => "failsoft-no-budget",
-            Strategy::NoThrottle => "failsoft-no-throttle",
+            Strategy::NoThrottleBreaker => "failsoft-no-throttle-breaker",
+            Strategy::NoFallback => "failsoft-no-fallback",
             Strategy::RetryOnly => "failsoft-retry-only",
         }
     }
@@ -99,25 +103,24 @@ impl Strategy {
     pub(crate) const fn parts(self) -> Option<Parts> {
         match self {
             Strategy::Naive | Strategy::Backoff | Strategy::Jitter => None,
-            Strategy::Failsoft => Some(Parts {
-                hints: true,
-                budget: true,
-                throttle: true,
-            }),
+            Strategy::Failsoft => Some(Parts::ALL),
             Strategy::NoBudget => Some(Parts {
-                hints: true,
                 budget: false,
-                throttle: true,
+                ..Parts::ALL
             }),
-            Strategy::NoThrottle => Some(Parts {
-                hints: true,
-                budget: true,
+            Strategy::NoThrottleBreaker => Some(Parts {
                 throttle: false,
+                ..Parts::ALL
+            }),
+            Strategy::NoFallback => Some(Parts {
+                fallback: false,
+                ..Parts::ALL
             }),
             Strategy::RetryOnly => Some(Parts {
                 hints: true,
                 budget: false,
                 throttle: false,
+                fallback: false,
             }),
         }
     }
