@@ -82,6 +82,7 @@ pub struct TimedOut {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CircuitOpen {
     next_probe: Option<Instant>,
+    ramp_up: bool,
 }
 
 /// The adaptive throttle rejected the call locally: it was not sent.
@@ -222,7 +223,42 @@ impl CircuitOpen {
     /// assert_eq!(CircuitOpen::new(None).next_probe(), None);
     /// ```
     pub const fn new(next_probe: Option<Instant>) -> Self {
-        Self { next_probe }
+        Self {
+            next_probe,
+            ramp_up: false,
+        }
+    }
+
+    /// Creates the rejection of a call turned away by the ramp-up that
+    /// follows closing: the breaker is closed but still admits only a
+    /// growing share of calls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::error::CircuitOpen;
+    /// let r = CircuitOpen::ramping_up();
+    /// assert!(r.is_ramp_up());
+    /// assert_eq!(r.next_probe(), None);
+    /// ```
+    pub const fn ramping_up() -> Self {
+        Self {
+            next_probe: None,
+            ramp_up: true,
+        }
+    }
+
+    /// `true` when the ramp-up after closing, not an open circuit, turned
+    /// the call away.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::error::CircuitOpen;
+    /// assert!(!CircuitOpen::new(None).is_ramp_up());
+    /// ```
+    pub const fn is_ramp_up(&self) -> bool {
+        self.ramp_up
     }
 
     /// When the breaker will next admit a probe, if known.
@@ -240,7 +276,11 @@ impl CircuitOpen {
 
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("circuit open: call rejected locally")
+        if self.ramp_up {
+            f.write_str("circuit ramping up after closing: call rejected locally")
+        } else {
+            f.write_str("circuit open: call rejected locally")
+        }
     }
 }
 

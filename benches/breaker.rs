@@ -1,0 +1,173 @@
+//! Admit + record on the success path of a closed breaker.
+//!
+//! - `single`: one thread, failsoft's breaker (pure API and as a Tower
+//!   service) against failsafe, recloser and tower-resilience, and the bare
+//!   service as the baseline of the service rows.
+//! - `shared`: the same calls on 1 thread and on 2 threads sharing one
+//!   breaker; one iteration is one call on each thread, so the throughput
+//!   ratio of 2 threads to 1 is `2 × time(1 thread) / time(2 threads)`.
+//!   `no_shared_state` touches nothing shared: its ratio is what the
+//!   machine allows at the moment (other processes compete for cores).
+//!
+//! Run: `cargo bench --bench breaker -- --warm-up-time 1 --measurement-time 2`
+
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
+use std::future::{Ready, ready};
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use failsafe::CircuitBreaker as _;
+use failsoft::breaker::{Breaker, BreakerConfig, CircuitBreaker};
+use failsoft::classify::Outcome;
+use futures::task::noop_waker_ref;
+use tokio::time::Instant;
+use tower::Service;
+
+/// A backend that answers at once.
+#[derive(Clone, Copy, Debug)]
+struct Echo;
+
+impl Service<u64> for Echo {
+    type Response = u64;
+    type Error = std::convert::Infallible;
+    type Future = Ready<Result<u64, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: u64) -> Self::Future {
+        ready(Ok(req))
+    }
+}
+
+/// One request through a service that is always ready, polled to its end
+/// (every future here completes on the first poll).
+fn drive<S: Service<u64>>(svc: &mut S, req: u64) -> bool {
+    let mut cx = Context::from_waker(noop_waker_ref());
+    if !matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))) {
+        return false;
+    }
+    let mut fut = std::pin::pin!(svc.call(req));
+    matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(_)))
+}
+
+fn config() -> BreakerConfig {
+    BreakerConfig::builder()
+        .seed(1)
+        .build()
+        .expect("valid config")
+}
+
+fn single(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _enter = rt.enter();
+    let mut g = c.benchmark_group("breaker/single");
+    g.throughput(Throughput::Elements(1));
+
+    let breaker = Breaker::new(&config());
+    let now = Instant::now();
+    g.bench_function("failsoft_core", |b| {
+        b.iter(|| {
+            let permit = breaker.try_acquire_at(black_box(now)).unwrap();
+            breaker.record_at(permit, Outcome::Success, now);
+        })
+    });
+
+    let mut bare = Echo;
+    g.bench_function("bare_service", |b| {
+        b.iter(|| drive(&mut bare, black_box(1)))
+    });
+
+    let mut svc = CircuitBreaker::new(Echo, Breaker::new(&config()));
+    g.bench_function("failsoft_service", |b| {
+        b.iter(|| drive(&mut svc, black_box(1)))
+    });
+
+    let fs = failsafe::Config::new().build();
+    g.bench_function("failsafe", |b| {
+        b.iter(|| fs.call(|| Ok::<_, ()>(black_box(1u64))).is_ok())
+    });
+
+    let rc = recloser::Recloser::default();
+    g.bench_function("recloser", |b| {
+        b.iter(|| rc.call(|| Ok::<_, ()>(black_box(1u64))).is_ok())
+    });
+
+    let layer = tower_resilience_circuitbreaker::CircuitBreakerLayer::builder()
+        .build()
+        .expect("valid config");
+    let mut tr = tower::Layer::layer(&layer, Echo);
+    g.bench_function("tower_resilience", |b| {
+        b.iter(|| drive(&mut tr, black_box(1)))
+    });
+    g.finish();
+}
+
+/// Runs `call` `iters` times on each of `threads` threads at once; returns
+/// the wall time from the common start to the last finish.
+fn run_threads(threads: usize, iters: u64, call: &(dyn Fn() + Sync)) -> Duration {
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                barrier.wait();
+                for _ in 0..iters {
+                    call();
+                }
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        // Leaving the scope joins every thread.
+        start
+    })
+    .elapsed()
+}
+
+fn shared(c: &mut Criterion) {
+    let mut g = c.benchmark_group("breaker/shared");
+    let breaker = Breaker::new(&config());
+    let now = Instant::now();
+    let failsoft_call = || {
+        let permit = breaker.try_acquire_at(black_box(now)).unwrap();
+        breaker.record_at(permit, Outcome::Success, now);
+    };
+    let fs = failsafe::Config::new().build();
+    let failsafe_call = || {
+        black_box(fs.call(|| Ok::<_, ()>(1u64)).is_ok());
+    };
+    let rc = recloser::Recloser::default();
+    let recloser_call = || {
+        black_box(rc.call(|| Ok::<_, ()>(1u64)).is_ok());
+    };
+    // Touches no shared state: the machine's own ceiling for 2 threads.
+    let local_call = || {
+        black_box(black_box(1u64).wrapping_mul(3));
+    };
+    let subjects: [(&str, &(dyn Fn() + Sync)); 4] = [
+        ("no_shared_state", &local_call),
+        ("failsoft_core", &failsoft_call),
+        ("failsafe", &failsafe_call),
+        ("recloser", &recloser_call),
+    ];
+    for (name, call) in subjects {
+        for threads in [1usize, 2] {
+            g.bench_function(format!("{name}/{threads}_threads"), |b| {
+                b.iter_custom(|iters| run_threads(threads, iters, call))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, single, shared);
+criterion_main!(benches);

@@ -1,0 +1,162 @@
+//! [`ResponseFuture`] of the breaker services.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+
+use super::handle::{Breaker, Permit};
+use crate::BoxError;
+use crate::classify::Classify;
+use crate::error::{CircuitOpen, is_local_rejection};
+
+pin_project! {
+    /// The future of [`CircuitBreaker`](super::CircuitBreaker) and
+    /// [`KeyedCircuitBreaker`](super::KeyedCircuitBreaker).
+    ///
+    /// It either resolves at once to a [`CircuitOpen`] error (the call was
+    /// rejected and never sent), or drives the inner call and records its
+    /// outcome when it ends.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes records nothing (a cancelled
+    /// call is neither a success nor a failure) and hands a half-open probe
+    /// slot back, so the breaker never sticks in half-open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::breaker::{Breaker, BreakerConfig, CircuitBreaker};
+    /// use failsoft::error::CircuitOpen;
+    /// use tower::{service_fn, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), failsoft::BoxError> {
+    /// let breaker = Breaker::new(&BreakerConfig::builder().build()?);
+    /// breaker.force_open();
+    /// let svc = CircuitBreaker::new(service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) }), breaker);
+    /// let err = svc.oneshot(1).await.unwrap_err();
+    /// assert!(err.downcast_ref::<CircuitOpen>().is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub struct ResponseFuture<F, C> {
+        #[pin]
+        kind: Kind<F, C>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, C> {
+        Called {
+            #[pin]
+            fut: F,
+            record: Option<(Arc<Breaker>, Permit)>,
+            classify: C,
+        },
+        Rejected {
+            error: Option<CircuitOpen>,
+        },
+    }
+}
+
+// === impl ResponseFuture ===
+
+impl<F, C> ResponseFuture<F, C> {
+    pub(crate) fn called(fut: F, breaker: Arc<Breaker>, permit: Permit, classify: C) -> Self {
+        Self {
+            kind: Kind::Called {
+                fut,
+                record: Some((breaker, permit)),
+                classify,
+            },
+        }
+    }
+
+    pub(crate) fn rejected(error: CircuitOpen) -> Self {
+        Self {
+            kind: Kind::Rejected { error: Some(error) },
+        }
+    }
+
+    /// The rejection, when the breaker refused this call without sending it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::breaker::{Breaker, BreakerConfig, CircuitBreaker};
+    /// use tower::{service_fn, Service};
+    /// # use std::task::{Context, Poll};
+    /// # use futures::task::noop_waker_ref;
+    ///
+    /// # fn main() -> Result<(), failsoft::ConfigError> {
+    /// let breaker = Breaker::new(&BreakerConfig::builder().build()?);
+    /// breaker.force_open();
+    /// let mut svc = CircuitBreaker::new(service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) }), breaker);
+    /// let mut cx = Context::from_waker(noop_waker_ref());
+    /// assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+    /// assert!(svc.call(1).rejection().is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn rejection(&self) -> Option<&CircuitOpen> {
+        match &self.kind {
+            Kind::Rejected { error } => error.as_ref(),
+            Kind::Called { .. } => None,
+        }
+    }
+}
+
+impl<F, C, T, E> Future for ResponseFuture<F, C>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+    C: Classify<(), T>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Called {
+                fut,
+                record,
+                classify,
+            } => {
+                let result = ready!(fut.poll(cx)).map_err(Into::into);
+                if let Some((breaker, permit)) = record.take() {
+                    match &result {
+                        // Never reached the backend: counts as nothing.
+                        Err(e) if is_local_rejection(e.as_ref()) => drop(permit),
+                        _ => {
+                            let verdict = classify.classify(&(), &result);
+                            breaker.record_with(permit, verdict.outcome, Instant::now);
+                        }
+                    }
+                }
+                Poll::Ready(result)
+            }
+            KindProj::Rejected { error } => {
+                let error = error.take().unwrap_or_else(|| CircuitOpen::new(None));
+                Poll::Ready(Err(Box::new(error)))
+            }
+        }
+    }
+}
+
+impl<F, C> fmt::Debug for ResponseFuture<F, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            Kind::Called { .. } => "called",
+            Kind::Rejected { .. } => "rejected",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("kind", &kind)
+            .finish()
+    }
+}

@@ -1,0 +1,556 @@
+//! [`Breaker`]: the shared, thread-safe breaker behind the layer.
+//!
+//! The state machine lives behind a mutex; its state is mirrored into one
+//! atomic word (mode, "a success changes nothing" flag, epoch). A closed
+//! breaker on a healthy backend admits and records with one atomic load
+//! each and never takes the lock.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::config::BreakerConfig;
+use super::state::{Call, Core, EPOCH_MASK, State, Ticket, Transition};
+use crate::classify::Outcome;
+use crate::error::CircuitOpen;
+
+/// One circuit breaker, shared by every clone of the handle.
+///
+/// Use it directly around any call (the methods take `now`, so it works
+/// without Tower and on paused time), or through
+/// [`CircuitBreakerLayer::with_handle`](super::CircuitBreakerLayer::with_handle).
+///
+/// # Sharing
+///
+/// `Breaker` is a handle: clones share one breaker (an `Arc` inside).
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::breaker::{Breaker, BreakerConfig, State};
+/// use failsoft::classify::{FailureKind, Outcome};
+/// use tokio::time::Instant;
+///
+/// let cfg = BreakerConfig::builder().consecutive_failures(2).seed(1).build()?;
+/// let breaker = Breaker::new(&cfg);
+/// let now = Instant::now();
+/// for _ in 0..2 {
+///     let permit = breaker.try_acquire_at(now).expect("closed");
+///     breaker.record_at(permit, Outcome::Retryable(FailureKind::Error), now);
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+/// let open = breaker.try_acquire_at(now).unwrap_err();
+/// assert!(open.next_probe().unwrap() > now);
+/// # Ok::<(), failsoft::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct Breaker {
+    shared: Arc<Shared>,
+}
+
+/// The right to make one call, from [`Breaker::try_acquire_at`].
+///
+/// Hand it back with [`Breaker::record_at`] when the call ends. Dropping it
+/// instead counts the call as neither success nor failure; a half-open
+/// probe's slot is returned, so a cancelled probe never leaves the breaker
+/// stuck in half-open.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::breaker::{Breaker, BreakerConfig};
+/// use tokio::time::Instant;
+///
+/// let breaker = Breaker::new(&BreakerConfig::builder().build()?);
+/// let permit = breaker.try_acquire_at(Instant::now()).expect("closed");
+/// drop(permit); // the call was cancelled: nothing is recorded
+/// # Ok::<(), failsoft::ConfigError>(())
+/// ```
+#[must_use = "record the call's outcome with Breaker::record_at"]
+pub struct Permit {
+    ticket: Ticket,
+    start: Option<Instant>,
+    guard: Option<Breaker>,
+}
+
+/// A breaker's state and window at one instant.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::breaker::{Breaker, BreakerConfig, State};
+/// use tokio::time::Instant;
+///
+/// let breaker = Breaker::new(&BreakerConfig::builder().build()?);
+/// let snap = breaker.snapshot_at(Instant::now());
+/// assert_eq!(snap.state, State::Closed);
+/// assert_eq!(snap.next_probe, None);
+/// # Ok::<(), failsoft::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// The current state.
+    pub state: State,
+    /// Failures ÷ calls in the window (0 when empty). While a count window
+    /// is full of successes the breaker stops writing to it, so `calls`
+    /// stays at the window size.
+    pub failure_rate: f64,
+    /// Slow calls ÷ calls in the window (0 when empty).
+    pub slow_call_rate: f64,
+    /// Calls in the window.
+    pub calls: u32,
+    /// When the next probe may go out, while open.
+    pub next_probe: Option<Instant>,
+    /// Trips since the breaker last closed (grows the open time).
+    pub trips: u32,
+    /// `true` while the ramp-up after closing still limits calls.
+    pub ramping_up: bool,
+}
+
+struct Shared {
+    word: AtomicU64,
+    core: Mutex<Core>,
+    tx: watch::Sender<State>,
+    slow: Option<Duration>,
+}
+
+// Layout of the atomic word: bits 0..3 mode, bit 3 "success is a no-op",
+// bits 4.. the epoch.
+const CLOSED: u64 = 0;
+const RAMPING: u64 = 1;
+const OPEN: u64 = 2;
+const HALF_OPEN: u64 = 3;
+const FORCED_OPEN: u64 = 4;
+const DISABLED: u64 = 5;
+const MODE_MASK: u64 = 0b111;
+const NOOP_BIT: u64 = 0b1000;
+
+fn encode(core: &Core) -> u64 {
+    let mode = match core.state() {
+        State::Closed if core.is_ramping() => RAMPING,
+        State::Closed => CLOSED,
+        State::Open => OPEN,
+        State::HalfOpen => HALF_OPEN,
+        State::ForcedOpen => FORCED_OPEN,
+        State::Disabled => DISABLED,
+    };
+    let noop = if core.success_is_noop() { NOOP_BIT } else { 0 };
+    mode | noop | (core.epoch() << 4)
+}
+
+fn decode_state(word: u64) -> State {
+    match word & MODE_MASK {
+        CLOSED | RAMPING => State::Closed,
+        OPEN => State::Open,
+        HALF_OPEN => State::HalfOpen,
+        FORCED_OPEN => State::ForcedOpen,
+        _ => State::Disabled,
+    }
+}
+
+// === impl Breaker ===
+
+impl Breaker {
+    /// A new, closed breaker. Each breaker draws its own random stream
+    /// from the config's seed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::{Breaker, BreakerConfig, State};
+    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
+    /// assert_eq!(b.state(), State::Closed);
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn new(cfg: &BreakerConfig) -> Self {
+        let core = Core::new(cfg.clone(), Instant::now());
+        let slow = cfg.slow_call_rate.map(|_| cfg.slow_call_duration);
+        let (tx, _) = watch::channel(State::Closed);
+        Self {
+            shared: Arc::new(Shared {
+                word: AtomicU64::new(encode(&core)),
+                core: Mutex::new(core),
+                tx,
+                slow,
+            }),
+        }
+    }
+
+    /// Asks to make a call at `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`CircuitOpen`] when the breaker is open or forced open, when
+    /// half-open has no probe slot left, or when the ramp-up after closing
+    /// turned this call away ([`CircuitOpen::is_ramp_up`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::{Breaker, BreakerConfig};
+    /// # use tokio::time::Instant;
+    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
+    /// b.force_open();
+    /// assert!(b.try_acquire_at(Instant::now()).is_err());
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn try_acquire_at(&self, now: Instant) -> Result<Permit, CircuitOpen> {
+        self.acquire_with(|| now)
+    }
+
+    /// [`try_acquire_at`](Self::try_acquire_at), reading the clock only
+    /// when needed.
+    #[inline]
+    pub(crate) fn acquire_with(&self, now: impl Fn() -> Instant) -> Result<Permit, CircuitOpen> {
+        let word = self.shared.word.load(Ordering::Acquire);
+        let mode = word & MODE_MASK;
+        if mode == CLOSED || mode == DISABLED {
+            let start = self.shared.slow.map(|_| now());
+            let ticket = Ticket {
+                epoch: word >> 4,
+                probe: false,
+            };
+            return Ok(Permit {
+                ticket,
+                start,
+                guard: None,
+            });
+        }
+        self.acquire_locked(now())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn acquire_locked(&self, now: Instant) -> Result<Permit, CircuitOpen> {
+        let (result, change) = {
+            let mut core = self.lock();
+            let out = core.acquire(now);
+            self.publish(&core, out.1);
+            out
+        };
+        emit(change);
+        match result {
+            Ok(ticket) => Ok(Permit {
+                ticket,
+                start: self.shared.slow.map(|_| now),
+                guard: ticket.probe.then(|| self.clone()),
+            }),
+            Err(r) if r.ramping => Err(CircuitOpen::ramping_up()),
+            Err(r) => Err(CircuitOpen::new(r.next_probe)),
+        }
+    }
+
+    /// Records how the call of `permit` went, at `now`.
+    ///
+    /// [`Outcome::Retryable`] is a failure. [`Outcome::Success`] and
+    /// [`Outcome::Fatal`] (the backend answered, the request was wrong, as
+    /// with a 4xx) are successes. A call that took at least the slow-call
+    /// duration counts as slow either way. To count a call as neither (it
+    /// never reached the backend), drop the permit instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::{Breaker, BreakerConfig};
+    /// # use failsoft::classify::Outcome;
+    /// # use tokio::time::Instant;
+    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
+    /// let now = Instant::now();
+    /// let permit = b.try_acquire_at(now).unwrap();
+    /// b.record_at(permit, Outcome::Success, now);
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn record_at(&self, permit: Permit, outcome: Outcome, now: Instant) {
+        self.record_with(permit, outcome, || now)
+    }
+
+    /// [`record_at`](Self::record_at), reading the clock only when needed.
+    #[inline]
+    pub(crate) fn record_with(
+        &self,
+        mut permit: Permit,
+        outcome: Outcome,
+        now: impl Fn() -> Instant,
+    ) {
+        let failure = matches!(outcome, Outcome::Retryable(_));
+        let slow = match (self.shared.slow, permit.start) {
+            (Some(limit), Some(start)) => now().saturating_duration_since(start) >= limit,
+            _ => false,
+        };
+        let word = self.shared.word.load(Ordering::Acquire);
+        if word >> 4 != permit.ticket.epoch || word & MODE_MASK == DISABLED {
+            // Stale (the state changed since admission) or disabled: the
+            // outcome counts for nothing.
+            return;
+        }
+        if !failure && !slow && !permit.ticket.probe && word & NOOP_BIT != 0 {
+            return;
+        }
+        // Recording consumes a probe slot; the guard must not release it.
+        let guard = permit.guard.take();
+        self.record_locked(permit.ticket, Call { failure, slow }, now());
+        drop(guard);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_locked(&self, ticket: Ticket, call: Call, now: Instant) {
+        let change = {
+            let mut core = self.lock();
+            let change = core.record(ticket, call, now);
+            self.publish(&core, change);
+            change
+        };
+        emit(change);
+    }
+
+    fn release(&self, ticket: Ticket) {
+        let mut core = self.lock();
+        core.release(ticket);
+        self.publish(&core, None);
+    }
+
+    /// The current state (one atomic load).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::{Breaker, BreakerConfig, State};
+    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
+    /// b.disable();
+    /// assert_eq!(b.state(), State::Disabled);
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn state(&self) -> State {
+        decode_state(self.shared.word.load(Ordering::Acquire))
+    }
+
+    /// Opens the breaker by hand: every call is rejected until
+    /// [`reset`](Self::reset). Overrides every policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::{Breaker, BreakerConfig, State};
+    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
+    /// b.force_open();
+    /// assert_eq!(b.state(), State::ForcedOpen);
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn force_open(&self) {
+        self.manual(Core::force_open)
+    }
+
+    /// Turns the breaker off by hand: every call is admitted and nothing is
+    /// recorded until [`reset`](Self::reset).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::{Breaker, BreakerConfig};
+    /// # use tokio::time::Instant;
+    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
+    /// b.disable();
+    /// assert!(b.try_acquire_at(Instant::now()).is_ok());
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn disable(&self) {
+        self.manual(Core::disable)
+    }
+
+    /// Back to a fresh closed breaker: empty window, no trip history, no
+    /// ramp-up. Ends [`force_open`](Self::force_open) and
+    /// [`disable`](Self::disable).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::{Breaker, BreakerConfig, State};
+    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
+    /// b.force_open();
+    /// b.reset();
+    /// assert_eq!(b.state(), State::Closed);
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn reset(&self) {
+        self.manual(Core::reset)
+    }
+
+    fn manual(&self, f: fn(&mut Core) -> Transition) {
+        let change = {
+            let mut core = self.lock();
+            let change = Some(f(&mut core));
+            self.publish(&core, change);
+            change
+        };
+        emit(change);
+    }
+
+    /// A receiver that sees every state change (for example to show
+    /// "service degraded" in an app).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::{Breaker, BreakerConfig, State};
+    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
+    /// let mut rx = b.subscribe();
+    /// b.force_open();
+    /// assert!(rx.has_changed().unwrap());
+    /// assert_eq!(*rx.borrow_and_update(), State::ForcedOpen);
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn subscribe(&self) -> watch::Receiver<State> {
+        self.shared.tx.subscribe()
+    }
+
+    /// The state, window rates and next probe time at `now`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::{Breaker, BreakerConfig};
+    /// # use tokio::time::Instant;
+    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
+    /// assert_eq!(b.snapshot_at(Instant::now()).calls, 0);
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn snapshot_at(&self, now: Instant) -> Snapshot {
+        let core = self.lock();
+        let totals = core.totals(now);
+        Snapshot {
+            state: core.state(),
+            failure_rate: totals.failure_rate(),
+            slow_call_rate: totals.slow_rate(),
+            calls: totals.calls,
+            next_probe: core.next_probe(),
+            trips: core.trips(),
+            ramping_up: core.is_ramping(),
+        }
+    }
+
+    /// The config this breaker was built from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::{Breaker, BreakerConfig};
+    /// let b = Breaker::new(&BreakerConfig::builder().half_open_probes(4).build()?);
+    /// assert_eq!(b.config().half_open_probes(), 4);
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn config(&self) -> BreakerConfig {
+        self.lock().config().clone()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn word(&self) -> u64 {
+        self.shared.word.load(Ordering::Acquire)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        // Nothing panics while the lock is held; recover from poison anyway.
+        self.shared
+            .core
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn publish(&self, core: &Core, change: Option<Transition>) {
+        self.shared.word.store(encode(core), Ordering::Release);
+        if change.is_some() {
+            // Inside the lock, so subscribers see changes in order.
+            let state = core.state();
+            self.shared.tx.send_if_modified(|s| {
+                let changed = *s != state;
+                *s = state;
+                changed
+            });
+        }
+    }
+}
+
+impl fmt::Debug for Breaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Breaker")
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+fn emit(change: Option<Transition>) {
+    match change {
+        Some(Transition::Opened {
+            reason,
+            open_for,
+            trips,
+        }) => tracing::warn!(
+            target: "failsoft::breaker",
+            reason = reason.as_str(),
+            open_for_ms = u64::try_from(open_for.as_millis()).unwrap_or(u64::MAX),
+            trips,
+            "breaker opened"
+        ),
+        Some(Transition::HalfOpened) => {
+            tracing::info!(target: "failsoft::breaker", "breaker half-open: probing")
+        }
+        Some(Transition::Closed) => tracing::info!(target: "failsoft::breaker", "breaker closed"),
+        Some(Transition::Manual(state)) => tracing::info!(
+            target: "failsoft::breaker",
+            state = state.as_str(),
+            "breaker state set by hand"
+        ),
+        None => {}
+    }
+}
+
+// === impl Permit ===
+
+impl Permit {
+    /// `true` when this permit holds one of half-open's probe slots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::{Breaker, BreakerConfig};
+    /// # use tokio::time::Instant;
+    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
+    /// assert!(!b.try_acquire_at(Instant::now()).unwrap().is_probe());
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn is_probe(&self) -> bool {
+        self.ticket.probe
+    }
+
+    #[cfg(test)]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.ticket.epoch
+    }
+}
+
+impl Drop for Permit {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(breaker) = self.guard.take() {
+            breaker.release(self.ticket);
+        }
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("epoch", &self.ticket.epoch)
+            .field("probe", &self.ticket.probe)
+            .finish()
+    }
+}
+
+const _: () = assert!(EPOCH_MASK >> 60 == 0);
