@@ -235,7 +235,9 @@ impl RatioBudget {
 
     /// Deposits one request at `now`, exactly (filing pending deposits first).
     /// The pure variant of [`on_request`](RetryBudget::on_request), for tests
-    /// and simulations that drive time themselves.
+    /// and simulations that drive time themselves. Drive one budget either
+    /// with the `*_at` methods or with the trait methods (which read
+    /// `tokio::time::Instant::now()`), not a mix of clocks.
     ///
     /// # Examples
     ///
