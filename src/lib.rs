@@ -109,6 +109,7 @@ pub mod error;
 pub mod fallback;
 pub mod retry;
 pub mod rng;
+mod stripes;
 pub mod throttle;
 
 pub use crate::error::ConfigError;

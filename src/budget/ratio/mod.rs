@@ -9,10 +9,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ledger::Ledger;
-use super::stripes::Striped;
 use super::units::{to_f64, units_down};
 use super::{BudgetRefused, RetryBudget};
 use crate::classify::FailureKind;
+use crate::stripes::Striped;
 
 mod builder;
 #[cfg(test)]
