@@ -348,3 +348,70 @@ async fn dropped_probes_never_leave_the_breaker_stuck_half_open() {
         assert_eq!(breaker.state(), State::Closed, "drop point {drop_after}");
     }
 }
+
+/// Collects the messages of `failsoft::breaker` events.
+#[derive(Default)]
+struct Messages(std::sync::Mutex<Vec<String>>);
+
+struct MessageVisitor<'a>(&'a mut String);
+
+impl tracing::field::Visit for MessageVisitor<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            *self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for Messages {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if event.metadata().target() == "failsoft::breaker" {
+            let mut message = String::new();
+            event.record(&mut MessageVisitor(&mut message));
+            self.0.lock().unwrap().push(message);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn state_changes_emit_tracing_events() {
+    let messages = std::sync::Arc::new(Messages::default());
+    let cfg = builder()
+        .consecutive_failures(1)
+        .half_open_successes(1)
+        .build()
+        .unwrap();
+    let breaker = Breaker::new(&cfg);
+    let t0 = Instant::now();
+    tracing::subscriber::with_default(std::sync::Arc::clone(&messages), || {
+        let fail = failsoft::classify::Outcome::Retryable(FailureKind::Error);
+        let p = breaker.try_acquire_at(t0).unwrap();
+        breaker.record_at(p, fail, t0);
+        let p = breaker.try_acquire_at(t0 + Duration::from_secs(5)).unwrap();
+        breaker.record_at(
+            p,
+            failsoft::classify::Outcome::Success,
+            t0 + Duration::from_secs(5),
+        );
+        breaker.force_open();
+    });
+    assert_eq!(
+        *messages.0.lock().unwrap(),
+        [
+            "breaker opened",
+            "breaker half-open: probing",
+            "breaker closed",
+            "breaker state set by hand"
+        ]
+    );
+}
