@@ -69,6 +69,7 @@ pin_project! {
 // === impl ResponseFuture ===
 
 impl<F, C> ResponseFuture<F, C> {
+    #[inline]
     pub(crate) fn called(fut: F, breaker: Arc<Breaker>, permit: Permit, classify: C) -> Self {
         Self {
             kind: Kind::Called {
@@ -121,6 +122,7 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Called {
