@@ -2,11 +2,67 @@
 //!
 //! The retry layer asks its budget before every retry. [`RetryBudget`] is the
 //! hook; [`NoBudget`] (the default) allows every retry, so only the attempt
-//! limit bounds them.
+//! limit bounds them. [`RatioBudget`] and [`TokenBucket`] are the two real
+//! budgets.
+//!
+//! # Why budgets and not just an attempt limit
+//!
+//! An attempt limit bounds each request, not the client. When a backend
+//! fails every request, a client allowed `n` attempts sends `n` times its
+//! normal load, exactly when the backend can least take it, and a backend
+//! pushed over its capacity by retries keeps failing because of them: the
+//! outage sustains itself (a *metastable* failure, as on 7 December 2021).
+//! Backoff and jitter only spread that load over time; they do not remove
+//! it. A budget does: it counts retries across *all* requests of a client and
+//! refuses them once they exceed a small share of the requests (10 % in the
+//! Google SRE book), so an outage costs the backend at most about 1.1× its
+//! normal load instead of `n`×. When a request is refused a retry, the caller
+//! gets the backend's own last result, and the retry layer's give-up reason
+//! says "budget".
+//!
+//! An isolated failure still gets retried: the budget is shared, and the
+//! healthy requests around it have paid for the retry.
+//!
+//! # The amplification bound
+//!
+//! With at most `n` attempts per request, a [`RatioBudget`] of ratio `r` and
+//! floor `f` (retries per second) over window `w` guarantees, whatever the
+//! failure pattern:
+//!
+//! ```text
+//! attempts ≤ requests × (1 + r) + f × w      in any window w
+//! attempts ≤ requests × n                    always
+//! ```
+//!
+//! and over a longer period `T`, retries ≤ `r ×` (requests in the period and
+//! the window before it) `+ f × (T + w + w / buckets)`. In a steady storm at
+//! `R` requests per second this is an amplification of at most
+//! `1 + r + f / R` (plus edge terms that vanish as `T` grows). The floor's
+//! share, `f / R`, is why the default floor is small.
+//!
+//! A [`TokenBucket`] of capacity `C`, cheapest retry cost `c` and success
+//! refund `s` grants at most `(C + s × successes) / c` retries over any
+//! period. Successes are at most the requests, so attempts ≤
+//! `requests × (1 + s / c) + C / c` (1.2 × requests + 100 for the AWS
+//! preset), and once `C` is spent in a storm where nothing succeeds, it
+//! grants no retry at all.
+//!
+//! Both budgets are withdrawn from *before* the backoff sleep, so retries
+//! still sleeping count; a request dropped during its sleep gives its
+//! withdrawal back through [`RetryBudget::cancel_retry`].
 
 use std::fmt;
 
 use crate::classify::FailureKind;
+
+mod bucket;
+mod ledger;
+mod ratio;
+mod stripes;
+mod units;
+
+pub use self::bucket::{TokenBucket, TokenBucketBuilder, TokenBucketSnapshot};
+pub use self::ratio::{RatioBudget, RatioBudgetBuilder, RatioSnapshot};
 
 /// The retry layer's budget hook.
 ///
@@ -134,6 +190,50 @@ impl<B: RetryBudget + ?Sized> RetryBudget for std::sync::Arc<B> {
     #[inline]
     fn on_success(&self, retried: bool) {
         (**self).on_success(retried)
+    }
+}
+
+/// Both budgets must grant a retry: `(RatioBudget, TokenBucket)` caps
+/// retries by share of requests *and* by a quota. A retry the first budget
+/// grants but the second refuses is given back to the first.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::budget::{RatioBudget, RetryBudget, TokenBucket};
+/// use failsoft::classify::FailureKind;
+///
+/// let ratio = RatioBudget::builder().floor(1.0).build()?; // 10 per window
+/// let quota = TokenBucket::builder().capacity(10.0).build()?; // 2 at cost 5
+/// let both = (ratio.clone(), quota);
+/// let granted = (0..10).filter(|_| both.try_retry(FailureKind::Error).is_ok()).count();
+/// assert_eq!(granted, 2);
+/// assert_eq!(ratio.snapshot().granted, 2); // refusals were given back
+/// # Ok::<(), failsoft::ConfigError>(())
+/// ```
+impl<A: RetryBudget, B: RetryBudget> RetryBudget for (A, B) {
+    #[inline]
+    fn on_request(&self) {
+        self.0.on_request();
+        self.1.on_request();
+    }
+
+    fn try_retry(&self, kind: FailureKind) -> Result<(), BudgetRefused> {
+        self.0.try_retry(kind)?;
+        self.1
+            .try_retry(kind)
+            .inspect_err(|_| self.0.cancel_retry(kind))
+    }
+
+    fn cancel_retry(&self, kind: FailureKind) {
+        self.0.cancel_retry(kind);
+        self.1.cancel_retry(kind);
+    }
+
+    #[inline]
+    fn on_success(&self, retried: bool) {
+        self.0.on_success(retried);
+        self.1.on_success(retried);
     }
 }
 

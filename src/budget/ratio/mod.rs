@@ -1,0 +1,448 @@
+//! [`RatioBudget`]: retries as a share of requests, with a floor, over a
+//! sliding window.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::ledger::Ledger;
+use super::stripes::Striped;
+use super::units::{to_f64, units_down};
+use super::{BudgetRefused, RetryBudget};
+use crate::classify::FailureKind;
+
+mod builder;
+#[cfg(test)]
+mod tests;
+
+pub use self::builder::RatioBudgetBuilder;
+
+/// Every this many deposits on one stripe, a deposit reads the clock and, if
+/// a bucket boundary has passed, files the pending deposits into the window.
+const HARVEST_EVERY: u64 = 32;
+
+/// Retries limited to a share of requests plus a floor, over a sliding window
+/// (the Finagle and tower design, counted exactly).
+///
+/// Over any window `w` (default 10 s, sliding by `w / buckets`), granted
+/// retries ≤ `floor × w + ratio × requests`. Default ratio 0.1, the SRE
+/// book's 10 %.
+///
+/// **Floor default: 0.1 retries per second**, one retry per default window.
+/// A floor lets a quiet client still retry an isolated blip, but every
+/// retry it grants is load that no request paid for: in a storm it adds
+/// `floor ÷ request rate` to the amplification. Finagle and tower default to
+/// 10 per second, sized for servers sending thousands of requests a second;
+/// failsoft's clients are often devices sending one request a minute, where
+/// 10 per second would let every request retry to its attempt limit. At 0.1
+/// per second the floor's share stays at or below 0.1 for any client sending
+/// at least one request per second, and a client sending less still gets
+/// one retry per window.
+///
+/// # Amplification bound
+///
+/// With at most `n` attempts per request, ratio `r`, floor `f` and window
+/// `w`, whatever the failure pattern:
+///
+/// - in any window: attempts ≤ `requests × (1 + r) + f × w`, and ≤ `n × requests`;
+/// - over any period of length `T`: retries ≤ `r × requests` (counting
+///   requests in the period and in the window before it) `+ f × (T + w + w / buckets)`.
+///
+/// Retries are withdrawn *before* their backoff sleep, so retries still
+/// sleeping are counted. Each granted retry is matched to a unit of credit
+/// created at most one window before it, and credit is never spent twice.
+///
+/// # Cost
+///
+/// [`on_request`](RetryBudget::on_request) (the success path) adds one to a
+/// per-thread, cache-padded counter and does not read the clock, except once
+/// every 32 deposits per thread. The pending deposits are filed into the
+/// window when a retry is asked for (or a bucket boundary passed): they are
+/// credited to the bucket of the previous filing, which is never later than
+/// they happened, so they may expire up to one filing interval early but
+/// never late. The budget therefore never over-admits; at most 31 deposits
+/// per thread since the last filing may be dropped when more than a window
+/// passes between filings, which only happens below about three requests per
+/// second per thread, where the floor dominates anyway.
+///
+/// # Sharing
+///
+/// Clones share one budget (an `Arc` inside): give clones to every service
+/// (and every retry layer) whose retries should come out of one pot.
+///
+/// # Cancel safety
+///
+/// [`cancel_retry`](RetryBudget::cancel_retry) gives back the oldest
+/// withdrawal still in the window, so the give-back never outlives the
+/// withdrawal it cancels (keep the window longer than your longest backoff
+/// sleep; a withdrawal that already left the window has nothing to give back).
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::budget::{RatioBudget, RetryBudget};
+/// use failsoft::classify::FailureKind;
+///
+/// let budget = RatioBudget::builder().ratio(0.1).floor(0.0).build()?;
+/// for _ in 0..10 {
+///     budget.on_request();
+/// }
+/// assert!(budget.try_retry(FailureKind::Error).is_ok());
+/// let refused = budget.try_retry(FailureKind::Error).unwrap_err();
+/// assert_eq!(refused.reason(), "ratio budget spent");
+/// assert_eq!(budget.snapshot().refused, 1);
+/// # Ok::<(), failsoft::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct RatioBudget {
+    shared: Arc<Shared>,
+}
+
+/// Counters of a [`RatioBudget`], read with [`RatioBudget::snapshot`].
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::budget::{RatioBudget, RetryBudget};
+/// let budget = RatioBudget::default();
+/// budget.on_request();
+/// let s = budget.snapshot();
+/// assert_eq!(s.requests, 1);
+/// assert_eq!(s.granted, 0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct RatioSnapshot {
+    /// Requests deposited since the budget was built.
+    pub requests: u64,
+    /// Retries granted since the budget was built (less those given back).
+    pub granted: u64,
+    /// Retries refused since the budget was built.
+    pub refused: u64,
+    /// Withdrawals given back by [`cancel_retry`](RetryBudget::cancel_retry).
+    pub cancelled: u64,
+    /// Requests inside the current window.
+    pub window_requests: u64,
+    /// Retries inside the current window.
+    pub window_retries: u64,
+    /// Retries that could be granted now (fractional credit included).
+    pub available: f64,
+}
+
+struct Shared {
+    pending: Striped,
+    /// Bucket of the last filing, read without the lock to gate harvests.
+    filed: AtomicU64,
+    core: Mutex<Core>,
+    epoch: Instant,
+    bucket_nanos: u64,
+    deposit_units: u64,
+    floor_units: u64,
+    config: RatioBudgetBuilder,
+}
+
+struct Core {
+    ledger: Ledger,
+    /// Bucket of the last filing: pending deposits happened at or after it.
+    filed: u64,
+    requests: u64,
+    granted: u64,
+    refused: u64,
+    cancelled: u64,
+}
+
+// === impl RatioBudget ===
+
+impl RatioBudget {
+    /// A builder starting from the defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::budget::RatioBudget;
+    /// let budget = RatioBudget::builder().ratio(0.2).build()?;
+    /// assert_eq!(budget.ratio(), 0.2);
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub const fn builder() -> RatioBudgetBuilder {
+        RatioBudgetBuilder::DEFAULT
+    }
+
+    fn from_config(config: RatioBudgetBuilder) -> Self {
+        let bucket = config.window / config.buckets;
+        let bucket_nanos = u64::try_from(bucket.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let floor_units = units_down(config.floor * config.window.as_secs_f64());
+        Self {
+            shared: Arc::new(Shared {
+                pending: Striped::new(),
+                filed: AtomicU64::new(0),
+                core: Mutex::new(Core {
+                    ledger: Ledger::new(config.buckets),
+                    filed: 0,
+                    requests: 0,
+                    granted: 0,
+                    refused: 0,
+                    cancelled: 0,
+                }),
+                epoch: Instant::now(),
+                bucket_nanos,
+                deposit_units: units_down(config.ratio),
+                floor_units,
+                config,
+            }),
+        }
+    }
+
+    /// The configured ratio.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::budget::RatioBudget;
+    /// assert_eq!(RatioBudget::default().ratio(), 0.1);
+    /// ```
+    pub fn ratio(&self) -> f64 {
+        self.shared.config.ratio
+    }
+
+    /// The configured floor, in retries per second.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::budget::RatioBudget;
+    /// assert_eq!(RatioBudget::default().floor(), 0.1);
+    /// ```
+    pub fn floor(&self) -> f64 {
+        self.shared.config.floor
+    }
+
+    /// The configured window.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::budget::RatioBudget;
+    /// # use std::time::Duration;
+    /// assert_eq!(RatioBudget::default().window(), Duration::from_secs(10));
+    /// ```
+    pub fn window(&self) -> Duration {
+        self.shared.config.window
+    }
+
+    /// Deposits one request at `now`, exactly (filing pending deposits first).
+    /// The pure variant of [`on_request`](RetryBudget::on_request), for tests
+    /// and simulations that drive time themselves.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::budget::RatioBudget;
+    /// # use failsoft::classify::FailureKind;
+    /// use tokio::time::Instant;
+    /// let budget = RatioBudget::builder().floor(0.0).ratio(1.0).build()?;
+    /// let now = Instant::now();
+    /// budget.on_request_at(now);
+    /// assert!(budget.try_retry_at(FailureKind::Error, now).is_ok());
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn on_request_at(&self, now: Instant) {
+        let bucket = self.shared.bucket(now);
+        let mut core = self.shared.file(now);
+        core.requests = core.requests.saturating_add(1);
+        let bucket = bucket.max(core.filed);
+        core.ledger.deposit(bucket, 1);
+    }
+
+    /// [`try_retry`](RetryBudget::try_retry) at `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`BudgetRefused`] ("ratio budget spent") when less than one retry of
+    /// credit is left in the window.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::budget::RatioBudget;
+    /// # use failsoft::classify::FailureKind;
+    /// use tokio::time::Instant;
+    /// let budget = RatioBudget::builder().floor(0.0).build()?;
+    /// assert!(budget.try_retry_at(FailureKind::Error, Instant::now()).is_err());
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn try_retry_at(&self, kind: FailureKind, now: Instant) -> Result<(), BudgetRefused> {
+        let s = &*self.shared;
+        let mut core = s.file(now);
+        let bucket = core.filed;
+        if core
+            .ledger
+            .try_withdraw(bucket, s.floor_units, s.deposit_units)
+        {
+            core.granted += 1;
+            Ok(())
+        } else {
+            core.refused += 1;
+            drop(core);
+            tracing::debug!(kind = kind.as_str(), "ratio retry budget spent");
+            Err(BudgetRefused::new("ratio budget spent"))
+        }
+    }
+
+    /// [`cancel_retry`](RetryBudget::cancel_retry) at `now`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::budget::RatioBudget;
+    /// # use failsoft::classify::FailureKind;
+    /// use tokio::time::Instant;
+    /// let budget = RatioBudget::builder().floor(0.1).build()?; // one per window
+    /// let now = Instant::now();
+    /// budget.try_retry_at(FailureKind::Error, now)?;
+    /// budget.cancel_retry_at(FailureKind::Error, now);
+    /// assert!(budget.try_retry_at(FailureKind::Error, now).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cancel_retry_at(&self, _kind: FailureKind, now: Instant) {
+        let mut core = self.shared.file(now);
+        let bucket = core.filed;
+        if core.ledger.cancel(bucket) {
+            core.granted -= 1;
+            core.cancelled += 1;
+        }
+    }
+
+    /// The budget's counters and available credit now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::budget::RatioBudget;
+    /// let s = RatioBudget::builder().floor(0.5).build()?.snapshot();
+    /// assert_eq!(s.available, 5.0); // 0.5 per second over 10 s
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn snapshot(&self) -> RatioSnapshot {
+        self.snapshot_at(Instant::now())
+    }
+
+    /// The budget's counters and available credit at `now`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::budget::RatioBudget;
+    /// use tokio::time::Instant;
+    /// let s = RatioBudget::default().snapshot_at(Instant::now());
+    /// assert_eq!(s.requests, 0);
+    /// ```
+    pub fn snapshot_at(&self, now: Instant) -> RatioSnapshot {
+        let s = &*self.shared;
+        let core = s.file(now);
+        let (window_requests, window_retries) = core.ledger.totals();
+        RatioSnapshot {
+            requests: core.requests,
+            granted: core.granted,
+            refused: core.refused,
+            cancelled: core.cancelled,
+            window_requests,
+            window_retries,
+            available: to_f64(core.ledger.credit(s.floor_units, s.deposit_units)),
+        }
+    }
+
+    /// Files pending deposits if a bucket boundary has passed; called by
+    /// every `HARVEST_EVERY`-th deposit of a thread.
+    #[cold]
+    fn tick(&self) {
+        let s = &*self.shared;
+        let now = Instant::now();
+        if s.bucket(now) > s.filed.load(Ordering::Relaxed)
+            && let Ok(core) = s.core.try_lock()
+        {
+            drop(s.file_locked(core, now));
+        }
+    }
+}
+
+impl Default for RatioBudget {
+    /// The default budget: ratio 0.1, floor 0.1 per second, window 10 s.
+    fn default() -> Self {
+        Self::from_config(RatioBudgetBuilder::DEFAULT)
+    }
+}
+
+impl RetryBudget for RatioBudget {
+    #[inline]
+    fn on_request(&self) {
+        let prev = self.shared.pending.increment();
+        if prev % HARVEST_EVERY == HARVEST_EVERY - 1 {
+            self.tick();
+        }
+    }
+
+    fn try_retry(&self, kind: FailureKind) -> Result<(), BudgetRefused> {
+        self.try_retry_at(kind, Instant::now())
+    }
+
+    fn cancel_retry(&self, kind: FailureKind) {
+        self.cancel_retry_at(kind, Instant::now())
+    }
+
+    #[inline]
+    fn on_success(&self, _retried: bool) {}
+}
+
+impl fmt::Debug for RatioBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.shared.config;
+        f.debug_struct("RatioBudget")
+            .field("ratio", &c.ratio)
+            .field("floor", &c.floor)
+            .field("window", &c.window)
+            .field("pending_requests", &self.shared.pending.peek())
+            .finish()
+    }
+}
+
+// === impl Shared ===
+
+impl Shared {
+    fn bucket(&self, now: Instant) -> u64 {
+        let nanos = now.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(nanos / u128::from(self.bucket_nanos)).unwrap_or(u64::MAX)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        // Nothing panics while the lock is held; recover the data regardless.
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the lock and files pending deposits at `now`.
+    fn file(&self, now: Instant) -> MutexGuard<'_, Core> {
+        let core = self.lock();
+        self.file_locked(core, now)
+    }
+
+    /// Credits every pending deposit to the bucket of the previous filing
+    /// (they all happened after it), then moves the filing mark to `now`.
+    fn file_locked<'a>(
+        &self,
+        mut core: MutexGuard<'a, Core>,
+        now: Instant,
+    ) -> MutexGuard<'a, Core> {
+        let n = self.pending.take();
+        let prev = core.filed;
+        core.requests = core.requests.saturating_add(n);
+        core.ledger.deposit(prev, n);
+        let bucket = self.bucket(now).max(prev);
+        core.filed = bucket;
+        core.ledger.advance(bucket);
+        self.filed.store(bucket, Ordering::Relaxed);
+        core
+    }
+}

@@ -1,0 +1,125 @@
+//! [`ResponseFuture`]: the throttle's response future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+
+use super::handle::ThrottleHandle;
+use crate::BoxError;
+use crate::classify::{Classify, Outcome};
+use crate::error::{Throttled, is_local_rejection};
+
+pin_project! {
+    /// The response future of a [`Throttle`](super::Throttle): either a local
+    /// rejection, ready at once, or the inner call, whose result is classified
+    /// and counted as an accept or not when it completes.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes records nothing more: the
+    /// request was already counted when it was admitted, and an unfinished
+    /// request is not an accept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::error::Throttled;
+    /// use failsoft::throttle::ThrottleLayer;
+    /// use tower::{Service, ServiceExt};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), failsoft::BoxError> {
+    /// let layer = ThrottleLayer::builder().seed(1).build()?;
+    /// let mut svc = tower::ServiceBuilder::new()
+    ///     .layer(layer)
+    ///     .service_fn(|x: u8| async move { Ok::<_, failsoft::BoxError>(x) });
+    /// let fut = svc.ready().await?.call(5); // a ResponseFuture
+    /// assert_eq!(fut.await?, 5);
+    /// # let _ = Throttled::new(0.0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[derive(Debug)]
+    pub struct ResponseFuture<F, C> {
+        #[pin]
+        kind: Kind<F, C>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    #[derive(Debug)]
+    enum Kind<F, C> {
+        Rejected { error: Option<Throttled> },
+        Called {
+            #[pin]
+            fut: F,
+            classify: C,
+            handle: ThrottleHandle,
+        },
+    }
+}
+
+// === impl ResponseFuture ===
+
+impl<F, C> ResponseFuture<F, C> {
+    pub(super) fn rejected(error: Throttled) -> Self {
+        Self {
+            kind: Kind::Rejected { error: Some(error) },
+        }
+    }
+
+    pub(super) fn called(fut: F, classify: C, handle: ThrottleHandle) -> Self {
+        Self {
+            kind: Kind::Called {
+                fut,
+                classify,
+                handle,
+            },
+        }
+    }
+}
+
+/// The accept rule: a success is an accept; a fatal failure is an accept
+/// (the backend answered, say with a well-formed 4xx) unless it is a local
+/// rejection by an inner layer; a retryable failure (a fast 503, a timeout)
+/// is not.
+pub(crate) fn is_accept<T>(outcome: Outcome, result: &Result<T, BoxError>) -> bool {
+    match outcome {
+        Outcome::Success => true,
+        Outcome::Retryable(_) => false,
+        Outcome::Fatal => !matches!(result, Err(e) if is_local_rejection(e.as_ref())),
+    }
+}
+
+impl<F, C, T, E> Future for ResponseFuture<F, C>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+    C: Classify<(), T>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Rejected { error } => {
+                let error = error.take().unwrap_or_else(|| Throttled::new(0.0));
+                Poll::Ready(Err(Box::new(error)))
+            }
+            KindProj::Called {
+                fut,
+                classify,
+                handle,
+            } => {
+                let result = ready!(fut.poll(cx)).map_err(Into::into);
+                let verdict = classify.classify(&(), &result);
+                if is_accept(verdict.outcome, &result) {
+                    handle.record_accept_at(Instant::now());
+                }
+                Poll::Ready(result)
+            }
+        }
+    }
+}

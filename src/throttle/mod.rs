@@ -1,0 +1,240 @@
+//! Adaptive client-side throttling (Google SRE book, "Handling Overload").
+//!
+//! A client that keeps sending to a backend that rejects most of its
+//! requests wastes the backend's capacity on rejections. The throttle
+//! counts, over a sliding window (default 2 minutes), the `requests` this
+//! client made and the `accepts` the backend handled, and rejects new
+//! requests *locally*, without sending them, with probability
+//!
+//! ```text
+//! p = min(max_probability, max(0, (requests − K × accepts) / (requests + 1)))
+//! ```
+//!
+//! With `K = 2`, nothing is rejected while the backend accepts at least half
+//! of the requests; as it accepts less, the client sends about `K` times
+//! what it accepts. The cap (default 0.9) keeps a trickle flowing so a
+//! recovered backend is noticed from its first accepted request: every
+//! accept lowers `p` at once.
+//!
+//! Recovery is gradual by design. Locally rejected requests count as
+//! requests, so once the backend accepts everything again, `1 − p` roughly
+//! doubles with each window's worth of traffic: from the 0.9 cap to zero
+//! takes about 1.5 to 2 windows (about 3.5 minutes with the 2-minute
+//! default, in the `throttling_ends_once_the_backend_recovers` test). A
+//! shorter window forgets faster.
+
+use std::task::{Context, Poll};
+
+use tokio::time::Instant;
+use tower::Service;
+
+use crate::BoxError;
+use crate::classify::Classify;
+use crate::error::Throttled;
+
+pub mod future;
+mod handle;
+mod layer;
+#[cfg(test)]
+mod tests;
+mod window;
+
+pub use self::handle::{ThrottleHandle, ThrottleSnapshot};
+pub use self::layer::{ThrottleBuilder, ThrottleLayer};
+
+use self::future::ResponseFuture;
+
+/// Rejects requests locally, at once, with the SRE book's adaptive
+/// probability; see the [module docs](self).
+///
+/// # What counts as an accept
+///
+/// The classifier ([`Classify`], on `&()`: the request has been handed to
+/// the inner service by the time its result is known, so the throttle judges
+/// results only; [`DefaultClassify`](crate::classify::DefaultClassify) and
+/// any classifier generic over the request type work):
+///
+/// - [`Outcome::Success`](crate::classify::Outcome::Success) is an accept;
+/// - [`Outcome::Fatal`](crate::classify::Outcome::Fatal) is an accept (the
+///   backend did its job and answered, say, a well-formed 4xx), unless the
+///   error is a local rejection by an inner layer such as the breaker;
+/// - [`Outcome::Retryable`](crate::classify::Outcome::Retryable) is not: a
+///   fast 503, a throttle or a timeout is the backend failing to take the
+///   request.
+///
+/// Every request decided in `poll_ready` counts as a request, sent or
+/// rejected.
+///
+/// # Errors
+///
+/// `Error = BoxError`. A rejected request resolves at once to
+/// [`Throttled`] (match it with `err.downcast_ref::<Throttled>()`); the
+/// retry layer never retries it. Inner errors are passed through.
+///
+/// # Sharing
+///
+/// Clones share the [`ThrottleHandle`] of the layer that made them; the
+/// admission decided by `poll_ready` is per instance and is not cloned.
+///
+/// # Panics
+///
+/// `call` without a successful `poll_ready` first panics ("poll_ready must
+/// be called first"), as tower's contract allows.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::classify::{FailureKind, Verdict};
+/// use failsoft::error::Throttled;
+/// use failsoft::throttle::ThrottleLayer;
+/// use failsoft::BoxError;
+/// use tower::{Service, ServiceExt};
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// // A backend that answers 503 to everything.
+/// let backend = tower::service_fn(|_: ()| async { Ok::<u16, BoxError>(503) });
+/// let layer = ThrottleLayer::builder()
+///     .seed(7)
+///     .classify(|_: &(), res: &Result<u16, BoxError>| match res {
+///         Ok(503) => Verdict::retryable(FailureKind::Throttled),
+///         _ => Verdict::success(),
+///     })
+///     .build()?;
+/// let handle = layer.handle();
+/// let mut svc = tower::ServiceBuilder::new().layer(layer).service(backend);
+/// let mut rejected = 0;
+/// for _ in 0..100 {
+///     match svc.ready().await?.call(()).await {
+///         Err(e) if e.is::<Throttled>() => rejected += 1,
+///         _ => {}
+///     }
+/// }
+/// assert!(rejected > 50);
+/// assert_eq!(handle.snapshot().rejected, rejected);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Throttle<S, C> {
+    inner: S,
+    handle: ThrottleHandle,
+    classify: C,
+    admission: Option<Admission>,
+}
+
+#[derive(Debug)]
+enum Admission {
+    Admit,
+    Reject(Throttled),
+}
+
+// === impl Throttle ===
+
+impl<S, C> Throttle<S, C> {
+    pub(crate) fn new(inner: S, handle: ThrottleHandle, classify: C) -> Self {
+        Self {
+            inner,
+            handle,
+            classify,
+            admission: None,
+        }
+    }
+
+    /// The shared throttle state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::throttle::ThrottleLayer;
+    /// # use tower::Layer;
+    /// let svc = ThrottleLayer::builder().build()?.layer(tower::service_fn(
+    ///     |x: u8| async move { Ok::<_, failsoft::BoxError>(x) },
+    /// ));
+    /// assert_eq!(svc.handle().probability(), 0.0);
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn handle(&self) -> &ThrottleHandle {
+        &self.handle
+    }
+
+    /// The inner service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::throttle::ThrottleLayer;
+    /// # use tower::Layer;
+    /// let svc = ThrottleLayer::builder().build()?.layer(5u8);
+    /// assert_eq!(*svc.get_ref(), 5);
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Consumes the throttle, returning the inner service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::throttle::ThrottleLayer;
+    /// # use tower::Layer;
+    /// let svc = ThrottleLayer::builder().build()?.layer(5u8);
+    /// assert_eq!(svc.into_inner(), 5);
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, C: Clone> Clone for Throttle<S, C> {
+    fn clone(&self) -> Self {
+        // Readiness is per instance: the clone decides for itself.
+        Self::new(
+            self.inner.clone(),
+            self.handle.clone(),
+            self.classify.clone(),
+        )
+    }
+}
+
+impl<S, C, Req> Service<Req> for Throttle<S, C>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: Classify<(), S::Response> + Clone,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let admission =
+            self.admission
+                .get_or_insert_with(|| match self.handle.admit_at(Instant::now()) {
+                    Ok(()) => Admission::Admit,
+                    Err(t) => Admission::Reject(t),
+                });
+        match admission {
+            // Fail fast: ready at once, `call` returns the rejection.
+            Admission::Reject(_) => Poll::Ready(Ok(())),
+            Admission::Admit => self.inner.poll_ready(cx).map_err(Into::into),
+        }
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        match self
+            .admission
+            .take()
+            .expect("poll_ready must be called first")
+        {
+            Admission::Reject(t) => ResponseFuture::rejected(t),
+            Admission::Admit => ResponseFuture::called(
+                self.inner.call(req),
+                self.classify.clone(),
+                self.handle.clone(),
+            ),
+        }
+    }
+}

@@ -1,0 +1,274 @@
+use std::time::Duration;
+
+use tokio_test::{assert_pending, assert_ready_ok};
+use tower::{Layer, ServiceExt};
+use tower_test::mock;
+
+use super::*;
+use crate::classify::{FailureKind, Outcome, Verdict};
+use crate::error::CircuitOpen;
+
+type Classifier = fn(&(), &Result<u16, BoxError>) -> Verdict;
+
+fn by_status(_: &(), res: &Result<u16, BoxError>) -> Verdict {
+    match res {
+        Ok(200..=299) => Verdict::success(),
+        Ok(503) => Verdict::retryable(FailureKind::Throttled),
+        Ok(_) => Verdict::fatal(),
+        Err(e) => crate::classify::classify_error(e),
+    }
+}
+
+fn layer(seed: u64) -> ThrottleLayer<Classifier> {
+    ThrottleLayer::builder()
+        .seed(seed)
+        .classify(by_status as Classifier)
+        .build()
+        .unwrap()
+}
+
+fn backend(
+    status: u16,
+) -> impl Service<(), Response = u16, Error = BoxError, Future: Send> + Clone {
+    tower::service_fn(move |_: ()| async move { Ok::<u16, BoxError>(status) })
+}
+
+async fn run<S>(svc: &mut S, n: usize) -> usize
+where
+    S: Service<(), Response = u16, Error = BoxError>,
+{
+    let mut rejected = 0;
+    for _ in 0..n {
+        match svc.ready().await.unwrap().call(()).await {
+            Err(e) if e.is::<Throttled>() => rejected += 1,
+            _ => {}
+        }
+    }
+    rejected
+}
+
+#[test]
+fn default_config_is_valid() {
+    assert!(ThrottleLayer::builder().build().is_ok());
+}
+
+#[test]
+fn rejects_bad_configuration_naming_the_field() {
+    let b = ThrottleLayer::builder;
+    let cases = [
+        (b().window(Duration::ZERO).build(), "throttle.window"),
+        (b().buckets(0).build(), "throttle.buckets"),
+        (
+            b().window(Duration::from_millis(10)).buckets(20).build(),
+            "throttle.window",
+        ),
+        (b().k(0.99).build(), "throttle.k"),
+        (b().k(f64::NAN).build(), "throttle.k"),
+        (b().k(f64::INFINITY).build(), "throttle.k"),
+        (b().max_probability(1.0).build(), "throttle.max_probability"),
+        (
+            b().max_probability(-0.1).build(),
+            "throttle.max_probability",
+        ),
+        (
+            b().max_probability(f64::NAN).build(),
+            "throttle.max_probability",
+        ),
+    ];
+    for (res, field) in cases {
+        assert_eq!(res.unwrap_err().field(), field);
+    }
+}
+
+#[test]
+fn accept_rule_follows_the_classification() {
+    let ok: Result<u16, BoxError> = Ok(200);
+    let local: Result<u16, BoxError> = Err(Box::new(CircuitOpen::new(None)));
+    let bad_request: Result<u16, BoxError> = Ok(400);
+    assert!(future::is_accept(Outcome::Success, &ok));
+    assert!(future::is_accept(Outcome::Fatal, &bad_request));
+    assert!(!future::is_accept(Outcome::Fatal, &local));
+    assert!(!future::is_accept(
+        Outcome::Retryable(FailureKind::Timeout),
+        &ok
+    ));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn healthy_backend_is_never_throttled() {
+    let l = layer(1);
+    let handle = l.handle();
+    let mut svc = l.layer(backend(200));
+    assert_eq!(run(&mut svc, 1_000).await, 0);
+    assert_eq!(handle.snapshot().accepts, 1_000);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn well_formed_client_errors_count_as_accepts() {
+    let l = layer(1);
+    let handle = l.handle();
+    let mut svc = l.layer(backend(404));
+    assert_eq!(run(&mut svc, 500).await, 0);
+    assert_eq!(handle.probability(), 0.0);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn fast_503s_are_throttled_up_to_the_cap() {
+    let l = layer(2);
+    let handle = l.handle();
+    let mut svc = l.layer(backend(503));
+    let rejected = run(&mut svc, 2_000).await;
+    assert_eq!(handle.probability(), 0.9);
+    // Nearly all but the first few are rejected with p = 0.9.
+    assert!((1_650..=1_850).contains(&rejected), "{rejected}");
+    let s = handle.snapshot();
+    assert_eq!(
+        (s.requests, s.rejected as usize, s.accepts),
+        (2_000, rejected, 0)
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn throttling_ends_once_the_backend_recovers() {
+    let l = layer(3);
+    let handle = l.handle();
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = down.clone();
+    let backend = tower::service_fn(move |_: ()| {
+        let down = flag.load(std::sync::atomic::Ordering::Relaxed);
+        async move { Ok::<u16, BoxError>(if down { 503 } else { 200 }) }
+    });
+    let mut svc = l.layer(backend);
+    for _ in 0..120 {
+        run(&mut svc, 10).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    assert_eq!(handle.probability(), 0.9);
+    down.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut seconds = 0;
+    let mut last = handle.probability();
+    while handle.probability() > 0.0 {
+        run(&mut svc, 10).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
+        seconds += 1;
+        let p = handle.probability();
+        // Once failures leave the window, every window shrinks p.
+        if seconds % 120 == 0 {
+            assert!(p < last, "p stuck at {p} after {seconds} s");
+            last = p;
+        }
+        // Two windows at most (about 210 s with these settings).
+        assert!(seconds <= 240, "still throttling after {seconds} s");
+    }
+    assert_eq!(run(&mut svc, 100).await, 0);
+}
+
+use std::sync::Arc;
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn same_seed_gives_the_same_rejections() {
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let mut svc = layer(99).layer(backend(503));
+        let mut seq = Vec::new();
+        for _ in 0..300 {
+            let r = svc.ready().await.unwrap().call(()).await;
+            seq.push(matches!(r, Err(ref e) if e.is::<Throttled>()));
+        }
+        outcomes.push(seq);
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    let other: Vec<bool> = {
+        let mut svc = layer(100).layer(backend(503));
+        let mut seq = Vec::new();
+        for _ in 0..300 {
+            let r = svc.ready().await.unwrap().call(()).await;
+            seq.push(matches!(r, Err(ref e) if e.is::<Throttled>()));
+        }
+        seq
+    };
+    assert_ne!(outcomes[0], other);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn rejection_fails_fast_without_calling_inner() {
+    let l = layer(5);
+    let handle = l.handle();
+    let now = Instant::now();
+    for _ in 0..10_000 {
+        handle.record_request_at(now);
+    }
+    let (mut svc, mut inner) = mock::spawn_layer::<(), u16, _>(l);
+    let mut rejections = 0;
+    for _ in 0..50 {
+        inner.allow(1);
+        assert_ready_ok!(svc.poll_ready());
+        let fut = svc.call(());
+        match inner.poll_request() {
+            std::task::Poll::Ready(Some((_, send))) => {
+                send.send_response(503);
+                assert_eq!(fut.await.unwrap(), 503);
+            }
+            _ => {
+                let err = fut.await.unwrap_err();
+                assert_eq!(err.downcast_ref::<Throttled>().unwrap().probability(), 0.9);
+                rejections += 1;
+            }
+        }
+    }
+    assert!(rejections >= 35, "{rejections}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn inner_local_rejections_are_not_accepts() {
+    let l = layer(6);
+    let handle = l.handle();
+    let failing =
+        tower::service_fn(|_: ()| async { Err::<u16, BoxError>(Box::new(CircuitOpen::new(None))) });
+    let mut svc = l.layer(failing);
+    run(&mut svc, 20).await;
+    assert_eq!(handle.snapshot().accepts, 0);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn clones_share_state_but_not_readiness() {
+    let l = layer(7);
+    let handle = l.handle();
+    let (mut svc, mut inner) = mock::spawn_layer::<(), u16, _>(l);
+    inner.allow(0);
+    assert_pending!(svc.poll_ready());
+    let mut clone = mock::Spawn::new(svc.get_ref().clone());
+    run_one_ok(&mut clone, &mut inner).await;
+    assert_eq!(handle.snapshot().accepts, 1);
+}
+
+async fn run_one_ok(
+    svc: &mut mock::Spawn<Throttle<mock::Mock<(), u16>, Classifier>>,
+    inner: &mut mock::Handle<(), u16>,
+) {
+    inner.allow(1);
+    assert_ready_ok!(svc.poll_ready());
+    let fut = svc.call(());
+    let (_, send) = inner.next_request().await.unwrap();
+    send.send_response(200);
+    assert_eq!(fut.await.unwrap(), 200);
+}
+
+#[test]
+#[should_panic(expected = "poll_ready must be called first")]
+fn call_without_poll_ready_panics() {
+    let mut svc = layer(8).layer(backend(200));
+    drop(svc.call(()));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn dropped_response_future_records_no_accept() {
+    let l = layer(9);
+    let handle = l.handle();
+    let (mut svc, mut inner) = mock::spawn_layer::<(), u16, _>(l);
+    inner.allow(1);
+    assert_ready_ok!(svc.poll_ready());
+    drop(svc.call(()));
+    let s = handle.snapshot();
+    assert_eq!((s.requests, s.accepts), (1, 0));
+}

@@ -1,0 +1,177 @@
+//! The throttle's pure core: requests and accepts over a bucketed window,
+//! and the SRE book's rejection probability.
+//!
+//! # Window mechanics
+//!
+//! Time is cut into buckets of `window / buckets`, counted from the moment
+//! the window was made. Counts go to the bucket of the `now` they are
+//! recorded at; a bucket leaves the window once `buckets` newer buckets
+//! exist. Running totals are kept, so the probability costs O(1); moving the
+//! window forward clears at most `buckets` slots, however long the gap.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Requests and accepts over a sliding window of buckets.
+#[derive(Debug, Clone)]
+pub(crate) struct Window {
+    slots: Box<[Counts]>,
+    epoch: Instant,
+    bucket_nanos: u128,
+    head: u64,
+    totals: Counts,
+    k: f64,
+    max_probability: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counts {
+    requests: u64,
+    accepts: u64,
+}
+
+// === impl Window ===
+
+impl Window {
+    /// A window of `buckets` buckets spanning `window`, starting at `epoch`.
+    /// The builder has checked `window >= buckets` milliseconds.
+    pub(crate) fn new(
+        window: Duration,
+        buckets: u32,
+        k: f64,
+        max_probability: f64,
+        epoch: Instant,
+    ) -> Self {
+        let buckets = buckets.max(1);
+        Self {
+            slots: vec![Counts::default(); buckets as usize].into_boxed_slice(),
+            epoch,
+            bucket_nanos: (window.as_nanos() / u128::from(buckets)).max(1),
+            head: 0,
+            totals: Counts::default(),
+            k,
+            max_probability,
+        }
+    }
+
+    fn slot(&mut self, bucket: u64) -> &mut Counts {
+        let i = (bucket % self.slots.len() as u64) as usize;
+        &mut self.slots[i]
+    }
+
+    /// Moves the window to `now`'s bucket (never backwards).
+    fn advance(&mut self, now: Instant) {
+        let nanos = now.saturating_duration_since(self.epoch).as_nanos();
+        let bucket = u64::try_from(nanos / self.bucket_nanos).unwrap_or(u64::MAX);
+        if bucket <= self.head {
+            return;
+        }
+        let steps = (bucket - self.head).min(self.slots.len() as u64);
+        for b in (bucket - steps + 1)..=bucket {
+            let old = std::mem::take(self.slot(b));
+            self.totals.requests -= old.requests;
+            self.totals.accepts -= old.accepts;
+        }
+        self.head = bucket;
+    }
+
+    /// Counts one request (sent or rejected locally) at `now`.
+    pub(crate) fn record_request(&mut self, now: Instant) {
+        self.advance(now);
+        let head = self.head;
+        let slot = self.slot(head);
+        slot.requests = slot.requests.saturating_add(1);
+        self.totals.requests = self.totals.requests.saturating_add(1);
+    }
+
+    /// Counts one accept (the backend handled the request) at `now`.
+    pub(crate) fn record_accept(&mut self, now: Instant) {
+        self.advance(now);
+        let head = self.head;
+        let slot = self.slot(head);
+        slot.accepts = slot.accepts.saturating_add(1);
+        self.totals.accepts = self.totals.accepts.saturating_add(1);
+    }
+
+    /// `min(max_probability, max(0, (requests − K·accepts) / (requests + 1)))`
+    /// over the window at `now`.
+    pub(crate) fn probability(&mut self, now: Instant) -> f64 {
+        self.advance(now);
+        let requests = self.totals.requests as f64;
+        let accepts = self.totals.accepts as f64;
+        let p = (requests - self.k * accepts) / (requests + 1.0);
+        p.clamp(0.0, self.max_probability)
+    }
+
+    /// Requests and accepts inside the window (as of the last update).
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        (self.totals.requests, self.totals.accepts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(t0: Instant) -> Window {
+        Window::new(Duration::from_secs(120), 12, 2.0, 0.9, t0)
+    }
+
+    #[test]
+    fn healthy_backend_gives_zero_probability() {
+        let t0 = Instant::now();
+        let mut w = window(t0);
+        for _ in 0..100 {
+            w.record_request(t0);
+            w.record_accept(t0);
+        }
+        assert_eq!(w.probability(t0), 0.0);
+    }
+
+    #[test]
+    fn probability_follows_the_sre_formula() {
+        let t0 = Instant::now();
+        let mut w = Window::new(Duration::from_secs(120), 12, 2.0, 0.99, t0);
+        for i in 0..100 {
+            w.record_request(t0);
+            if i < 20 {
+                w.record_accept(t0);
+            }
+        }
+        // (100 - 2 × 20) / 101
+        assert!((w.probability(t0) - 60.0 / 101.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn probability_is_capped() {
+        let t0 = Instant::now();
+        let mut w = window(t0);
+        for _ in 0..1_000 {
+            w.record_request(t0);
+        }
+        assert_eq!(w.probability(t0), 0.9);
+    }
+
+    #[test]
+    fn counts_leave_after_the_window() {
+        let t0 = Instant::now();
+        let mut w = window(t0);
+        for _ in 0..50 {
+            w.record_request(t0);
+        }
+        assert_eq!(w.totals(), (50, 0));
+        assert_eq!(w.probability(t0 + Duration::from_secs(119)), 0.9);
+        assert_eq!(w.probability(t0 + Duration::from_secs(120)), 0.0);
+        assert_eq!(w.totals(), (0, 0));
+    }
+
+    #[test]
+    fn time_never_runs_backwards() {
+        let t0 = Instant::now();
+        let mut w = window(t0);
+        w.record_request(t0 + Duration::from_secs(60));
+        w.record_request(t0);
+        assert_eq!(w.totals(), (2, 0));
+    }
+}
