@@ -89,6 +89,7 @@ pub mod error;
 pub mod fallback;
 pub mod retry;
 pub mod rng;
+pub mod stack;
 pub mod throttle;
 
 pub use crate::error::ConfigError;
