@@ -3,7 +3,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
@@ -57,7 +56,7 @@ pin_project! {
         Called {
             #[pin]
             fut: F,
-            record: Option<(Arc<Breaker>, Permit)>,
+            record: Option<(Breaker, Permit)>,
             classify: C,
         },
         Rejected {
@@ -70,7 +69,7 @@ pin_project! {
 
 impl<F, C> ResponseFuture<F, C> {
     #[inline]
-    pub(crate) fn called(fut: F, breaker: Arc<Breaker>, permit: Permit, classify: C) -> Self {
+    pub(crate) fn called(fut: F, breaker: Breaker, permit: Permit, classify: C) -> Self {
         Self {
             kind: Kind::Called {
                 fut,

@@ -13,7 +13,8 @@ use crate::BoxError;
 use crate::error::TimedOut;
 
 /// Fails an attempt with [`TimedOut`] (not by deadline) when the inner call
-/// takes longer than `timeout`.
+/// takes longer than `timeout`, counted from the first poll that finds it
+/// pending (a call that completes at once never starts a timer).
 ///
 /// In the recommended stack it sits *inside* the breaker and the throttle,
 /// so they see a timeout as the backend's failure. (A timeout applied
@@ -22,7 +23,8 @@ use crate::error::TimedOut;
 ///
 /// # Panics
 ///
-/// `call` needs a Tokio runtime with time enabled, like `tokio::time::sleep`.
+/// Polling a pending call needs a Tokio runtime with time enabled, like
+/// `tokio::time::sleep`.
 ///
 /// # Examples
 ///
@@ -73,8 +75,10 @@ pin_project! {
     pub struct TimeoutFuture<F> {
         #[pin]
         fut: F,
+        // Started on the first poll that finds the call pending, so a call
+        // that completes at once never touches the clock or the timer.
         #[pin]
-        sleep: Sleep,
+        sleep: Option<Sleep>,
         after: Duration,
     }
 }
@@ -109,7 +113,7 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         TimeoutFuture {
             fut: self.inner.call(req),
-            sleep: sleep(self.timeout),
+            sleep: None,
             after: self.timeout,
         }
     }
@@ -142,13 +146,16 @@ where
     type Output = Result<T, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         if let Poll::Ready(res) = this.fut.poll(cx) {
             return Poll::Ready(res.map_err(Into::into));
         }
-        match this.sleep.poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Box::new(TimedOut::new(*this.after, false)))),
-            Poll::Pending => Poll::Pending,
+        if this.sleep.is_none() {
+            this.sleep.set(Some(sleep(*this.after)));
+        }
+        match this.sleep.as_pin_mut().map(|s| s.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Err(Box::new(TimedOut::new(*this.after, false)))),
+            _ => Poll::Pending,
         }
     }
 }
