@@ -415,3 +415,41 @@ fn state_changes_emit_tracing_events() {
         ]
     );
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn failure_rate_over_a_count_window_trips_after_minimum_calls() {
+    let cfg = builder()
+        .without_consecutive_failures()
+        .failure_rate(0.5)
+        .window(Window::Count(8))
+        .minimum_calls(6);
+    let (mut svc, mut handle) = mock::spawn_layer(layer(cfg));
+    for ok in [false, true, false, true, false] {
+        let _ = roundtrip(&mut svc, &mut handle, ok).await;
+    }
+    assert_eq!(svc.get_ref().handle().state(), State::Closed, "5 calls < 6");
+    let _ = roundtrip(&mut svc, &mut handle, true).await;
+    assert_eq!(
+        svc.get_ref().handle().state(),
+        State::Open,
+        "3 of 6 failed: 50% trips"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn manual_states_override_the_layer() {
+    let (mut svc, mut handle) = mock::spawn_layer(layer(builder().consecutive_failures(1)));
+    let breaker = svc.get_ref().handle().clone();
+    breaker.force_open();
+    assert_ready_ok!(svc.poll_ready());
+    assert!(svc.call("req").await.unwrap_err().is::<CircuitOpen>());
+    assert_pending!(handle.poll_request());
+    breaker.disable();
+    for _ in 0..5 {
+        assert!(roundtrip(&mut svc, &mut handle, false).await.is_err());
+    }
+    assert_eq!(breaker.state(), State::Disabled, "failures are not counted");
+    breaker.reset();
+    assert!(roundtrip(&mut svc, &mut handle, false).await.is_err());
+    assert_eq!(breaker.state(), State::Open);
+}
