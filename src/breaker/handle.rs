@@ -126,9 +126,17 @@ pub struct Snapshot {
 }
 
 struct Shared {
-    word: AtomicU64,
+    hot: Hot,
     core: Mutex<Core>,
     tx: watch::Sender<State>,
+}
+
+/// What the hot path reads, on cache lines of its own: the `Arc`'s
+/// reference counts (written by every clone) and the mutex (written by
+/// every locked call) never invalidate it.
+#[repr(align(128))]
+struct Hot {
+    word: AtomicU64,
     slow: Option<Duration>,
     origin: Instant,
 }
@@ -190,11 +198,13 @@ impl Breaker {
         let (tx, _) = watch::channel(State::Closed);
         Self {
             shared: Arc::new(Shared {
-                word: AtomicU64::new(encode(&core)),
+                hot: Hot {
+                    word: AtomicU64::new(encode(&core)),
+                    slow,
+                    origin,
+                },
                 core: Mutex::new(core),
                 tx,
-                slow,
-                origin,
             }),
         }
     }
@@ -226,7 +236,7 @@ impl Breaker {
     /// when needed.
     #[inline]
     pub(crate) fn acquire_with(&self, now: impl Fn() -> Instant) -> Result<Permit, CircuitOpen> {
-        let word = self.shared.word.load(Ordering::Acquire);
+        let word = self.shared.hot.word.load(Ordering::Acquire);
         let mode = word & MODE_MASK;
         if mode == CLOSED || mode == DISABLED {
             let start = self.start_of(&now);
@@ -300,14 +310,14 @@ impl Breaker {
         now: impl Fn() -> Instant,
     ) {
         let failure = matches!(outcome, Outcome::Retryable(_));
-        let slow = match self.shared.slow {
+        let slow = match self.shared.hot.slow {
             Some(limit) if permit.start != NO_START => {
                 let took = self.offset(now()).saturating_sub(permit.start).max(0);
                 took.unsigned_abs() >= u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX)
             }
             _ => false,
         };
-        let word = self.shared.word.load(Ordering::Acquire);
+        let word = self.shared.hot.word.load(Ordering::Acquire);
         if word >> 4 != permit.ticket.epoch() || word & MODE_MASK == DISABLED {
             // Stale (the state changed since admission) or disabled: the
             // outcome counts for nothing.
@@ -336,7 +346,7 @@ impl Breaker {
 
     #[inline]
     fn start_of(&self, now: &impl Fn() -> Instant) -> i64 {
-        if self.shared.slow.is_some() {
+        if self.shared.hot.slow.is_some() {
             self.offset(now())
         } else {
             NO_START
@@ -346,7 +356,7 @@ impl Breaker {
     /// `now - origin` in nanoseconds, negative for instants before the
     /// origin, saturating at about ±292 years.
     fn offset(&self, now: Instant) -> i64 {
-        let origin = self.shared.origin;
+        let origin = self.shared.hot.origin;
         if now >= origin {
             i64::try_from((now - origin).as_nanos()).unwrap_or(i64::MAX)
         } else {
@@ -372,7 +382,7 @@ impl Breaker {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn state(&self) -> State {
-        decode_state(self.shared.word.load(Ordering::Acquire))
+        decode_state(self.shared.hot.word.load(Ordering::Acquire))
     }
 
     /// Opens the breaker by hand: every call is rejected until
@@ -495,7 +505,7 @@ impl Breaker {
 
     #[cfg(test)]
     pub(crate) fn word(&self) -> u64 {
-        self.shared.word.load(Ordering::Acquire)
+        self.shared.hot.word.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -507,7 +517,7 @@ impl Breaker {
     }
 
     fn publish(&self, core: &Core, change: Option<Transition>) {
-        self.shared.word.store(encode(core), Ordering::Release);
+        self.shared.hot.word.store(encode(core), Ordering::Release);
         if change.is_some() {
             // Inside the lock, so subscribers see changes in order.
             let state = core.state();
