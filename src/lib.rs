@@ -109,6 +109,7 @@ pub mod error;
 pub mod fallback;
 pub mod retry;
 pub mod rng;
+pub mod stack;
 mod stripes;
 pub mod throttle;
 
