@@ -112,13 +112,19 @@ fn single(c: &mut Criterion) {
     g.finish();
 }
 
-/// Runs `call` `iters` times on each of `threads` threads at once; returns
-/// the wall time from the common start to the last finish.
-fn run_threads(threads: usize, iters: u64, call: &(dyn Fn() + Sync)) -> Duration {
+/// A per-thread caller: each thread makes its own (for example its own
+/// clone of a service sharing one breaker).
+type MakeCall<'a> = &'a (dyn Fn() -> Box<dyn FnMut() + Send + 'a> + Sync);
+
+/// Runs a fresh caller `iters` times on each of `threads` threads at once;
+/// returns the wall time from the common start to the last finish.
+fn run_threads(threads: usize, iters: u64, make: MakeCall<'_>) -> Duration {
     let barrier = Barrier::new(threads + 1);
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| {
+            let mut call = make();
+            let barrier = &barrier;
+            s.spawn(move || {
                 barrier.wait();
                 for _ in 0..iters {
                     call();
@@ -126,43 +132,75 @@ fn run_threads(threads: usize, iters: u64, call: &(dyn Fn() + Sync)) -> Duration
             });
         }
         barrier.wait();
-        let start = Instant::now();
         // Leaving the scope joins every thread.
-        start
+        Instant::now()
     })
     .elapsed()
 }
 
 fn shared(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _enter = rt.enter();
     let mut g = c.benchmark_group("breaker/shared");
     let breaker = Breaker::new(&config());
     let now = Instant::now();
-    let failsoft_call = || {
-        let permit = breaker.try_acquire_at(black_box(now)).unwrap();
-        breaker.record_at(permit, Outcome::Success, now);
-    };
     let fs = failsafe::Config::new().build();
-    let failsafe_call = || {
-        black_box(fs.call(|| Ok::<_, ()>(1u64)).is_ok());
-    };
     let rc = recloser::Recloser::default();
-    let recloser_call = || {
-        black_box(rc.call(|| Ok::<_, ()>(1u64)).is_ok());
-    };
+    let svc = CircuitBreaker::new(Echo, Breaker::new(&config()));
+    let tr_layer = tower_resilience_circuitbreaker::CircuitBreakerLayer::builder()
+        .build()
+        .expect("valid config");
+    let tr = tower::Layer::layer(&tr_layer, Echo);
+
     // Touches no shared state: the machine's own ceiling for 2 threads.
-    let local_call = || {
-        black_box(black_box(1u64).wrapping_mul(3));
+    let local = || -> Box<dyn FnMut() + Send> {
+        Box::new(|| {
+            black_box(black_box(1u64).wrapping_mul(3));
+        })
     };
-    let subjects: [(&str, &(dyn Fn() + Sync)); 4] = [
-        ("no_shared_state", &local_call),
-        ("failsoft_core", &failsoft_call),
-        ("failsafe", &failsafe_call),
-        ("recloser", &recloser_call),
+    let core = || -> Box<dyn FnMut() + Send + '_> {
+        Box::new(|| {
+            let permit = breaker.try_acquire_at(black_box(now)).unwrap();
+            breaker.record_at(permit, Outcome::Success, now);
+        })
+    };
+    let service = || -> Box<dyn FnMut() + Send + '_> {
+        let mut svc = svc.clone();
+        Box::new(move || {
+            black_box(drive(&mut svc, 1));
+        })
+    };
+    let failsafe = || -> Box<dyn FnMut() + Send + '_> {
+        Box::new(|| {
+            black_box(fs.call(|| Ok::<_, ()>(1u64)).is_ok());
+        })
+    };
+    let recloser = || -> Box<dyn FnMut() + Send + '_> {
+        Box::new(|| {
+            black_box(rc.call(|| Ok::<_, ()>(1u64)).is_ok());
+        })
+    };
+    let tower_resilience = || -> Box<dyn FnMut() + Send + '_> {
+        let mut svc = tr.clone();
+        Box::new(move || {
+            black_box(drive(&mut svc, 1));
+        })
+    };
+    let subjects: [(&str, MakeCall<'_>); 6] = [
+        ("no_shared_state", &local),
+        ("failsoft_core", &core),
+        ("failsoft_service", &service),
+        ("failsafe", &failsafe),
+        ("recloser", &recloser),
+        ("tower_resilience", &tower_resilience),
     ];
-    for (name, call) in subjects {
+    for (name, make) in subjects {
         for threads in [1usize, 2] {
             g.bench_function(format!("{name}/{threads}_threads"), |b| {
-                b.iter_custom(|iters| run_threads(threads, iters, call))
+                b.iter_custom(|iters| run_threads(threads, iters, make))
             });
         }
     }

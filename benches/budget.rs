@@ -105,10 +105,17 @@ fn withdraw(c: &mut Criterion) {
 /// Runs `iters` calls of `f` split across `threads` threads sharing `x`,
 /// and returns the wall time.
 fn split<T: Sync>(x: &T, threads: u64, iters: u64, f: impl Fn(&T) + Sync) -> Duration {
+    split_each(std::slice::from_ref(x), threads, iters, f)
+}
+
+/// Like [`split`], but thread `i` uses `xs[i % xs.len()]`: with one value
+/// per thread nothing is shared, the control for what sharing costs.
+fn split_each<T: Sync>(xs: &[T], threads: u64, iters: u64, f: impl Fn(&T) + Sync) -> Duration {
     let barrier = Barrier::new(threads as usize + 1);
     std::thread::scope(|s| {
-        for _ in 0..threads {
+        for i in 0..threads {
             let (barrier, f) = (&barrier, &f);
+            let x = &xs[i as usize % xs.len()];
             s.spawn(move || {
                 barrier.wait();
                 for _ in 0..iters / threads {
@@ -128,7 +135,13 @@ fn deposit_threads(c: &mut Criterion) {
     let t = tps();
     let r = ratio();
     let k = TokenBucket::aws_standard();
+    let unshared = [ratio(), ratio()];
     for threads in [1u64, 2] {
+        g.bench_with_input(
+            BenchmarkId::new("RatioBudget, one per thread (control)", threads),
+            &threads,
+            |b, &n| b.iter_custom(|iters| split_each(&unshared, n, iters, |r| r.on_request())),
+        );
         g.bench_with_input(
             BenchmarkId::new("tower TpsBudget", threads),
             &threads,

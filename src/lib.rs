@@ -112,6 +112,8 @@ pub mod rng;
 #[cfg(feature = "sim")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
 pub mod sim;
+pub mod stack;
+mod stripes;
 pub mod throttle;
 
 pub use crate::error::ConfigError;

@@ -348,3 +348,108 @@ async fn dropped_probes_never_leave_the_breaker_stuck_half_open() {
         assert_eq!(breaker.state(), State::Closed, "drop point {drop_after}");
     }
 }
+
+/// Collects the messages of `failsoft::breaker` events.
+#[derive(Default)]
+struct Messages(std::sync::Mutex<Vec<String>>);
+
+struct MessageVisitor<'a>(&'a mut String);
+
+impl tracing::field::Visit for MessageVisitor<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            *self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for Messages {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if event.metadata().target() == "failsoft::breaker" {
+            let mut message = String::new();
+            event.record(&mut MessageVisitor(&mut message));
+            self.0.lock().unwrap().push(message);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn state_changes_emit_tracing_events() {
+    let messages = std::sync::Arc::new(Messages::default());
+    let cfg = builder()
+        .consecutive_failures(1)
+        .half_open_successes(1)
+        .build()
+        .unwrap();
+    let breaker = Breaker::new(&cfg);
+    let t0 = Instant::now();
+    tracing::subscriber::with_default(std::sync::Arc::clone(&messages), || {
+        let fail = failsoft::classify::Outcome::Retryable(FailureKind::Error);
+        let p = breaker.try_acquire_at(t0).unwrap();
+        breaker.record_at(p, fail, t0);
+        let p = breaker.try_acquire_at(t0 + Duration::from_secs(5)).unwrap();
+        breaker.record_at(
+            p,
+            failsoft::classify::Outcome::Success,
+            t0 + Duration::from_secs(5),
+        );
+        breaker.force_open();
+    });
+    assert_eq!(
+        *messages.0.lock().unwrap(),
+        [
+            "breaker opened",
+            "breaker half-open: probing",
+            "breaker closed",
+            "breaker state set by hand"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn failure_rate_over_a_count_window_trips_after_minimum_calls() {
+    let cfg = builder()
+        .without_consecutive_failures()
+        .failure_rate(0.5)
+        .window(Window::Count(8))
+        .minimum_calls(6);
+    let (mut svc, mut handle) = mock::spawn_layer(layer(cfg));
+    for ok in [false, true, false, true, false] {
+        let _ = roundtrip(&mut svc, &mut handle, ok).await;
+    }
+    assert_eq!(svc.get_ref().handle().state(), State::Closed, "5 calls < 6");
+    let _ = roundtrip(&mut svc, &mut handle, true).await;
+    assert_eq!(
+        svc.get_ref().handle().state(),
+        State::Open,
+        "3 of 6 failed: 50% trips"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn manual_states_override_the_layer() {
+    let (mut svc, mut handle) = mock::spawn_layer(layer(builder().consecutive_failures(1)));
+    let breaker = svc.get_ref().handle().clone();
+    breaker.force_open();
+    assert_ready_ok!(svc.poll_ready());
+    assert!(svc.call("req").await.unwrap_err().is::<CircuitOpen>());
+    assert_pending!(handle.poll_request());
+    breaker.disable();
+    for _ in 0..5 {
+        assert!(roundtrip(&mut svc, &mut handle, false).await.is_err());
+    }
+    assert_eq!(breaker.state(), State::Disabled, "failures are not counted");
+    breaker.reset();
+    assert!(roundtrip(&mut svc, &mut handle, false).await.is_err());
+    assert_eq!(breaker.state(), State::Open);
+}

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
@@ -57,7 +56,7 @@ pin_project! {
         Called {
             #[pin]
             fut: F,
-            record: Option<(Arc<Breaker>, Permit)>,
+            record: Option<(Breaker, Permit)>,
             classify: C,
         },
         Rejected {
@@ -69,7 +68,8 @@ pin_project! {
 // === impl ResponseFuture ===
 
 impl<F, C> ResponseFuture<F, C> {
-    pub(crate) fn called(fut: F, breaker: Arc<Breaker>, permit: Permit, classify: C) -> Self {
+    #[inline]
+    pub(crate) fn called(fut: F, breaker: Breaker, permit: Permit, classify: C) -> Self {
         Self {
             kind: Kind::Called {
                 fut,
@@ -121,6 +121,7 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Called {

@@ -73,8 +73,21 @@ pub struct Breaker {
 #[must_use = "record the call's outcome with Breaker::record_at"]
 pub struct Permit {
     ticket: Ticket,
-    start: Option<Instant>,
-    guard: Option<Breaker>,
+    /// Signed nanoseconds from the breaker's origin to the call's start,
+    /// or [`NO_START`] when slow calls are not tracked. A plain integer
+    /// keeps the permit a few whole words, cheap to move on the hot path.
+    start: i64,
+    // Boxed: only probes (rare) pay for the slot; a plain permit is three
+    // words.
+    probe: Option<Box<ProbeSlot>>,
+}
+
+/// A half-open probe slot, given back on drop unless the probe's outcome
+/// was recorded. Kept apart from [`Permit`] so a plain permit has no drop
+/// code at all.
+struct ProbeSlot {
+    breaker: Option<Breaker>,
+    ticket: Ticket,
 }
 
 /// A breaker's state and window at one instant.
@@ -113,11 +126,22 @@ pub struct Snapshot {
 }
 
 struct Shared {
-    word: AtomicU64,
+    hot: Hot,
     core: Mutex<Core>,
     tx: watch::Sender<State>,
-    slow: Option<Duration>,
 }
+
+/// What the hot path reads, on cache lines of its own: the `Arc`'s
+/// reference counts (written by every clone) and the mutex (written by
+/// every locked call) never invalidate it.
+#[repr(align(128))]
+struct Hot {
+    word: AtomicU64,
+    slow: Option<Duration>,
+    origin: Instant,
+}
+
+const NO_START: i64 = i64::MIN;
 
 // Layout of the atomic word: bits 0..3 mode, bit 3 "success is a no-op",
 // bits 4.. the epoch.
@@ -168,15 +192,19 @@ impl Breaker {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn new(cfg: &BreakerConfig) -> Self {
-        let core = Core::new(cfg.clone(), Instant::now());
+        let origin = Instant::now();
+        let core = Core::new(cfg.clone(), origin);
         let slow = cfg.slow_call_rate.map(|_| cfg.slow_call_duration);
         let (tx, _) = watch::channel(State::Closed);
         Self {
             shared: Arc::new(Shared {
-                word: AtomicU64::new(encode(&core)),
+                hot: Hot {
+                    word: AtomicU64::new(encode(&core)),
+                    slow,
+                    origin,
+                },
                 core: Mutex::new(core),
                 tx,
-                slow,
             }),
         }
     }
@@ -208,18 +236,15 @@ impl Breaker {
     /// when needed.
     #[inline]
     pub(crate) fn acquire_with(&self, now: impl Fn() -> Instant) -> Result<Permit, CircuitOpen> {
-        let word = self.shared.word.load(Ordering::Acquire);
+        let word = self.shared.hot.word.load(Ordering::Acquire);
         let mode = word & MODE_MASK;
         if mode == CLOSED || mode == DISABLED {
-            let start = self.shared.slow.map(|_| now());
-            let ticket = Ticket {
-                epoch: word >> 4,
-                probe: false,
-            };
+            let start = self.start_of(&now);
+            let ticket = Ticket::new(word >> 4, false);
             return Ok(Permit {
                 ticket,
                 start,
-                guard: None,
+                probe: None,
             });
         }
         self.acquire_locked(now())
@@ -238,8 +263,13 @@ impl Breaker {
         match result {
             Ok(ticket) => Ok(Permit {
                 ticket,
-                start: self.shared.slow.map(|_| now),
-                guard: ticket.probe.then(|| self.clone()),
+                start: self.start_of(&|| now),
+                probe: ticket.probe().then(|| {
+                    Box::new(ProbeSlot {
+                        breaker: Some(self.clone()),
+                        ticket,
+                    })
+                }),
             }),
             Err(r) if r.ramping => Err(CircuitOpen::ramping_up()),
             Err(r) => Err(CircuitOpen::new(r.next_probe)),
@@ -280,23 +310,26 @@ impl Breaker {
         now: impl Fn() -> Instant,
     ) {
         let failure = matches!(outcome, Outcome::Retryable(_));
-        let slow = match (self.shared.slow, permit.start) {
-            (Some(limit), Some(start)) => now().saturating_duration_since(start) >= limit,
+        let slow = match self.shared.hot.slow {
+            Some(limit) if permit.start != NO_START => {
+                let took = self.offset(now()).saturating_sub(permit.start).max(0);
+                took.unsigned_abs() >= u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX)
+            }
             _ => false,
         };
-        let word = self.shared.word.load(Ordering::Acquire);
-        if word >> 4 != permit.ticket.epoch || word & MODE_MASK == DISABLED {
+        let word = self.shared.hot.word.load(Ordering::Acquire);
+        if word >> 4 != permit.ticket.epoch() || word & MODE_MASK == DISABLED {
             // Stale (the state changed since admission) or disabled: the
             // outcome counts for nothing.
             return;
         }
-        if !failure && !slow && !permit.ticket.probe && word & NOOP_BIT != 0 {
+        if !failure && !slow && !permit.ticket.probe() && word & NOOP_BIT != 0 {
             return;
         }
-        // Recording consumes a probe slot; the guard must not release it.
-        let guard = permit.guard.take();
+        // Recording consumes a probe slot: disarm it so it is not released.
+        let slot = permit.probe.take().and_then(|mut slot| slot.breaker.take());
         self.record_locked(permit.ticket, Call { failure, slow }, now());
-        drop(guard);
+        drop(slot);
     }
 
     #[cold]
@@ -309,6 +342,26 @@ impl Breaker {
             change
         };
         emit(change);
+    }
+
+    #[inline]
+    fn start_of(&self, now: &impl Fn() -> Instant) -> i64 {
+        if self.shared.hot.slow.is_some() {
+            self.offset(now())
+        } else {
+            NO_START
+        }
+    }
+
+    /// `now - origin` in nanoseconds, negative for instants before the
+    /// origin, saturating at about ±292 years.
+    fn offset(&self, now: Instant) -> i64 {
+        let origin = self.shared.hot.origin;
+        if now >= origin {
+            i64::try_from((now - origin).as_nanos()).unwrap_or(i64::MAX)
+        } else {
+            i64::try_from((origin - now).as_nanos()).map_or(NO_START + 1, |n| -n)
+        }
     }
 
     fn release(&self, ticket: Ticket) {
@@ -329,7 +382,7 @@ impl Breaker {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn state(&self) -> State {
-        decode_state(self.shared.word.load(Ordering::Acquire))
+        decode_state(self.shared.hot.word.load(Ordering::Acquire))
     }
 
     /// Opens the breaker by hand: every call is rejected until
@@ -452,7 +505,7 @@ impl Breaker {
 
     #[cfg(test)]
     pub(crate) fn word(&self) -> u64 {
-        self.shared.word.load(Ordering::Acquire)
+        self.shared.hot.word.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -464,7 +517,7 @@ impl Breaker {
     }
 
     fn publish(&self, core: &Core, change: Option<Transition>) {
-        self.shared.word.store(encode(core), Ordering::Release);
+        self.shared.hot.word.store(encode(core), Ordering::Release);
         if change.is_some() {
             // Inside the lock, so subscribers see changes in order.
             let state = core.state();
@@ -526,19 +579,18 @@ impl Permit {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn is_probe(&self) -> bool {
-        self.ticket.probe
+        self.ticket.probe()
     }
 
     #[cfg(test)]
     pub(crate) fn epoch(&self) -> u64 {
-        self.ticket.epoch
+        self.ticket.epoch()
     }
 }
 
-impl Drop for Permit {
-    #[inline]
+impl Drop for ProbeSlot {
     fn drop(&mut self) {
-        if let Some(breaker) = self.guard.take() {
+        if let Some(breaker) = self.breaker.take() {
             breaker.release(self.ticket);
         }
     }
@@ -547,8 +599,8 @@ impl Drop for Permit {
 impl fmt::Debug for Permit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("epoch", &self.ticket.epoch)
-            .field("probe", &self.ticket.probe)
+            .field("epoch", &self.ticket.epoch())
+            .field("probe", &self.ticket.probe())
             .finish()
     }
 }

@@ -48,7 +48,7 @@ pub struct KeyedBreakers<K> {
 
 struct KeyedInner<K> {
     cfg: BreakerConfig,
-    map: Mutex<LruCache<K, Arc<Breaker>>>,
+    map: Mutex<LruCache<K, Breaker>>,
 }
 
 /// A service that picks a breaker per request by a key function.
@@ -138,16 +138,17 @@ impl<K: Hash + Eq> KeyedBreakers<K> {
 
     /// The breaker for `key`, made (and the least recent evicted) if needed.
     pub fn get_or_insert(&self, key: K) -> Breaker {
-        Breaker::clone(&self.entry(key))
+        self.entry(key)
     }
 
-    fn entry(&self, key: K) -> Arc<Breaker> {
+    fn entry(&self, key: K) -> Breaker {
         let mut map = self
             .inner
             .map
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(map.get_or_insert(key, || Arc::new(Breaker::new(&self.inner.cfg))))
+        map.get_or_insert(key, || Breaker::new(&self.inner.cfg))
+            .clone()
     }
 
     /// The breaker for `key`, if the map holds one (marks it as used).
@@ -157,7 +158,7 @@ impl<K: Hash + Eq> KeyedBreakers<K> {
             .map
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        map.get(key).map(|b| Breaker::clone(b))
+        map.get(key).cloned()
     }
 
     /// How many keys the map holds.

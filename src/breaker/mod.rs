@@ -68,7 +68,6 @@
 //! # }
 //! ```
 
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::time::Instant;
@@ -133,9 +132,7 @@ use self::future::ResponseFuture;
 #[derive(Debug)]
 pub struct CircuitBreaker<S, C = DefaultClassify> {
     inner: S,
-    // One `Arc` per service clone: futures clone it without touching a
-    // reference count shared with other threads.
-    breaker: Arc<Breaker>,
+    breaker: Breaker,
     classify: C,
     admitted: Option<Result<Permit, CircuitOpen>>,
 }
@@ -183,7 +180,7 @@ impl<S, C> CircuitBreaker<S, C> {
     pub fn with_classify(inner: S, breaker: Breaker, classify: C) -> Self {
         Self {
             inner,
-            breaker: Arc::new(breaker),
+            breaker,
             classify,
             admitted: None,
         }
@@ -225,7 +222,7 @@ impl<S: Clone, C: Clone> Clone for CircuitBreaker<S, C> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            breaker: Arc::new(Breaker::clone(&self.breaker)),
+            breaker: self.breaker.clone(),
             classify: self.classify.clone(),
             // One instance's admission must not leak into another.
             admitted: None,
@@ -243,6 +240,7 @@ where
     type Error = BoxError;
     type Future = ResponseFuture<S::Future, C>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let admitted = self
             .admitted
@@ -260,6 +258,7 @@ where
         }
     }
 
+    #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         match self
             .admitted
@@ -268,7 +267,7 @@ where
         {
             Ok(permit) => ResponseFuture::called(
                 self.inner.call(req),
-                Arc::clone(&self.breaker),
+                self.breaker.clone(),
                 permit,
                 self.classify.clone(),
             ),

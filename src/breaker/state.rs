@@ -79,12 +79,10 @@ pub(crate) enum Transition {
     Manual(State),
 }
 
-/// An admission's identity: the epoch and whether it holds a probe slot.
+/// An admission's identity: the epoch and whether it holds a probe slot,
+/// packed in one word (`epoch << 1 | probe`) so permits move cheaply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Ticket {
-    pub(crate) epoch: u64,
-    pub(crate) probe: bool,
-}
+pub(crate) struct Ticket(u64);
 
 /// A refusal: when the next probe may happen, and whether it was the
 /// ramp-up (not an open circuit) that refused.
@@ -128,6 +126,25 @@ pub(crate) const EPOCH_MASK: u64 = (1 << 60) - 1;
 
 /// The share of calls a ramp-up admits at its start.
 const RAMP_FLOOR: f64 = 0.1;
+
+// === impl Ticket ===
+
+impl Ticket {
+    #[inline]
+    pub(crate) const fn new(epoch: u64, probe: bool) -> Self {
+        Self((epoch << 1) | probe as u64)
+    }
+
+    #[inline]
+    pub(crate) const fn epoch(self) -> u64 {
+        self.0 >> 1
+    }
+
+    #[inline]
+    pub(crate) const fn probe(self) -> bool {
+        self.0 & 1 == 1
+    }
+}
 
 // === impl State ===
 
@@ -315,7 +332,7 @@ impl Core {
             }),
         };
         let epoch = self.epoch;
-        (verdict.map(|probe| Ticket { epoch, probe }), change)
+        (verdict.map(|probe| Ticket::new(epoch, probe)), change)
     }
 
     fn refusal(&self, next_probe: Option<Instant>) -> Refusal {
@@ -332,7 +349,7 @@ impl Core {
         call: Call,
         now: Instant,
     ) -> Option<Transition> {
-        if ticket.epoch != self.epoch {
+        if ticket.epoch() != self.epoch {
             return None;
         }
         match &mut self.phase {
@@ -340,7 +357,7 @@ impl Core {
             Phase::HalfOpen {
                 in_flight,
                 successes,
-            } if ticket.probe => {
+            } if ticket.probe() => {
                 *in_flight = in_flight.saturating_sub(1);
                 let slow_fails = self.cfg.slow_call_rate.is_some() && call.slow;
                 if call.failure || slow_fails {
@@ -398,8 +415,8 @@ impl Core {
     /// Gives back the slot of a probe that ended without an outcome.
     pub(crate) fn release(&mut self, ticket: Ticket) {
         if let Phase::HalfOpen { in_flight, .. } = &mut self.phase
-            && ticket.probe
-            && ticket.epoch == self.epoch
+            && ticket.probe()
+            && ticket.epoch() == self.epoch
         {
             *in_flight = in_flight.saturating_sub(1);
         }

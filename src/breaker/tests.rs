@@ -723,3 +723,30 @@ fn extreme_times_and_outcomes_never_panic() {
         let _ = b.try_acquire_at(far);
     }
 }
+
+#[test]
+fn slow_calls_are_timed_even_before_the_breaker_existed() {
+    let cfg = builder()
+        .without_consecutive_failures()
+        .without_failure_rate()
+        .slow_calls(1.0, Duration::from_millis(500))
+        .window(Window::Count(2))
+        .minimum_calls(2)
+        .build()
+        .unwrap();
+    // A simulation's clock may start well before the breaker is made.
+    let base = Instant::now()
+        .checked_sub(secs(3_600))
+        .unwrap_or_else(Instant::now);
+    let b = Breaker::new(&cfg);
+    for _ in 0..2 {
+        let p = b.try_acquire_at(base).unwrap();
+        b.record_at(p, OK, base + Duration::from_millis(100));
+    }
+    assert_eq!(b.state(), State::Closed, "100 ms calls are fast");
+    for _ in 0..2 {
+        let p = b.try_acquire_at(base).unwrap();
+        b.record_at(p, OK, base + Duration::from_millis(600));
+    }
+    assert_eq!(b.state(), State::Open, "600 ms calls are slow");
+}

@@ -15,6 +15,13 @@
 //!
 //! Both keep running totals, so reading the rates costs no scan of the ring
 //! (the time window sums at most `buckets` small structs).
+//!
+//! Cost on a healthy backend: once a count window is full of successes, a
+//! further success cannot change any rate, so the breaker stops writing
+//! and a success costs one atomic load. A time window must note when each
+//! success happened, so every call is recorded under the breaker's lock
+//! (held for a few instructions) and the layer reads the clock at the end
+//! of each call. Prefer a count window on hot paths.
 
 use std::time::Duration;
 

@@ -58,7 +58,6 @@ use crate::classify::FailureKind;
 mod bucket;
 mod ledger;
 mod ratio;
-mod stripes;
 mod units;
 
 pub use self::bucket::{TokenBucket, TokenBucketBuilder, TokenBucketSnapshot};

@@ -8,6 +8,7 @@ use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
 
+use super::answer::Answer;
 use super::reason::{FallbackReason, ReasonSource};
 use crate::BoxError;
 
@@ -49,7 +50,7 @@ impl<Fut, F, R, T, E> Future for ResponseFuture<Fut, F, R>
 where
     Fut: Future<Output = Result<T, E>>,
     E: Into<BoxError>,
-    F: FnOnce(FallbackReason, BoxError) -> Result<T, BoxError>,
+    F: Answer<T>,
     R: ReasonSource<Fut>,
 {
     type Output = Result<T, BoxError>;
@@ -65,7 +66,7 @@ where
         match this.fallback.take() {
             Some(fallback) if wanted => {
                 tracing::debug!(target: "failsoft::fallback", reason = reason.as_str(), "falling back");
-                Poll::Ready(fallback(reason, err))
+                Poll::Ready(fallback.answer(reason, err))
             }
             _ => Poll::Ready(Err(err)),
         }

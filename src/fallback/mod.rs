@@ -48,10 +48,12 @@ use tower::Service;
 
 use crate::BoxError;
 
+mod answer;
 pub mod future;
 mod layer;
 mod reason;
 
+pub use self::answer::{Answer, Decline};
 pub use self::layer::FallbackLayer;
 pub use self::reason::{ErrorsOnly, FallbackReason, ReadStopInfo, ReasonSource, StopInfo};
 
@@ -167,7 +169,7 @@ impl<S, F, R, Req> Service<Req> for Fallback<S, F, R>
 where
     S: Service<Req>,
     S::Error: Into<BoxError>,
-    F: Fn(FallbackReason, BoxError) -> Result<S::Response, BoxError> + Clone,
+    F: Answer<S::Response> + Clone,
     R: ReasonSource<S::Future>,
 {
     type Response = S::Response;

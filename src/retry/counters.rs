@@ -1,11 +1,11 @@
 //! [`RetryCounters`]: cheap, shared counts of requests, attempts and give-ups.
 
-use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::stop::{GIVE_UP_KINDS, StopReason};
+use crate::stripes::thread_stripe;
 
 /// Counts kept by a retry layer, readable at runtime without a metrics
 /// backend: amplification is `attempts / requests`.
@@ -110,26 +110,6 @@ struct Stripe {
 
 const STRIPES: usize = 16;
 
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-/// This thread's stripe index, assigned round-robin on first use.
-#[inline]
-fn stripe_index() -> usize {
-    STRIPE.with(|s| {
-        let i = s.get();
-        if i != usize::MAX {
-            return i;
-        }
-        let i = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
-        s.set(i);
-        i
-    })
-}
-
 fn add(cell: &AtomicU64) {
     cell.fetch_add(1, Ordering::Relaxed);
 }
@@ -193,7 +173,7 @@ impl RetryCounters {
 
     #[inline]
     fn mine(&self) -> &Stripe {
-        &self.cells[stripe_index()]
+        &self.cells[thread_stripe() % STRIPES]
     }
 
     #[inline]

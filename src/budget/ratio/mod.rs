@@ -9,10 +9,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ledger::Ledger;
-use super::stripes::Striped;
 use super::units::{to_f64, units_down};
 use super::{BudgetRefused, RetryBudget};
 use crate::classify::FailureKind;
+use crate::stripes::Striped;
 
 mod builder;
 #[cfg(test)]
@@ -235,7 +235,9 @@ impl RatioBudget {
 
     /// Deposits one request at `now`, exactly (filing pending deposits first).
     /// The pure variant of [`on_request`](RetryBudget::on_request), for tests
-    /// and simulations that drive time themselves.
+    /// and simulations that drive time themselves. Drive one budget either
+    /// with the `*_at` methods or with the trait methods (which read
+    /// `tokio::time::Instant::now()`), not a mix of clocks.
     ///
     /// # Examples
     ///

@@ -22,8 +22,9 @@ pub(crate) struct Striped {
 }
 
 /// This thread's stripe seed: assigned on first use, stable afterwards.
+/// Shared by every striped structure in the crate (budgets, retry counters).
 #[inline]
-fn thread_stripe() -> usize {
+pub(crate) fn thread_stripe() -> usize {
     THREAD_STRIPE.with(|s| {
         let v = s.get();
         if v != usize::MAX {

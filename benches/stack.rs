@@ -1,0 +1,146 @@
+//! Success-path cost of the whole recommended stack (fallback, retry with
+//! budget and deadline, throttle, breaker, attempt timeout) against the
+//! bare service and tower's `Retry` + `TpsBudget`, measured in the same run;
+//! and 1 vs 2 threads calling clones of one stack. One iteration of the
+//! 2-thread rows is one call on each thread, so the throughput ratio is
+//! `2 × time(1 thread) / time(2 threads)`; `no shared state` is what the
+//! machine allows at the moment.
+//!
+//! Run: `cargo bench --bench stack -- --warm-up-time 1 --measurement-time 2`
+
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::{Arc, Barrier};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use failsoft::stack::StackLayer;
+use tokio::time::Instant;
+use tower::retry::Policy;
+use tower::retry::budget::{Budget, TpsBudget};
+use tower::{Layer, Service, service_fn};
+
+fn backend()
+-> impl Service<u64, Response = u64, Error = Infallible, Future = Ready<Result<u64, Infallible>>>
++ Clone
++ Send {
+    service_fn(|x: u64| ready(Ok::<_, Infallible>(x)))
+}
+
+/// Drives one call to completion: poll_ready, call, one poll.
+#[inline]
+fn drive<S: Service<u64>>(svc: &mut S, req: u64, cx: &mut Context<'_>) -> bool {
+    if !matches!(svc.poll_ready(cx), Poll::Ready(Ok(()))) {
+        return false;
+    }
+    let fut = pin!(svc.call(req));
+    matches!(fut.poll(cx), Poll::Ready(Ok(_)))
+}
+
+/// tower's `Retry` with a `TpsBudget`, deposited on success.
+#[derive(Clone)]
+struct WithTps(Arc<TpsBudget>);
+
+impl<Req: Clone, Res, E> Policy<Req, Res, E> for WithTps {
+    type Future = Ready<()>;
+    fn retry(&mut self, _req: &mut Req, res: &mut Result<Res, E>) -> Option<Self::Future> {
+        match res {
+            Ok(_) => {
+                self.0.deposit();
+                None
+            }
+            Err(_) => self.0.withdraw().then(|| ready(())),
+        }
+    }
+    fn clone_request(&mut self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+}
+
+fn stack() -> StackLayer {
+    StackLayer::builder().seed(1).build().expect("valid config")
+}
+
+fn success_path(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _enter = rt.enter();
+    let mut g = c.benchmark_group("stack/success_path");
+    g.throughput(Throughput::Elements(1));
+    let mut cx = Context::from_waker(Waker::noop());
+
+    let mut bare = backend();
+    g.bench_function("bare service", |b| {
+        b.iter(|| drive(&mut bare, black_box(7), &mut cx))
+    });
+
+    let tps = Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.1));
+    let mut tower_retry = tower::retry::RetryLayer::new(WithTps(tps)).layer(backend());
+    g.bench_function("tower Retry + TpsBudget", |b| {
+        b.iter(|| drive(&mut tower_retry, black_box(7), &mut cx))
+    });
+
+    let mut ours = stack().layer(backend());
+    g.bench_function("failsoft stack", |b| {
+        b.iter(|| drive(&mut ours, black_box(7), &mut cx))
+    });
+    g.finish();
+}
+
+/// Calls a fresh clone of `svc` `iters` times on each of `threads` threads
+/// (each in its own runtime context); returns the wall time.
+fn run_threads<S>(svc: &S, threads: usize, iters: u64) -> Duration
+where
+    S: Service<u64> + Clone + Send,
+{
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let mut svc = svc.clone();
+            let barrier = &barrier;
+            s.spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .unwrap();
+                let _enter = rt.enter();
+                let mut cx = Context::from_waker(Waker::noop());
+                barrier.wait();
+                for i in 0..iters {
+                    black_box(drive(&mut svc, i, &mut cx));
+                }
+                barrier.wait();
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        barrier.wait();
+        start.elapsed()
+    })
+}
+
+fn scaling(c: &mut Criterion) {
+    let mut g = c.benchmark_group("stack/threads");
+    let bare = backend();
+    let ours = stack().layer(backend());
+    for threads in [1usize, 2] {
+        g.bench_function(format!("no shared state/{threads}"), |b| {
+            b.iter_custom(|iters| run_threads(&bare, threads, iters))
+        });
+        g.bench_function(format!("failsoft stack/{threads}"), |b| {
+            b.iter_custom(|iters| run_threads(&ours, threads, iters))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, success_path, scaling);
+criterion_main!(benches);

@@ -1,0 +1,347 @@
+//! The recommended client stack, assembled with sensible defaults.
+//!
+//! ```text
+//! caller
+//!   │
+//!   ▼
+//! fallback ─► retry (deadline, backoff, hints, budget) ─► throttle ─► breaker ─► attempt timeout ─► transport
+//! ```
+//!
+//! Why this order, outermost first:
+//!
+//! - **Fallback** is outermost: whatever happens inside, the caller gets a
+//!   real answer or a degraded one it chose. It reads the retry layer's
+//!   stop reason, so it can tell "budget refused" and "deadline" apart from
+//!   a plain failure.
+//! - **Retry** owns the logical request: the overall deadline, the attempt
+//!   limit, jittered backoff, server hints, and the shared 10% budget. It
+//!   never retries a local rejection from the layers below.
+//! - **Throttle** and **breaker** judge single attempts and reject locally,
+//!   at once, without touching the network. The throttle sheds a share of
+//!   load as the backend accepts less; the breaker stops everything when the
+//!   backend is down, then probes and ramps back up.
+//! - **Attempt timeout** is innermost, so a timed-out attempt reaches the
+//!   breaker and the throttle as the backend's failure. (A timeout outside
+//!   them would cancel their futures, and a cancelled call counts as
+//!   nothing.)
+//!
+//! Every layer made by one [`StackLayer`] shares one budget, one throttle
+//! and one breaker: use one `StackLayer` per backend. For other budgets,
+//! classifiers or per-endpoint breakers, assemble the layers by hand in a
+//! `ServiceBuilder` in the same order.
+//!
+//! # Examples
+//!
+//! ```
+//! use failsoft::fallback::FallbackReason;
+//! use failsoft::stack::StackLayer;
+//! use std::time::Duration;
+//! use tower::{service_fn, Layer, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), failsoft::BoxError> {
+//! let stack = StackLayer::builder()
+//!     .deadline(Duration::from_secs(5))
+//!     .attempt_timeout(Duration::from_secs(1))
+//!     .fallback(|_reason: FallbackReason, _err| Ok("cached schedule"))
+//!     .seed(7)
+//!     .build()?;
+//! let client = stack.layer(service_fn(|_: ()| async { Ok::<_, std::io::Error>("fresh schedule") }));
+//! assert_eq!(client.oneshot(()).await?, "fresh schedule");
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use tower::Layer;
+
+use crate::backoff::ExponentialBackoff;
+use crate::breaker::{Breaker, BreakerConfig, BreakerConfigBuilder, CircuitBreaker};
+use crate::budget::{RatioBudget, RatioBudgetBuilder};
+use crate::classify::DefaultClassify;
+use crate::error::ConfigError;
+use crate::fallback::{Decline, Fallback, ReadStopInfo};
+use crate::retry::{Retry, RetryCounters, RetryLayer};
+use crate::rng::mix;
+use crate::throttle::{Throttle, ThrottleBuilder, ThrottleHandle, ThrottleLayer};
+
+mod timeout;
+
+pub use self::timeout::{AttemptTimeout, AttemptTimeoutLayer, TimeoutFuture};
+
+/// The service a [`StackLayer`] makes around `S`, answering with `F`.
+pub type StackService<S, F> = Fallback<
+    Retry<
+        Throttle<CircuitBreaker<AttemptTimeout<S>>, DefaultClassify>,
+        DefaultClassify,
+        RatioBudget,
+    >,
+    F,
+    ReadStopInfo,
+>;
+
+/// Wraps a transport in the recommended stack; see the [module docs](self).
+///
+/// # Sharing
+///
+/// Every service this layer makes (and their clones) shares one retry
+/// budget and counters, one throttle and one breaker.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::stack::StackLayer;
+/// let stack = StackLayer::builder().build()?;
+/// assert_eq!(stack.breaker().state(), failsoft::breaker::State::Closed);
+/// # Ok::<(), failsoft::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct StackLayer<F = Decline> {
+    fallback: F,
+    on_failures: bool,
+    retry: RetryLayer<DefaultClassify, RatioBudget>,
+    budget: RatioBudget,
+    throttle: ThrottleLayer,
+    breaker: Breaker,
+    attempt_timeout: Duration,
+}
+
+/// Builds a [`StackLayer`]; [`build`](StackBuilder::build) checks
+/// everything, including each part's own builder.
+///
+/// Defaults: at most 3 attempts within a 10 s deadline, 2 s per attempt,
+/// the default backoff (full jitter), a 10% [`RatioBudget`], the default
+/// throttle (K = 2 over 2 minutes) and the default breaker (see
+/// [`BreakerConfig`]), no fallback ([`Decline`]).
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::breaker::BreakerConfig;
+/// use failsoft::stack::StackLayer;
+///
+/// let stack = StackLayer::builder()
+///     .max_attempts(2)
+///     .breaker(BreakerConfig::builder().consecutive_failures(3))
+///     .build()?;
+/// # let _ = stack;
+/// # Ok::<(), failsoft::ConfigError>(())
+/// ```
+pub struct StackBuilder<F = Decline> {
+    max_attempts: u32,
+    deadline: Duration,
+    attempt_timeout: Duration,
+    backoff: Option<ExponentialBackoff>,
+    budget: RatioBudgetBuilder,
+    throttle: ThrottleBuilder,
+    breaker: BreakerConfigBuilder,
+    seed: Option<u64>,
+    fallback: F,
+    on_failures: bool,
+}
+
+// === impl StackLayer ===
+
+impl StackLayer {
+    /// A builder starting from the defaults.
+    pub const fn builder() -> StackBuilder {
+        StackBuilder {
+            max_attempts: 3,
+            deadline: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(2),
+            backoff: None,
+            budget: RatioBudget::builder(),
+            throttle: ThrottleLayer::builder(),
+            breaker: BreakerConfig::builder(),
+            seed: None,
+            fallback: Decline,
+            on_failures: false,
+        }
+    }
+}
+
+impl<F> StackLayer<F> {
+    /// The shared breaker (watch it, force it open).
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
+    /// The shared throttle's handle.
+    pub fn throttle(&self) -> ThrottleHandle {
+        self.throttle.handle()
+    }
+
+    /// The shared retry budget.
+    pub fn budget(&self) -> &RatioBudget {
+        &self.budget
+    }
+
+    /// The retry layer's counters: attempts, retries, give-ups by reason.
+    pub fn counters(&self) -> RetryCounters {
+        self.retry.counters()
+    }
+}
+
+impl<S, F: Clone> Layer<S> for StackLayer<F> {
+    type Service = StackService<S, F>;
+
+    fn layer(&self, transport: S) -> Self::Service {
+        let timed = AttemptTimeout::new(transport, self.attempt_timeout);
+        let broken = CircuitBreaker::new(timed, self.breaker.clone());
+        let throttled = self.throttle.layer(broken);
+        let retried = self.retry.layer(throttled);
+        Fallback::new(retried, self.fallback.clone())
+            .on_failures(self.on_failures)
+            .reading_stop_reason()
+    }
+}
+
+impl<F> fmt::Debug for StackLayer<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StackLayer")
+            .field("breaker", &self.breaker)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("on_failures", &self.on_failures)
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl StackBuilder ===
+
+impl<F> StackBuilder<F> {
+    /// Attempts per logical request, first included. Default 3.
+    pub const fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n;
+        self
+    }
+
+    /// The logical request's overall deadline. Default 10 s.
+    pub const fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The limit on each attempt, inside the breaker. Default 2 s.
+    pub const fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The backoff between attempts. Default: the retry layer's.
+    pub const fn backoff(mut self, backoff: ExponentialBackoff) -> Self {
+        self.backoff = Some(backoff);
+        self
+    }
+
+    /// The retry budget. Default: ratio 0.1.
+    pub const fn budget(mut self, budget: RatioBudgetBuilder) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// The throttle. Default: [`ThrottleLayer::builder`].
+    pub const fn throttle(mut self, throttle: ThrottleBuilder) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
+    /// The breaker. Default: [`BreakerConfig::builder`].
+    pub const fn breaker(mut self, breaker: BreakerConfigBuilder) -> Self {
+        self.breaker = breaker;
+        self
+    }
+
+    /// Seeds every random choice of the stack (each part gets its own
+    /// stream). Default: a seed from the operating system.
+    pub const fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Answer local rejections (circuit open, throttled, budget refused,
+    /// deadline) with `fallback`, told the reason.
+    pub fn fallback<F2>(self, fallback: F2) -> StackBuilder<F2> {
+        StackBuilder {
+            max_attempts: self.max_attempts,
+            deadline: self.deadline,
+            attempt_timeout: self.attempt_timeout,
+            backoff: self.backoff,
+            budget: self.budget,
+            throttle: self.throttle,
+            breaker: self.breaker,
+            seed: self.seed,
+            fallback,
+            on_failures: self.on_failures,
+        }
+    }
+
+    /// Also answer every other final failure with the fallback.
+    pub const fn on_failures(mut self, yes: bool) -> Self {
+        self.on_failures = yes;
+        self
+    }
+
+    /// Checks the configuration and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the field when:
+    /// - `stack.attempt_timeout` is zero or longer than `stack.deadline`;
+    /// - any part's own builder rejects its settings (`retry.*`,
+    ///   `budget.*`, `throttle.*`, `breaker.*`, `backoff.*`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::stack::StackLayer;
+    /// use std::time::Duration;
+    /// let err = StackLayer::builder().attempt_timeout(Duration::ZERO).build().unwrap_err();
+    /// assert_eq!(err.field(), "stack.attempt_timeout");
+    /// let err = StackLayer::builder().max_attempts(0).build().unwrap_err();
+    /// assert_eq!(err.field(), "retry.max_attempts");
+    /// ```
+    pub fn build(self) -> Result<StackLayer<F>, ConfigError> {
+        if self.attempt_timeout.is_zero() || self.attempt_timeout > self.deadline {
+            return Err(ConfigError::new(
+                "stack.attempt_timeout",
+                "must be greater than zero and at most stack.deadline",
+            ));
+        }
+        let seeds = self.seed.map(|s| [mix(s ^ 1), mix(s ^ 2), mix(s ^ 3)]);
+        let budget = self.budget.build()?;
+        let mut retry = RetryLayer::builder()
+            .max_attempts(self.max_attempts)
+            .deadline(self.deadline)
+            .budget(budget.clone());
+        if let Some(backoff) = self.backoff {
+            retry = retry.backoff(backoff);
+        }
+        let (mut throttle, mut breaker) = (self.throttle, self.breaker);
+        if let Some([r, t, b]) = seeds {
+            retry = retry.seed(r);
+            throttle = throttle.seed(t);
+            breaker = breaker.seed(b);
+        }
+        Ok(StackLayer {
+            fallback: self.fallback,
+            on_failures: self.on_failures,
+            retry: retry.build()?,
+            budget,
+            throttle: throttle.build()?,
+            breaker: Breaker::new(&breaker.build()?),
+            attempt_timeout: self.attempt_timeout,
+        })
+    }
+}
+
+impl<F> fmt::Debug for StackBuilder<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StackBuilder")
+            .field("max_attempts", &self.max_attempts)
+            .field("deadline", &self.deadline)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .finish_non_exhaustive()
+    }
+}
