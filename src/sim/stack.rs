@@ -18,6 +18,7 @@ use crate::classify::{FailureKind, Verdict, classify_error};
 use crate::fallback::{FallbackLayer, FallbackReason};
 use crate::retry::RetryLayer;
 use crate::rng::mix;
+use crate::stack::AttemptTimeoutLayer;
 use crate::throttle::ThrottleLayer;
 use crate::{BoxError, ConfigError};
 
@@ -133,7 +134,7 @@ fn secs(s: f64) -> Duration {
 
 /// Builds one stack in front of `lane`, outermost first:
 /// `fallback -> retry (deadline, backoff, hints, budget) -> throttle ->
-/// breaker -> lane`.
+/// breaker -> attempt timeout -> lane`.
 pub(crate) fn build(
     parts: Parts,
     lane: Lane,
@@ -150,7 +151,6 @@ pub(crate) fn build(
         .max_attempts(3)
         .backoff(backoff)
         .deadline(secs(client.deadline_s))
-        .attempt_timeout(secs(client.timeout_s))
         .max_hint(Duration::from_secs(60))
         .honor_hints(parts.hints)
         .seed(seed)
@@ -168,9 +168,12 @@ pub(crate) fn build(
     } else {
         (None, None)
     };
+    // The attempt timeout sits innermost, as in the crate's recommended
+    // stack, so throttle and breaker see a timeout as the backend's failure.
     let attempt = ServiceBuilder::new()
         .option_layer(throttle)
         .option_layer(breaker)
+        .layer(AttemptTimeoutLayer::new(secs(client.timeout_s)))
         .service(lane);
     let bare = BoxCloneService::new(retry.layer(attempt).map_response(|_| Answer::Real));
     let soft = parts.fallback.then(|| {
