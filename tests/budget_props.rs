@@ -253,10 +253,37 @@ proptest! {
         }
         // What granted retries paid came from the start or from refunds.
         prop_assert!(paid <= capacity + refund * successes as f64 + 1e-3);
-        let needed = (capacity / refund).ceil() as usize + 1;
+        // The bucket counts in millionths and rounds refunds down.
+        let refund_units = (refund * 1e6).floor();
+        let needed = (capacity * 1e6 / refund_units).ceil() as usize + 1;
         for _ in 0..needed {
             bucket.on_success(false);
         }
         prop_assert!((bucket.snapshot().tokens - capacity).abs() < 1e-5);
     }
+}
+
+/// Regression: the refill bound must count refunds as the bucket rounds them
+/// (down, in millionths); found by `token_bucket_stays_within_capacity_and_refills`.
+#[test]
+fn refill_counts_refunds_as_the_bucket_rounds_them() {
+    let capacity = 675.381384697521;
+    let refund = 0.010280347074491967;
+    let bucket = TokenBucket::builder()
+        .capacity(capacity)
+        .error_cost(capacity * 0.1613505459765514)
+        .timeout_cost(0.0)
+        .throttle_cost(capacity * 0.34921946355660355)
+        .refund(refund)
+        .charge_refused(true)
+        .keep_above(capacity / 2.0)
+        .build()
+        .unwrap();
+    while bucket.try_retry(FailureKind::Error).is_ok() {}
+    assert!(bucket.snapshot().tokens < capacity);
+    let needed = (capacity * 1e6 / (refund * 1e6).floor()).ceil() as usize + 1;
+    for _ in 0..needed {
+        bucket.on_success(false);
+    }
+    assert!((bucket.snapshot().tokens - capacity).abs() < 1e-5);
 }

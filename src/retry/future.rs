@@ -61,6 +61,7 @@ pin_project! {
         #[pin]
         state: State<S::Future>,
         // The attempt timeout while an attempt runs (if `attempt_limit` is
+        // set; armed lazily, from `arm_at`, only if the attempt is pending),
         // set), the backoff sleep between attempts.
         #[pin]
         timer: Option<Sleep>,
@@ -70,6 +71,7 @@ pin_project! {
         attempts: u32,
         attempt_limit: Option<Duration>,
         limit_is_deadline: bool,
+        arm_at: Option<Instant>,
         deadline: Option<Instant>,
         previous_delay: Duration,
         rng: Option<Rng>,
@@ -101,18 +103,17 @@ where
     ) -> Self {
         let config = &shared.config;
         let needs_clock = config.deadline.is_some() || config.attempt_timeout.is_some();
-        let (deadline, timer, limit, limit_is_deadline) = if needs_clock {
+        let (deadline, limit, limit_is_deadline, arm_at) = if needs_clock {
             let now = Instant::now();
             let deadline = config.deadline.map(|d| now + d);
             let (limit, by_deadline) = attempt_limit(config, deadline, now);
-            let timer = limit.map(|limit| sleep_until(now + limit));
-            (deadline, timer, limit, by_deadline)
+            (deadline, limit, by_deadline, limit.map(|limit| now + limit))
         } else {
-            (None, None, None, false)
+            (None, None, false, None)
         };
         Self {
             state: State::Attempt { fut },
-            timer,
+            timer: None,
             svc,
             req,
             guard: Guard {
@@ -123,6 +124,7 @@ where
             attempts: 1,
             attempt_limit: limit,
             limit_is_deadline,
+            arm_at,
             deadline,
             previous_delay: Duration::ZERO,
             rng: None,
@@ -178,6 +180,11 @@ where
                             let Some(limit) = *this.attempt_limit else {
                                 return Poll::Pending;
                             };
+                            // The timer is made only for attempts that do
+                            // not finish at their first poll.
+                            if let Some(at) = this.arm_at.take() {
+                                arm(this.timer.as_mut(), at);
+                            }
                             let fired = this
                                 .timer
                                 .as_mut()
@@ -255,9 +262,7 @@ where
             let (limit, by_deadline) = attempt_limit(&shared.config, *this.deadline, now);
             *this.attempt_limit = limit;
             *this.limit_is_deadline = by_deadline;
-            if let Some(limit) = limit {
-                arm(this.timer.as_mut(), now + limit);
-            }
+            *this.arm_at = limit.map(|limit| now + limit);
         }
         let fut = this.svc.call(to_send);
         this.state.set(State::Attempt { fut });

@@ -117,6 +117,8 @@ impl TokenBucketBuilder {
     /// - `budget.capacity`, `budget.error_cost`, `budget.timeout_cost`,
     ///   `budget.throttle_cost` or `budget.refund` is NaN, infinite,
     ///   negative or above 10¹²;
+    /// - `budget.refund` is positive but below one millionth of a token (the
+    ///   bucket counts in millionths, so it would never refill);
     /// - `budget.capacity` is zero while a retry has a positive cost;
     /// - a cost (`budget.error_cost`, ...) exceeds the capacity, so that
     ///   retry could never be granted;
@@ -143,6 +145,12 @@ impl TokenBucketBuilder {
             if !amount(v) {
                 return Err(ConfigError::new(field, RANGE));
             }
+        }
+        if self.refund > 0.0 && self.refund < 1e-6 {
+            return Err(ConfigError::new(
+                "budget.refund",
+                "must be 0 or at least 0.000001 (one millionth of a token)",
+            ));
         }
         let costs = &fields[1..4];
         if self.capacity == 0.0 && costs.iter().any(|(_, c)| *c > 0.0) {

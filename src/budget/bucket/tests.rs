@@ -27,10 +27,17 @@ fn rejects_bad_amounts_naming_the_field() {
         (cfg().timeout_cost(-0.5), "budget.timeout_cost"),
         (cfg().throttle_cost(f64::INFINITY), "budget.throttle_cost"),
         (cfg().refund(f64::NAN), "budget.refund"),
+        (cfg().refund(1e-7), "budget.refund"),
     ];
     for (builder, field) in cases {
         assert_eq!(builder.build().unwrap_err().field(), field, "{builder:?}");
     }
+}
+
+#[test]
+fn zero_and_millionth_refunds_are_accepted() {
+    assert!(cfg().refund(0.0).build().is_ok());
+    assert!(cfg().refund(1e-6).build().is_ok());
 }
 
 #[test]
