@@ -365,3 +365,6 @@ pub(crate) fn fleet_devices(s: &Scenario, fleet: Fleet, scale: f64) -> u32 {
         Fleet::Tickets => s.tickets.as_ref().map_or(0, |v| scaled(v.fans, scale)),
     }
 }
+
+#[cfg(test)]
+mod tests;
