@@ -78,20 +78,23 @@ impl Window {
 
     /// Counts one request (sent or rejected locally) at `now`.
     pub(crate) fn record_request(&mut self, now: Instant) {
-        self.advance(now);
-        let head = self.head;
-        let slot = self.slot(head);
-        slot.requests = slot.requests.saturating_add(1);
-        self.totals.requests = self.totals.requests.saturating_add(1);
+        self.record(now, 1, 0);
     }
 
     /// Counts one accept (the backend handled the request) at `now`.
     pub(crate) fn record_accept(&mut self, now: Instant) {
+        self.record(now, 0, 1);
+    }
+
+    /// Counts `requests` requests and `accepts` accepts at `now`.
+    pub(crate) fn record(&mut self, now: Instant, requests: u64, accepts: u64) {
         self.advance(now);
         let head = self.head;
         let slot = self.slot(head);
-        slot.accepts = slot.accepts.saturating_add(1);
-        self.totals.accepts = self.totals.accepts.saturating_add(1);
+        slot.requests = slot.requests.saturating_add(requests);
+        slot.accepts = slot.accepts.saturating_add(accepts);
+        self.totals.requests = self.totals.requests.saturating_add(requests);
+        self.totals.accepts = self.totals.accepts.saturating_add(accepts);
     }
 
     /// `min(max_probability, max(0, (requests − K·accepts) / (requests + 1)))`
