@@ -10,84 +10,19 @@
 // A benchmark measures wall time on purpose (iter_custom across threads).
 #![allow(clippy::disallowed_types)]
 
-use std::convert::Infallible;
-use std::future::{Future, Ready, ready};
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::{Arc, Barrier};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
+
+mod support;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use failsoft::backoff::ExponentialBackoff;
 use failsoft::retry::RetryLayer;
 use failsoft::rng::Rng;
-use tower::retry::Policy;
-use tower::retry::budget::{Budget, TpsBudget};
-use tower::{Layer, Service, service_fn};
-
-/// The bare backend: answers at once.
-fn backend()
--> impl Service<u64, Response = u64, Error = Infallible, Future = Ready<Result<u64, Infallible>>> + Clone
-{
-    service_fn(|x: u64| ready(Ok::<_, Infallible>(x)))
-}
-
-/// Drives one call to completion: poll_ready, call, one poll.
-#[inline]
-fn drive<S, T, E>(svc: &mut S, req: u64, cx: &mut Context<'_>) -> T
-where
-    S: Service<u64, Response = T, Error = E>,
-    E: std::fmt::Debug,
-{
-    match svc.poll_ready(cx) {
-        Poll::Ready(Ok(())) => {}
-        _ => panic!("backend not ready"),
-    }
-    let fut = pin!(svc.call(req));
-    match fut.poll(cx) {
-        Poll::Ready(Ok(v)) => v,
-        _ => panic!("backend answers at once"),
-    }
-}
-
-/// tower's `Retry` with a policy that never retries.
-#[derive(Clone)]
-struct Never;
-
-impl<Req, Res, E> Policy<Req, Res, E> for Never {
-    type Future = Ready<()>;
-    fn retry(&mut self, _req: &mut Req, _res: &mut Result<Res, E>) -> Option<Self::Future> {
-        None
-    }
-    fn clone_request(&mut self, _req: &Req) -> Option<Req> {
-        None
-    }
-}
-
-/// tower's `Retry` with a `TpsBudget`, deposited on success.
-#[derive(Clone)]
-struct WithTps(Arc<TpsBudget>);
-
-impl<Req: Clone, Res, E> Policy<Req, Res, E> for WithTps {
-    type Future = Ready<()>;
-    fn retry(&mut self, _req: &mut Req, res: &mut Result<Res, E>) -> Option<Self::Future> {
-        match res {
-            Ok(_) => {
-                self.0.deposit();
-                None
-            }
-            Err(_) => self.0.withdraw().then(|| ready(())),
-        }
-    }
-    fn clone_request(&mut self, req: &Req) -> Option<Req> {
-        Some(req.clone())
-    }
-}
-
-fn tps() -> Arc<TpsBudget> {
-    Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.1))
-}
+use support::{Never, WithTps, backend, drive, tps};
+use tower::{Layer, Service};
 
 fn success_path(c: &mut Criterion) {
     let mut g = c.benchmark_group("retry/success_path");

@@ -11,57 +11,19 @@
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
-use std::convert::Infallible;
-use std::future::{Future, Ready, ready};
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::{Arc, Barrier};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 use std::time::Duration;
+
+mod support;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use failsoft::stack::StackLayer;
+use support::{WithTps, backend, drive};
 use tokio::time::Instant;
-use tower::retry::Policy;
-use tower::retry::budget::{Budget, TpsBudget};
-use tower::{Layer, Service, service_fn};
-
-fn backend()
--> impl Service<u64, Response = u64, Error = Infallible, Future = Ready<Result<u64, Infallible>>>
-+ Clone
-+ Send {
-    service_fn(|x: u64| ready(Ok::<_, Infallible>(x)))
-}
-
-/// Drives one call to completion: poll_ready, call, one poll.
-#[inline]
-fn drive<S: Service<u64>>(svc: &mut S, req: u64, cx: &mut Context<'_>) -> bool {
-    if !matches!(svc.poll_ready(cx), Poll::Ready(Ok(()))) {
-        return false;
-    }
-    let fut = pin!(svc.call(req));
-    matches!(fut.poll(cx), Poll::Ready(Ok(_)))
-}
-
-/// tower's `Retry` with a `TpsBudget`, deposited on success.
-#[derive(Clone)]
-struct WithTps(Arc<TpsBudget>);
-
-impl<Req: Clone, Res, E> Policy<Req, Res, E> for WithTps {
-    type Future = Ready<()>;
-    fn retry(&mut self, _req: &mut Req, res: &mut Result<Res, E>) -> Option<Self::Future> {
-        match res {
-            Ok(_) => {
-                self.0.deposit();
-                None
-            }
-            Err(_) => self.0.withdraw().then(|| ready(())),
-        }
-    }
-    fn clone_request(&mut self, req: &Req) -> Option<Req> {
-        Some(req.clone())
-    }
-}
+use tower::retry::budget::TpsBudget;
+use tower::{Layer, Service};
 
 fn stack() -> StackLayer {
     StackLayer::builder().seed(1).build().expect("valid config")

@@ -1,8 +1,9 @@
-//! The README quick start: a flaky backend behind a bounded, jittered,
-//! deadline-aware retry layer. Runs on paused time, so it finishes at once.
+//! The README quick start: a flaky cloud backend behind the recommended
+//! failsoft stack. Runs on paused time, so it finishes at once.
 //!
-//! Look for: the reply arrives after 3 attempts, and the counters show the
-//! amplification (attempts per logical request).
+//! Look for: the first call succeeds on its second attempt; once the
+//! breaker is open, the device gets its cached schedule at once instead of
+//! an error, and the backend is not called.
 //!
 //! Run: `cargo run --example quickstart`
 
@@ -11,44 +12,54 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use failsoft::BoxError;
-use failsoft::retry::RetryLayer;
-use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+use failsoft::fallback::FallbackReason;
+use failsoft::stack::StackLayer;
+use tower::{Layer, Service, ServiceExt, service_fn};
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> Result<(), BoxError> {
-    // A backend whose first two calls fail.
+    // A cloud backend whose first call fails.
     let calls = Arc::new(AtomicU32::new(0));
     let backend = {
         let calls = Arc::clone(&calls);
         service_fn(move |device: &'static str| {
             let n = calls.fetch_add(1, Ordering::Relaxed);
             async move {
-                if n < 2 {
+                if n == 0 {
                     Err::<String, BoxError>("connection reset".into())
                 } else {
-                    Ok(format!("schedule for {device}"))
+                    Ok(format!("fresh schedule for {device}"))
                 }
             }
         })
     };
 
-    // At most 3 attempts, full jitter, 5 s overall, 1 s per attempt.
-    let retry = RetryLayer::builder()
-        .max_attempts(3)
+    // fallback → retry (3 attempts, full jitter, 10% budget, 5 s deadline)
+    // → throttle → breaker → 1 s per attempt → backend.
+    let stack = StackLayer::builder()
         .deadline(Duration::from_secs(5))
         .attempt_timeout(Duration::from_secs(1))
+        .fallback(|reason: FallbackReason, _err| Ok(format!("cached schedule ({reason})")))
         .seed(7)
         .build()?;
-    let counters = retry.counters();
-    let mut client = ServiceBuilder::new().layer(retry).service(backend);
+    let counters = stack.counters();
+    let breaker = stack.breaker().clone();
+    let mut client = stack.layer(backend);
 
     let reply = client.ready().await?.call("vacuum-42").await?;
-    assert_eq!(reply, "schedule for vacuum-42");
+    assert_eq!(reply, "fresh schedule for vacuum-42");
+    assert_eq!(counters.snapshot().attempts, 2);
+
+    // The backend is drowning: the open breaker rejects locally and the
+    // fallback answers; nothing reaches the network.
+    breaker.force_open();
+    let reply = client.ready().await?.call("vacuum-42").await?;
+    assert_eq!(reply, "cached schedule (circuit open)");
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
 
     let stats = counters.snapshot();
-    assert_eq!(stats.attempts, 3);
     println!(
-        "{reply}: {} attempts for {} request (amplification {:.1})",
+        "{reply}: {} attempts for {} requests (amplification {:.1})",
         stats.attempts,
         stats.requests,
         stats.amplification().unwrap_or(1.0),

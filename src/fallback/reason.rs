@@ -1,6 +1,7 @@
 //! [`FallbackReason`] and the [`StopInfo`] hook.
 
 use std::error::Error;
+use std::fmt;
 
 use crate::BoxError;
 use crate::budget::{BudgetRefused, RetryBudget};
@@ -157,6 +158,14 @@ impl FallbackReason {
 }
 
 // === impl ReasonSource ===
+
+impl fmt::Display for FallbackReason {
+    /// The reason in words: "circuit open", "throttled", "budget refused",
+    /// "deadline" or "failed".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_str().replace('_', " "))
+    }
+}
 
 impl<Fut> ReasonSource<Fut> for ErrorsOnly {
     fn read(_: &Fut) -> Option<FallbackReason> {

@@ -5,7 +5,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
-use tokio::time::Instant;
 
 use super::handle::ThrottleHandle;
 use crate::BoxError;
@@ -116,7 +115,9 @@ where
                 let result = ready!(fut.poll(cx)).map_err(Into::into);
                 let verdict = classify.classify(&(), &result);
                 if is_accept(verdict.outcome, &result) {
-                    handle.record_accept_at(Instant::now());
+                    handle.accept();
+                } else {
+                    handle.failed();
                 }
                 Poll::Ready(result)
             }

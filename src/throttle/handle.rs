@@ -1,6 +1,7 @@
 //! [`ThrottleHandle`]: the throttle's shared state, and what can be read of it.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::time::Instant;
@@ -8,19 +9,31 @@ use tokio::time::Instant;
 use super::window::Window;
 use crate::error::Throttled;
 use crate::rng::Rng;
+use crate::stripes::Striped;
+
+/// On the clock-free path, each thread folds its pending counts into the
+/// window after this many of them.
+const FOLD_EVERY: u64 = 32;
 
 /// The state shared by every [`Throttle`](super::Throttle) made by one
 /// [`ThrottleLayer`](super::ThrottleLayer): the window, the random stream and
 /// the counters.
 ///
 /// The `*_at(now)` methods are the pure core, for tests and simulations
-/// that drive time themselves; the layer calls them with
-/// `tokio::time::Instant::now()`.
+/// that drive time themselves.
+///
+/// The layer takes a cheaper path while the rejection probability is 0
+/// (a healthy backend): it counts requests and accepts on per-thread
+/// counters without reading the clock or taking the lock, and folds them
+/// into the window every 32 per thread, or at once when an attempt fails.
+/// Folded counts are dated when they are folded, so the window may see a
+/// request up to 32 calls late; as soon as the probability is above 0, or
+/// an attempt fails, every call reads the clock again.
 ///
 /// # Sharing
 ///
-/// Clones share one state (an `Arc` inside). Every method takes one short
-/// lock (a few instructions, never across an `.await`).
+/// Clones share one state (an `Arc` inside). The `*_at` methods take one
+/// short lock (a few instructions, never across an `.await`).
 ///
 /// # Examples
 ///
@@ -40,7 +53,7 @@ use crate::rng::Rng;
 /// ```
 #[derive(Clone)]
 pub struct ThrottleHandle {
-    shared: Arc<Mutex<State>>,
+    shared: Arc<Shared>,
 }
 
 /// Counters of a throttle, read with [`ThrottleHandle::snapshot`].
@@ -71,6 +84,15 @@ pub struct ThrottleSnapshot {
     pub probability: f64,
 }
 
+struct Shared {
+    state: Mutex<State>,
+    /// The probability at the last update, as `f64` bits; `0.0` allows the
+    /// clock-free path.
+    probability: AtomicU64,
+    pending_requests: Striped,
+    pending_accepts: Striped,
+}
+
 struct State {
     window: Window,
     rng: Rng,
@@ -91,13 +113,76 @@ impl ThrottleHandle {
             accepts: 0,
         };
         Self {
-            shared: Arc::new(Mutex::new(state)),
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                probability: AtomicU64::new(0.0f64.to_bits()),
+                pending_requests: Striped::new(),
+                pending_accepts: Striped::new(),
+            }),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    /// Locks the state, folding the pending clock-free counts in at `now`.
+    fn lock_at(&self, now: Instant) -> MutexGuard<'_, State> {
         // Nothing panics while the lock is held; recover the data regardless.
-        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut st = self
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let requests = self.shared.pending_requests.take();
+        let accepts = self.shared.pending_accepts.take();
+        if requests > 0 || accepts > 0 {
+            st.window.record(now, requests, accepts);
+            st.requests = st.requests.saturating_add(requests);
+            st.accepts = st.accepts.saturating_add(accepts);
+        }
+        st
+    }
+
+    /// Remembers `p` for the clock-free path.
+    fn publish(&self, p: f64) {
+        self.shared
+            .probability
+            .store(p.to_bits(), Ordering::Relaxed);
+    }
+
+    fn healthy(&self) -> bool {
+        f64::from_bits(self.shared.probability.load(Ordering::Relaxed)) == 0.0
+    }
+
+    /// Folds pending counts in and refreshes the published probability.
+    fn refresh_at(&self, now: Instant) {
+        let mut st = self.lock_at(now);
+        let p = st.window.probability(now);
+        self.publish(p);
+    }
+
+    /// The layer's admission: clock-free while the probability is 0.
+    pub(super) fn admit(&self) -> Result<(), Throttled> {
+        if self.healthy() {
+            if self.shared.pending_requests.increment() % FOLD_EVERY == FOLD_EVERY - 1 {
+                self.refresh_at(Instant::now());
+            }
+            return Ok(());
+        }
+        self.admit_at(Instant::now())
+    }
+
+    /// The layer's accept: clock-free while the probability is 0.
+    pub(super) fn accept(&self) {
+        if self.healthy() {
+            if self.shared.pending_accepts.increment() % FOLD_EVERY == FOLD_EVERY - 1 {
+                self.refresh_at(Instant::now());
+            }
+            return;
+        }
+        self.record_accept_at(Instant::now());
+    }
+
+    /// The layer's failed attempt: brings the probability up to date at once.
+    pub(super) fn failed(&self) {
+        self.refresh_at(Instant::now());
     }
 
     /// Decides one request at `now`: draws against the current probability,
@@ -117,8 +202,9 @@ impl ThrottleHandle {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn admit_at(&self, now: Instant) -> Result<(), Throttled> {
-        let mut st = self.lock();
+        let mut st = self.lock_at(now);
         let p = st.window.probability(now);
+        self.publish(p);
         let reject = p > 0.0 && st.rng.chance(p);
         st.window.record_request(now);
         st.requests = st.requests.saturating_add(1);
@@ -145,9 +231,10 @@ impl ThrottleHandle {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn record_request_at(&self, now: Instant) {
-        let mut st = self.lock();
+        let mut st = self.lock_at(now);
         st.window.record_request(now);
         st.requests = st.requests.saturating_add(1);
+        self.publish(st.window.probability(now));
     }
 
     /// Counts an accept (the backend handled a request) at `now`.
@@ -165,9 +252,10 @@ impl ThrottleHandle {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn record_accept_at(&self, now: Instant) {
-        let mut st = self.lock();
+        let mut st = self.lock_at(now);
         st.window.record_accept(now);
         st.accepts = st.accepts.saturating_add(1);
+        self.publish(st.window.probability(now));
     }
 
     /// The local rejection probability at `now`.
@@ -182,7 +270,9 @@ impl ThrottleHandle {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn probability_at(&self, now: Instant) -> f64 {
-        self.lock().window.probability(now)
+        let p = self.lock_at(now).window.probability(now);
+        self.publish(p);
+        p
     }
 
     /// The local rejection probability now.
@@ -210,7 +300,7 @@ impl ThrottleHandle {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn snapshot_at(&self, now: Instant) -> ThrottleSnapshot {
-        let mut st = self.lock();
+        let mut st = self.lock_at(now);
         let probability = st.window.probability(now);
         let (window_requests, window_accepts) = st.window.totals();
         ThrottleSnapshot {

@@ -48,8 +48,16 @@ pub struct ThrottleLayer<C = DefaultClassify> {
 /// [`build`](ThrottleBuilder::build) checks everything.
 ///
 /// Defaults (Google SRE book, "Handling Overload"): window 2 minutes in 60
-/// buckets of 2 s, `K = 2`, rejection probability capped at 0.9, the
-/// [`DefaultClassify`] classifier, a random seed.
+/// buckets of 2 s, `K = 2`, rejection probability capped at 0.9, no
+/// rejection below 10 requests in the window, the [`DefaultClassify`]
+/// classifier, a random seed.
+///
+/// **Why a minimum of 10 requests**: the formula reads one failed request
+/// out of one as a 50 % rejection probability. A device that checks in every
+/// few minutes would then lose half its retries to a single transient
+/// error. Below `min_requests` the window is not evidence of overload, and
+/// the retry budget bounds what such a quiet client can add anyway. Set it
+/// to 0 for the formula as the book gives it.
 ///
 /// **Why 0.9**: DESIGN asks that a throttle never lock its client out. At
 /// 0.9, one request in ten still reaches a dead backend, so its recovery is
@@ -81,6 +89,7 @@ pub struct ThrottleBuilder<C = DefaultClassify> {
     buckets: u32,
     k: f64,
     max_probability: f64,
+    min_requests: u64,
     seed: Option<u64>,
     classify: C,
 }
@@ -104,6 +113,7 @@ impl ThrottleLayer {
             buckets: 60,
             k: 2.0,
             max_probability: 0.9,
+            min_requests: 10,
             seed: None,
             classify: DefaultClassify,
         }
@@ -162,6 +172,13 @@ impl<C> ThrottleBuilder<C> {
         self
     }
 
+    /// Below this many requests in the window, nothing is rejected.
+    /// Default 10; 0 applies the formula from the first request.
+    pub const fn min_requests(mut self, n: u64) -> Self {
+        self.min_requests = n;
+        self
+    }
+
     /// Seeds the random stream, for reproducible rejections.
     pub const fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -175,6 +192,7 @@ impl<C> ThrottleBuilder<C> {
             buckets: self.buckets,
             k: self.k,
             max_probability: self.max_probability,
+            min_requests: self.min_requests,
             seed: self.seed,
             classify,
         }
@@ -228,6 +246,7 @@ impl<C> ThrottleBuilder<C> {
             self.buckets,
             self.k,
             self.max_probability,
+            self.min_requests,
             Instant::now(),
         );
         let rng = self.seed.map_or_else(Rng::from_os, Rng::from_seed);

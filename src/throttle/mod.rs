@@ -25,7 +25,6 @@
 
 use std::task::{Context, Poll};
 
-use tokio::time::Instant;
 use tower::Service;
 
 use crate::BoxError;
@@ -210,12 +209,12 @@ where
     type Future = ResponseFuture<S::Future, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let admission =
-            self.admission
-                .get_or_insert_with(|| match self.handle.admit_at(Instant::now()) {
-                    Ok(()) => Admission::Admit,
-                    Err(t) => Admission::Reject(t),
-                });
+        let admission = self
+            .admission
+            .get_or_insert_with(|| match self.handle.admit() {
+                Ok(()) => Admission::Admit,
+                Err(t) => Admission::Reject(t),
+            });
         match admission {
             // Fail fast: ready at once, `call` returns the rejection.
             Admission::Reject(_) => Poll::Ready(Ok(())),

@@ -1,4 +1,5 @@
 use std::time::Duration;
+use tokio::time::Instant;
 
 use tokio_test::{assert_pending, assert_ready_ok};
 use tower::{Layer, ServiceExt};
@@ -271,4 +272,31 @@ async fn dropped_response_future_records_no_accept() {
     drop(svc.call(()));
     let s = handle.snapshot();
     assert_eq!((s.requests, s.accepts), (1, 0));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn failures_after_a_healthy_spell_throttle_at_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU16, Ordering};
+
+    let l = layer(4);
+    let handle = l.handle();
+    let status = Arc::new(AtomicU16::new(200));
+    let s = Arc::clone(&status);
+    let switchable = tower::service_fn(move |_: ()| {
+        let code = s.load(Ordering::Relaxed);
+        async move { Ok::<u16, BoxError>(code) }
+    });
+    let mut svc = l.layer(switchable);
+    // A healthy spell takes the clock-free path...
+    assert_eq!(run(&mut svc, 1_000).await, 0);
+    assert_eq!(handle.snapshot().requests, 1_000);
+    // ...then, once its accepts have left the window, the backend fails.
+    tokio::time::sleep(Duration::from_secs(180)).await;
+    status.store(503, Ordering::Relaxed);
+    // Each failure brings the probability up to date, so throttling starts
+    // within a few calls rather than after a 32-call fold.
+    let rejected = run(&mut svc, 20).await;
+    assert!(rejected >= 5, "{rejected}");
+    assert!(handle.probability() > 0.5);
 }

@@ -23,6 +23,7 @@ pub(crate) struct Window {
     totals: Counts,
     k: f64,
     max_probability: f64,
+    min_requests: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -41,6 +42,7 @@ impl Window {
         buckets: u32,
         k: f64,
         max_probability: f64,
+        min_requests: u64,
         epoch: Instant,
     ) -> Self {
         let buckets = buckets.max(1);
@@ -52,6 +54,7 @@ impl Window {
             totals: Counts::default(),
             k,
             max_probability,
+            min_requests,
         }
     }
 
@@ -78,26 +81,33 @@ impl Window {
 
     /// Counts one request (sent or rejected locally) at `now`.
     pub(crate) fn record_request(&mut self, now: Instant) {
-        self.advance(now);
-        let head = self.head;
-        let slot = self.slot(head);
-        slot.requests = slot.requests.saturating_add(1);
-        self.totals.requests = self.totals.requests.saturating_add(1);
+        self.record(now, 1, 0);
     }
 
     /// Counts one accept (the backend handled the request) at `now`.
     pub(crate) fn record_accept(&mut self, now: Instant) {
+        self.record(now, 0, 1);
+    }
+
+    /// Counts `requests` requests and `accepts` accepts at `now`.
+    pub(crate) fn record(&mut self, now: Instant, requests: u64, accepts: u64) {
         self.advance(now);
         let head = self.head;
         let slot = self.slot(head);
-        slot.accepts = slot.accepts.saturating_add(1);
-        self.totals.accepts = self.totals.accepts.saturating_add(1);
+        slot.requests = slot.requests.saturating_add(requests);
+        slot.accepts = slot.accepts.saturating_add(accepts);
+        self.totals.requests = self.totals.requests.saturating_add(requests);
+        self.totals.accepts = self.totals.accepts.saturating_add(accepts);
     }
 
     /// `min(max_probability, max(0, (requests − K·accepts) / (requests + 1)))`
-    /// over the window at `now`.
+    /// over the window at `now`; 0 while the window holds fewer than
+    /// `min_requests` requests.
     pub(crate) fn probability(&mut self, now: Instant) -> f64 {
         self.advance(now);
+        if self.totals.requests < self.min_requests {
+            return 0.0;
+        }
         let requests = self.totals.requests as f64;
         let accepts = self.totals.accepts as f64;
         let p = (requests - self.k * accepts) / (requests + 1.0);
@@ -115,7 +125,7 @@ mod tests {
     use super::*;
 
     fn window(t0: Instant) -> Window {
-        Window::new(Duration::from_secs(120), 12, 2.0, 0.9, t0)
+        Window::new(Duration::from_secs(120), 12, 2.0, 0.9, 0, t0)
     }
 
     #[test]
@@ -132,7 +142,7 @@ mod tests {
     #[test]
     fn probability_follows_the_sre_formula() {
         let t0 = Instant::now();
-        let mut w = Window::new(Duration::from_secs(120), 12, 2.0, 0.99, t0);
+        let mut w = Window::new(Duration::from_secs(120), 12, 2.0, 0.99, 0, t0);
         for i in 0..100 {
             w.record_request(t0);
             if i < 20 {
@@ -173,5 +183,18 @@ mod tests {
         w.record_request(t0 + Duration::from_secs(60));
         w.record_request(t0);
         assert_eq!(w.totals(), (2, 0));
+    }
+
+    #[test]
+    fn quiet_windows_never_reject() {
+        let t0 = Instant::now();
+        let mut w = Window::new(Duration::from_secs(120), 12, 2.0, 0.9, 10, t0);
+        for n in 1..=9 {
+            w.record_request(t0);
+            assert_eq!(w.probability(t0), 0.0, "{n} failed requests");
+        }
+        w.record_request(t0);
+        // 10 requests, none accepted: (10 - 0) / 11, capped.
+        assert_eq!(w.probability(t0), 0.9);
     }
 }
