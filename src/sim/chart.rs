@@ -11,7 +11,7 @@ const WIDTH: u32 = 1200;
 const PANEL_HEIGHT: u32 = 380;
 
 /// The palette of strategies, worst to best.
-const COLORS: [RGBColor; 7] = [
+const COLORS: [RGBColor; 10] = [
     RGBColor(214, 39, 40),
     RGBColor(255, 127, 14),
     RGBColor(188, 189, 34),
@@ -19,6 +19,9 @@ const COLORS: [RGBColor; 7] = [
     RGBColor(31, 119, 180),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+    RGBColor(127, 127, 127),
 ];
 
 fn bucketed(v: &[f64], start_hour: f64) -> Vec<(f64, f64)> {
@@ -116,11 +119,13 @@ fn draw_panel<DB: DrawingBackend>(
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.5)));
     for (i, (name, points)) in offered.into_iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
+        // The full failsoft stack is the line to follow: draw it bolder.
+        let width = if name == "failsoft" { 4 } else { 2 };
         chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .draw_series(LineSeries::new(points, color.stroke_width(width)))?
             .label(name)
             .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width))
             });
     }
     chart
