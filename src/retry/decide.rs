@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::stop::StopReason;
-use super::{Config, Shared};
+use super::{Config, Local};
 use crate::BoxError;
 use crate::budget::RetryBudget;
 use crate::classify::{Classify, FailureKind, Hint, Outcome};
@@ -15,8 +15,8 @@ use crate::error::{TimedOut, is_local_rejection};
 use crate::rng::Rng;
 
 /// Owns the shared state and settles the request's accounts on drop.
-pub(super) struct Guard<C, B: RetryBudget, R> {
-    pub(super) shared: Arc<Shared<C, B, R>>,
+pub(super) struct Guard<S, C, B: RetryBudget, R> {
+    pub(super) shared: Arc<Local<S, C, B, R>>,
     pub(super) stop: Option<StopReason>,
     pub(super) withdrawn: Option<FailureKind>,
 }
@@ -44,16 +44,16 @@ pub(super) fn attempt_limit(
 }
 
 /// The parts of a [`ResponseFuture`](super::future::ResponseFuture) that decide about the next retry.
-pub(super) struct Session<'a, Req, C, B: RetryBudget, R> {
+pub(super) struct Session<'a, S, Req, C, B: RetryBudget, R> {
     pub(super) req: Option<&'a Req>,
-    pub(super) guard: &'a mut Guard<C, B, R>,
+    pub(super) guard: &'a mut Guard<S, C, B, R>,
     pub(super) attempts: u32,
     pub(super) deadline: Option<Instant>,
     pub(super) previous_delay: &'a mut Duration,
     pub(super) rng: &'a mut Option<Rng>,
 }
 
-impl<Req, C, B: RetryBudget, R> Session<'_, Req, C, B, R> {
+impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
     /// What the result means: a retryable failure (with its hint), or why
     /// to stop now.
     pub(super) fn judge<Res>(
@@ -140,7 +140,7 @@ impl<Req, C, B: RetryBudget, R> Session<'_, Req, C, B, R> {
 
 // === impl Guard ===
 
-impl<C, B: RetryBudget, R> Guard<C, B, R> {
+impl<S, C, B: RetryBudget, R> Guard<S, C, B, R> {
     /// Records the stop and returns `result` unchanged.
     pub(super) fn finish_with<T>(&mut self, stop: StopReason, result: T) -> T {
         self.record(stop);
@@ -156,7 +156,7 @@ impl<C, B: RetryBudget, R> Guard<C, B, R> {
     }
 }
 
-impl<C, B: RetryBudget, R> Drop for Guard<C, B, R> {
+impl<S, C, B: RetryBudget, R> Drop for Guard<S, C, B, R> {
     fn drop(&mut self) {
         if let Some(kind) = self.withdrawn.take() {
             self.shared.budget.cancel_retry(kind);

@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep, sleep_until};
 use tower::Service;
 
-use super::Shared;
+use super::Local;
 use super::decide::{Guard, Next, Session, attempt_limit};
 use super::replay::Replay;
 use super::stop::StopReason;
@@ -65,9 +65,11 @@ pin_project! {
         // set), the backoff sleep between attempts.
         #[pin]
         timer: Option<Sleep>,
-        svc: S,
+        // The service for retries, taken from the layer's spare clone the
+        // first time a retry is due.
+        svc: Option<S>,
         req: Option<Req>,
-        guard: Guard<C, B, R>,
+        guard: Guard<S, C, B, R>,
         attempts: u32,
         attempt_limit: Option<Duration>,
         limit_is_deadline: bool,
@@ -95,12 +97,7 @@ where
     S: Service<Req>,
     B: RetryBudget,
 {
-    pub(super) fn new(
-        fut: S::Future,
-        svc: S,
-        req: Option<Req>,
-        shared: Arc<Shared<C, B, R>>,
-    ) -> Self {
+    pub(super) fn new(fut: S::Future, req: Option<Req>, shared: Arc<Local<S, C, B, R>>) -> Self {
         let config = &shared.config;
         let needs_clock = config.deadline.is_some() || config.attempt_timeout.is_some();
         let (deadline, limit, limit_is_deadline, arm_at) = if needs_clock {
@@ -114,7 +111,7 @@ where
         Self {
             state: State::Attempt { fut },
             timer: None,
-            svc,
+            svc: None,
             req,
             guard: Guard {
                 shared,
@@ -161,7 +158,7 @@ fn arm(mut timer: Pin<&mut Option<Sleep>>, at: Instant) {
 
 impl<S, Req, C, B, R> Future for ResponseFuture<S, Req, C, B, R>
 where
-    S: Service<Req>,
+    S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
     C: Classify<Req, S::Response>,
     B: RetryBudget,
@@ -213,7 +210,10 @@ where
                     this.state.set(State::Ready);
                 }
                 StateProj::Ready => {
-                    if let Err(err) = ready!(this.svc.poll_ready(cx)) {
+                    let svc = this
+                        .svc
+                        .get_or_insert_with(|| this.guard.shared.retry_service());
+                    if let Err(err) = ready!(svc.poll_ready(cx)) {
                         // The inner service failed before the retry could
                         // be sent; the withdrawal is spent, not refunded.
                         this.guard.withdrawn = None;
@@ -231,7 +231,7 @@ where
 
 impl<S, Req, C, B, R> ResponseFuture<S, Req, C, B, R>
 where
-    S: Service<Req>,
+    S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
     C: Classify<Req, S::Response>,
     B: RetryBudget,
@@ -264,7 +264,11 @@ where
             *this.limit_is_deadline = by_deadline;
             *this.arm_at = limit.map(|limit| now + limit);
         }
-        let fut = this.svc.call(to_send);
+        let svc = this
+            .svc
+            .as_mut()
+            .expect("a retry is sent only after its service is ready");
+        let fut = svc.call(to_send);
         this.state.set(State::Attempt { fut });
     }
 

@@ -8,7 +8,7 @@ use tower::Layer;
 
 use super::counters::RetryCounters;
 use super::replay::CloneRequest;
-use super::{Config, Retry, Shared};
+use super::{Config, Local, Retry, Shared};
 use crate::backoff::ExponentialBackoff;
 use crate::budget::NoBudget;
 use crate::classify::DefaultClassify;
@@ -174,13 +174,14 @@ impl<C, B, R> Clone for RetryLayer<C, B, R> {
     }
 }
 
-impl<S, C: Clone, B: Clone, R: Clone> Layer<S> for RetryLayer<C, B, R> {
+impl<S: Clone, C: Clone, B: Clone, R: Clone> Layer<S> for RetryLayer<C, B, R> {
     type Service = Retry<S, C, B, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        let local = Local::new((*self.shared).clone(), inner.clone());
         Retry {
             inner,
-            shared: Arc::new((*self.shared).clone()),
+            shared: Arc::new(local),
         }
     }
 }

@@ -70,7 +70,7 @@
 //! ```
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -127,7 +127,7 @@ pub struct Retry<
     R = CloneRequest,
 > {
     inner: S,
-    shared: Arc<Shared<C, B, R>>,
+    shared: Arc<Local<S, C, B, R>>,
 }
 
 /// The validated, plain-data part of the configuration.
@@ -141,11 +141,8 @@ pub(crate) struct Config {
     pub(crate) honor_hints: bool,
 }
 
-/// One service clone's view of its layer: configuration, classifier and
-/// replay by value; budget, counters and streams shared. Aligned to its own
-/// cache lines so that clones used on different threads do not falsely
-/// share a reference count.
-#[repr(align(128))]
+/// The layer's configuration: classifier and replay by value; budget,
+/// counters and streams shared.
 pub(crate) struct Shared<C, B, R> {
     pub(crate) config: Config,
     pub(crate) classify: C,
@@ -165,6 +162,48 @@ impl<C: Clone, B: Clone, R: Clone> Clone for Shared<C, B, R> {
             counters: self.counters.clone(),
             streams: Arc::clone(&self.streams),
         }
+    }
+}
+
+/// One service clone's own state: its view of the layer and a spare clone
+/// of the inner service, from which a request's future takes the service
+/// for its retries only when it needs one (the success path clones
+/// nothing). Aligned to its own cache lines so that clones used on
+/// different threads do not falsely share a reference count.
+#[repr(align(128))]
+pub(crate) struct Local<S, C, B, R> {
+    shared: Shared<C, B, R>,
+    spare: Mutex<S>,
+}
+
+// === impl Local ===
+
+impl<S, C, B, R> Local<S, C, B, R> {
+    pub(crate) fn new(shared: Shared<C, B, R>, spare: S) -> Self {
+        Self {
+            shared,
+            spare: Mutex::new(spare),
+        }
+    }
+
+    /// A clone of the inner service for a retry. The lock is held only
+    /// while the inner service is cloned.
+    pub(crate) fn retry_service(&self) -> S
+    where
+        S: Clone,
+    {
+        self.spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl<S, C, B, R> std::ops::Deref for Local<S, C, B, R> {
+    type Target = Shared<C, B, R>;
+
+    fn deref(&self) -> &Shared<C, B, R> {
+        &self.shared
     }
 }
 
@@ -230,9 +269,10 @@ impl<S, C, B, R> Retry<S, C, B, R> {
 
 impl<S: Clone, C: Clone, B: Clone, R: Clone> Clone for Retry<S, C, B, R> {
     fn clone(&self) -> Self {
+        let shared = Local::new(self.shared.shared.clone(), self.inner.clone());
         Self {
             inner: self.inner.clone(),
-            shared: Arc::new((*self.shared).clone()),
+            shared: Arc::new(shared),
         }
     }
 }
@@ -267,10 +307,9 @@ where
         shared.counters.request();
         shared.budget.on_request();
         let copy = shared.replay.replay(&req);
-        // Keep a ready-to-poll clone for retries; the clone we called is
-        // the one that was driven to readiness (tower's contract).
-        let retry_svc = self.inner.clone();
+        // The service driven to readiness takes this attempt (tower's
+        // contract); a retry takes its own clone, made only if needed.
         let fut = self.inner.call(req);
-        ResponseFuture::new(fut, retry_svc, copy, Arc::clone(shared))
+        ResponseFuture::new(fut, copy, Arc::clone(shared))
     }
 }

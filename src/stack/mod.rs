@@ -184,7 +184,7 @@ impl<F> StackLayer<F> {
     }
 }
 
-impl<S, F: Clone> Layer<S> for StackLayer<F> {
+impl<S: Clone, F: Clone> Layer<S> for StackLayer<F> {
     type Service = StackService<S, F>;
 
     fn layer(&self, transport: S) -> Self::Service {
