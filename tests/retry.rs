@@ -571,3 +571,64 @@ async fn grpc_pushback_header_drives_the_delay() {
     assert_eq!(svc.call("x").await.unwrap(), 200);
     assert_eq!(script.offsets(start), vec![ms(0), ms(750)]);
 }
+
+/// Counts its clones; answers from a script.
+#[derive(Debug)]
+struct CountingClones {
+    clones: Arc<AtomicU32>,
+    script: Script,
+}
+
+impl Clone for CountingClones {
+    fn clone(&self) -> Self {
+        self.clones.fetch_add(1, Ordering::Relaxed);
+        Self {
+            clones: Arc::clone(&self.clones),
+            script: self.script.clone(),
+        }
+    }
+}
+
+impl tower::Service<&'static str> for CountingClones {
+    type Response = u16;
+    type Error = BoxError;
+    type Future = std::future::Ready<Result<u16, BoxError>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        tower::Service::<&'static str>::poll_ready(&mut self.script, cx)
+    }
+
+    fn call(&mut self, req: &'static str) -> Self::Future {
+        self.script.call(req)
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_inner_service_is_cloned_only_for_retries() {
+    let clones = Arc::new(AtomicU32::new(0));
+    let inner = CountingClones {
+        clones: Arc::clone(&clones),
+        script: Script::new([Reply::Ok(200)]),
+    };
+    let mut svc = RetryLayer::builder().seed(8).build().unwrap().layer(inner);
+    let made = clones.load(Ordering::Relaxed);
+    for _ in 0..10 {
+        assert_eq!(svc.call("x").await.unwrap(), 200);
+    }
+    assert_eq!(
+        clones.load(Ordering::Relaxed),
+        made,
+        "success path clones nothing"
+    );
+
+    svc.get_ref().script.replies_push(Reply::Err("reset"));
+    assert_eq!(svc.call("x").await.unwrap(), 200);
+    assert_eq!(
+        clones.load(Ordering::Relaxed),
+        made + 1,
+        "one clone for the retry"
+    );
+}

@@ -44,6 +44,11 @@ impl Script {
             .collect()
     }
 
+    /// Puts `reply` before the remaining script.
+    pub fn replies_push(&self, reply: Reply) {
+        self.replies.lock().unwrap().push_front(reply);
+    }
+
     pub fn count(&self) -> usize {
         self.calls.lock().unwrap().len()
     }
