@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
@@ -56,7 +57,7 @@ pin_project! {
             #[pin]
             fut: F,
             classify: C,
-            handle: ThrottleHandle,
+            handle: Arc<ThrottleHandle>,
         },
     }
 }
@@ -70,7 +71,7 @@ impl<F, C> ResponseFuture<F, C> {
         }
     }
 
-    pub(super) fn called(fut: F, classify: C, handle: ThrottleHandle) -> Self {
+    pub(super) fn called(fut: F, classify: C, handle: Arc<ThrottleHandle>) -> Self {
         Self {
             kind: Kind::Called {
                 fut,

@@ -23,6 +23,7 @@
 //! default, in the `throttling_ends_once_the_backend_recovers` test). A
 //! shorter window forgets faster.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tower::Service;
@@ -116,7 +117,10 @@ use self::future::ResponseFuture;
 #[derive(Debug)]
 pub struct Throttle<S, C> {
     inner: S,
-    handle: ThrottleHandle,
+    // Each clone has its own `Arc` around the shared handle, so the
+    // futures of clones on different threads do not bump one shared
+    // reference count.
+    handle: Arc<ThrottleHandle>,
     classify: C,
     admission: Option<Admission>,
 }
@@ -131,6 +135,7 @@ enum Admission {
 
 impl<S, C> Throttle<S, C> {
     pub(crate) fn new(inner: S, handle: ThrottleHandle, classify: C) -> Self {
+        let handle = Arc::new(handle);
         Self {
             inner,
             handle,
@@ -192,7 +197,7 @@ impl<S: Clone, C: Clone> Clone for Throttle<S, C> {
         // Readiness is per instance: the clone decides for itself.
         Self::new(
             self.inner.clone(),
-            self.handle.clone(),
+            ThrottleHandle::clone(&self.handle),
             self.classify.clone(),
         )
     }
@@ -232,7 +237,7 @@ where
             Admission::Admit => ResponseFuture::called(
                 self.inner.call(req),
                 self.classify.clone(),
-                self.handle.clone(),
+                Arc::clone(&self.handle),
             ),
         }
     }
