@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
@@ -56,7 +57,7 @@ pin_project! {
         Called {
             #[pin]
             fut: F,
-            record: Option<(Breaker, Permit)>,
+            record: Option<(Handle, Permit)>,
             classify: C,
         },
         Rejected {
@@ -65,11 +66,29 @@ pin_project! {
     }
 }
 
+/// The breaker a call reports to: a service clone's own `Arc` (so clones on
+/// different threads do not bump one shared count), or a keyed breaker.
+pub(crate) enum Handle {
+    Clone(Arc<Breaker>),
+    Keyed(Breaker),
+}
+
+impl std::ops::Deref for Handle {
+    type Target = Breaker;
+
+    fn deref(&self) -> &Breaker {
+        match self {
+            Handle::Clone(b) => b,
+            Handle::Keyed(b) => b,
+        }
+    }
+}
+
 // === impl ResponseFuture ===
 
 impl<F, C> ResponseFuture<F, C> {
     #[inline]
-    pub(crate) fn called(fut: F, breaker: Breaker, permit: Permit, classify: C) -> Self {
+    pub(crate) fn called(fut: F, breaker: Handle, permit: Permit, classify: C) -> Self {
         Self {
             kind: Kind::Called {
                 fut,

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tower::{Layer, Service};
 
 use super::config::BreakerConfig;
+use super::future::Handle;
 use super::future::ResponseFuture;
 use super::handle::Breaker;
 use crate::BoxError;
@@ -314,7 +315,8 @@ where
         let breaker = self.breakers.entry((self.key)(&req));
         match breaker.acquire_with(Instant::now) {
             Ok(permit) => {
-                ResponseFuture::called(self.inner.call(req), breaker, permit, self.classify.clone())
+                let fut = self.inner.call(req);
+                ResponseFuture::called(fut, Handle::Keyed(breaker), permit, self.classify.clone())
             }
             Err(open) => ResponseFuture::rejected(open),
         }

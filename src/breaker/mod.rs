@@ -68,6 +68,7 @@
 //! # }
 //! ```
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::time::Instant;
@@ -92,7 +93,7 @@ pub use self::layer::CircuitBreakerLayer;
 pub use self::state::{State, TripReason};
 pub use self::window::Window;
 
-use self::future::ResponseFuture;
+use self::future::{Handle, ResponseFuture};
 
 /// Rejects calls at once while its breaker is open.
 ///
@@ -132,7 +133,9 @@ use self::future::ResponseFuture;
 #[derive(Debug)]
 pub struct CircuitBreaker<S, C = DefaultClassify> {
     inner: S,
-    breaker: Breaker,
+    // Each clone has its own `Arc` around the shared handle, so futures of
+    // clones on different threads do not bump one shared reference count.
+    breaker: Arc<Breaker>,
     classify: C,
     admitted: Option<Result<Permit, CircuitOpen>>,
 }
@@ -180,7 +183,7 @@ impl<S, C> CircuitBreaker<S, C> {
     pub fn with_classify(inner: S, breaker: Breaker, classify: C) -> Self {
         Self {
             inner,
-            breaker,
+            breaker: Arc::new(breaker),
             classify,
             admitted: None,
         }
@@ -222,7 +225,7 @@ impl<S: Clone, C: Clone> Clone for CircuitBreaker<S, C> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            breaker: self.breaker.clone(),
+            breaker: Arc::new(Breaker::clone(&self.breaker)),
             classify: self.classify.clone(),
             // One instance's admission must not leak into another.
             admitted: None,
@@ -267,7 +270,7 @@ where
         {
             Ok(permit) => ResponseFuture::called(
                 self.inner.call(req),
-                self.breaker.clone(),
+                Handle::Clone(Arc::clone(&self.breaker)),
                 permit,
                 self.classify.clone(),
             ),
