@@ -327,6 +327,30 @@ impl fmt::Display for Throttled {
 
 impl Error for Throttled {}
 
+/// Checks a sliding window cut into buckets, as the budgets and the
+/// throttle use: the window is not zero, there is at least one bucket, and
+/// each bucket is at least 1 ms long.
+pub(crate) fn check_bucketed_window(
+    window_field: &'static str,
+    buckets_field: &'static str,
+    window: Duration,
+    buckets: u32,
+) -> Result<(), ConfigError> {
+    if window.is_zero() {
+        return Err(ConfigError::new(window_field, "must be greater than zero"));
+    }
+    if buckets == 0 {
+        return Err(ConfigError::new(buckets_field, "must be at least 1"));
+    }
+    if window < Duration::from_millis(1).saturating_mul(buckets) {
+        return Err(ConfigError::new(
+            window_field,
+            "must be at least 1 ms per bucket",
+        ));
+    }
+    Ok(())
+}
+
 /// `true` when `err` (or an error in its `source()` chain) is a failsoft
 /// local rejection: [`CircuitOpen`] or [`Throttled`].
 ///

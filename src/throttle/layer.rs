@@ -9,11 +9,9 @@ use super::Throttle;
 use super::handle::ThrottleHandle;
 use super::window::Window;
 use crate::classify::DefaultClassify;
-use crate::error::ConfigError;
+use crate::error::{ConfigError, check_bucketed_window};
 use crate::rng::Rng;
 
-/// The shortest bucket a window may be cut into.
-const MIN_BUCKET: Duration = Duration::from_millis(1);
 
 /// Applies adaptive client-side throttling ([`Throttle`]) to a service.
 ///
@@ -217,21 +215,12 @@ impl<C> ThrottleBuilder<C> {
     /// assert_eq!(err.field(), "throttle.k");
     /// ```
     pub fn build(self) -> Result<ThrottleLayer<C>, ConfigError> {
-        if self.window.is_zero() {
-            return Err(ConfigError::new(
-                "throttle.window",
-                "must be greater than zero",
-            ));
-        }
-        if self.buckets == 0 {
-            return Err(ConfigError::new("throttle.buckets", "must be at least 1"));
-        }
-        if self.window < MIN_BUCKET.saturating_mul(self.buckets) {
-            return Err(ConfigError::new(
-                "throttle.window",
-                "must be at least 1 ms per bucket",
-            ));
-        }
+        check_bucketed_window(
+            "throttle.window",
+            "throttle.buckets",
+            self.window,
+            self.buckets,
+        )?;
         if !(self.k.is_finite() && self.k >= 1.0) {
             return Err(ConfigError::new("throttle.k", "must be finite and >= 1"));
         }

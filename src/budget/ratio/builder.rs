@@ -3,10 +3,8 @@
 use std::time::Duration;
 
 use super::RatioBudget;
-use crate::error::ConfigError;
+use crate::error::{ConfigError, check_bucketed_window};
 
-/// The shortest bucket a window may be cut into.
-const MIN_BUCKET: Duration = Duration::from_millis(1);
 
 /// Builds a [`RatioBudget`]; setters are `const` and cannot fail,
 /// [`build`](RatioBudgetBuilder::build) checks everything.
@@ -99,21 +97,7 @@ impl RatioBudgetBuilder {
         if !(self.floor.is_finite() && self.floor >= 0.0) {
             return Err(ConfigError::new("budget.floor", "must be finite and >= 0"));
         }
-        if self.window.is_zero() {
-            return Err(ConfigError::new(
-                "budget.window",
-                "must be greater than zero",
-            ));
-        }
-        if self.buckets == 0 {
-            return Err(ConfigError::new("budget.buckets", "must be at least 1"));
-        }
-        if self.window < MIN_BUCKET.saturating_mul(self.buckets) {
-            return Err(ConfigError::new(
-                "budget.window",
-                "must be at least 1 ms per bucket",
-            ));
-        }
+        check_bucketed_window("budget.window", "budget.buckets", self.window, self.buckets)?;
         Ok(RatioBudget::from_config(self))
     }
 }
