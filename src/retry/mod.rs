@@ -104,10 +104,12 @@ use self::future::ResponseFuture;
 ///
 /// Clones share the layer's budget, counters and random streams, and clone
 /// the inner service. Each clone keeps its own copy of the configuration
-/// and classifier behind its own `Arc` (one allocation per clone), so
-/// callers on different threads never contend on one reference count.
-/// Each logical request keeps a clone of the inner service for its
-/// retries, and draws its jitter from its own random stream.
+/// and classifier, and a spare clone of the inner service, behind its own
+/// `Arc` (one allocation and two inner clones per clone), so callers on
+/// different threads never contend on one reference count. A successful
+/// first attempt clones nothing; a request that needs a retry takes its own
+/// clone of the inner service from the spare (under a lock held only for
+/// the clone), and draws its jitter from its own random stream.
 ///
 /// # Examples
 ///
