@@ -180,3 +180,50 @@ async fn healthy_backend_passes_through_untouched() {
     assert_eq!(stack.counters().snapshot().attempts, 100);
     assert_eq!(stack.breaker().state(), State::Closed);
 }
+
+/// A backend that answers every call with HTTP-like status 503.
+fn unavailable(
+    calls: Arc<AtomicU32>,
+) -> impl tower::Service<u32, Response = u16, Error = BoxError, Future: Send> + Clone {
+    service_fn(move |_: u32| {
+        calls.fetch_add(1, Ordering::Relaxed);
+        async { Ok::<u16, BoxError>(503) }
+    })
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn one_result_classifier_drives_retry_and_breaker() {
+    use failsoft::classify::{FailureKind, Verdict};
+
+    // By default a 503 *response* is an `Ok`: a success to every layer.
+    let calls = Arc::new(AtomicU32::new(0));
+    let stack = StackLayer::builder().seed(3).build().unwrap();
+    let svc = stack.layer(unavailable(Arc::clone(&calls)));
+    assert_eq!(svc.oneshot(1).await.unwrap(), 503);
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+
+    // Classified by status, the same 503s are retried and trip the breaker.
+    let calls = Arc::new(AtomicU32::new(0));
+    let stack = StackLayer::builder()
+        .breaker(BreakerConfig::builder().consecutive_failures(3))
+        .classify_results(|res: &Result<u16, BoxError>| match res {
+            Ok(500..=599) => Verdict::retryable(FailureKind::Error),
+            Ok(_) => Verdict::success(),
+            Err(_) => Verdict::retryable(FailureKind::Error),
+        })
+        .seed(3)
+        .build()
+        .unwrap();
+    let breaker = stack.breaker().clone();
+    let counters = stack.counters();
+    let svc = stack.layer(unavailable(Arc::clone(&calls)));
+    assert_eq!(svc.clone().oneshot(1).await.unwrap(), 503);
+    // The budget's floor paid for one retry.
+    assert_eq!(counters.snapshot().retries, 1, "the 503 was retried");
+    for _ in 0..4 {
+        let _ = svc.clone().oneshot(1).await;
+    }
+    assert_eq!(breaker.state(), State::Open, "503s tripped the breaker");
+    // Three consecutive 503s opened it; later calls never left the client.
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
+}

@@ -127,6 +127,32 @@ pub trait Classify<Req, Res> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultClassify;
 
+/// A classifier that looks at the result only, whatever the request type.
+///
+/// Layers that no longer hold the request (the throttle and the breaker
+/// classify with `Classify<(), Res>`) and the retry layer (which holds it)
+/// can then share one classifier, as [`StackBuilder::classify_results`]
+/// does.
+///
+/// [`StackBuilder::classify_results`]: crate::stack::StackBuilder::classify_results
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::classify::{ByResult, Classify, FailureKind, Verdict};
+/// use failsoft::BoxError;
+///
+/// let by_status = ByResult(|res: &Result<u16, BoxError>| match res {
+///     Ok(503) => Verdict::retryable(FailureKind::Throttled),
+///     Ok(_) => Verdict::success(),
+///     Err(_) => Verdict::retryable(FailureKind::Error),
+/// });
+/// assert_eq!(by_status.classify(&(), &Ok(503)), Verdict::retryable(FailureKind::Throttled));
+/// assert_eq!(by_status.classify(&"GET /", &Ok(200)), Verdict::success());
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ByResult<F>(pub F);
+
 // === impl Outcome ===
 
 impl Outcome {
@@ -237,6 +263,15 @@ where
 {
     fn classify(&self, req: &Req, result: &Result<Res, BoxError>) -> Verdict {
         self(req, result)
+    }
+}
+
+impl<Req, Res, F> Classify<Req, Res> for ByResult<F>
+where
+    F: Fn(&Result<Res, BoxError>) -> Verdict,
+{
+    fn classify(&self, _req: &Req, result: &Result<Res, BoxError>) -> Verdict {
+        (self.0)(result)
     }
 }
 

@@ -60,7 +60,7 @@ use tower::Layer;
 use crate::backoff::ExponentialBackoff;
 use crate::breaker::{Breaker, BreakerConfig, BreakerConfigBuilder, CircuitBreaker};
 use crate::budget::{RatioBudget, RatioBudgetBuilder};
-use crate::classify::DefaultClassify;
+use crate::classify::{ByResult, DefaultClassify};
 use crate::error::ConfigError;
 use crate::fallback::{Decline, Fallback, ReadStopInfo};
 use crate::retry::{Retry, RetryCounters, RetryLayer};
@@ -71,13 +71,10 @@ mod timeout;
 
 pub use self::timeout::{AttemptTimeout, AttemptTimeoutLayer, TimeoutFuture};
 
-/// The service a [`StackLayer`] makes around `S`, answering with `F`.
-pub type StackService<S, F> = Fallback<
-    Retry<
-        Throttle<CircuitBreaker<AttemptTimeout<S>>, DefaultClassify>,
-        DefaultClassify,
-        RatioBudget,
-    >,
+/// The service a [`StackLayer`] makes around `S`, answering with `F` and
+/// classifying results with `C`.
+pub type StackService<S, F, C = DefaultClassify> = Fallback<
+    Retry<Throttle<CircuitBreaker<AttemptTimeout<S>, C>, C>, C, RatioBudget>,
     F,
     ReadStopInfo,
 >;
@@ -98,12 +95,13 @@ pub type StackService<S, F> = Fallback<
 /// # Ok::<(), failsoft::ConfigError>(())
 /// ```
 #[derive(Clone)]
-pub struct StackLayer<F = Decline> {
+pub struct StackLayer<F = Decline, C = DefaultClassify> {
     fallback: F,
     on_failures: bool,
-    retry: RetryLayer<DefaultClassify, RatioBudget>,
+    classify: C,
+    retry: RetryLayer<C, RatioBudget>,
     budget: RatioBudget,
-    throttle: ThrottleLayer,
+    throttle: ThrottleLayer<C>,
     breaker: Breaker,
     attempt_timeout: Duration,
 }
@@ -129,7 +127,7 @@ pub struct StackLayer<F = Decline> {
 /// # let _ = stack;
 /// # Ok::<(), failsoft::ConfigError>(())
 /// ```
-pub struct StackBuilder<F = Decline> {
+pub struct StackBuilder<F = Decline, C = DefaultClassify> {
     max_attempts: u32,
     deadline: Duration,
     attempt_timeout: Duration,
@@ -140,6 +138,7 @@ pub struct StackBuilder<F = Decline> {
     seed: Option<u64>,
     fallback: F,
     on_failures: bool,
+    classify: C,
 }
 
 // === impl StackLayer ===
@@ -158,11 +157,12 @@ impl StackLayer {
             seed: None,
             fallback: Decline,
             on_failures: false,
+            classify: DefaultClassify,
         }
     }
 }
 
-impl<F> StackLayer<F> {
+impl<F, C> StackLayer<F, C> {
     /// The shared breaker (watch it, force it open).
     pub fn breaker(&self) -> &Breaker {
         &self.breaker
@@ -184,12 +184,13 @@ impl<F> StackLayer<F> {
     }
 }
 
-impl<S: Clone, F: Clone> Layer<S> for StackLayer<F> {
-    type Service = StackService<S, F>;
+impl<S: Clone, F: Clone, C: Clone> Layer<S> for StackLayer<F, C> {
+    type Service = StackService<S, F, C>;
 
     fn layer(&self, transport: S) -> Self::Service {
         let timed = AttemptTimeout::new(transport, self.attempt_timeout);
-        let broken = CircuitBreaker::new(timed, self.breaker.clone());
+        let broken =
+            CircuitBreaker::with_classify(timed, self.breaker.clone(), self.classify.clone());
         let throttled = self.throttle.layer(broken);
         let retried = self.retry.layer(throttled);
         Fallback::new(retried, self.fallback.clone())
@@ -198,7 +199,7 @@ impl<S: Clone, F: Clone> Layer<S> for StackLayer<F> {
     }
 }
 
-impl<F> fmt::Debug for StackLayer<F> {
+impl<F, C> fmt::Debug for StackLayer<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StackLayer")
             .field("breaker", &self.breaker)
@@ -210,7 +211,7 @@ impl<F> fmt::Debug for StackLayer<F> {
 
 // === impl StackBuilder ===
 
-impl<F> StackBuilder<F> {
+impl<F, C> StackBuilder<F, C> {
     /// Attempts per logical request, first included. Default 3.
     pub const fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n;
@@ -262,7 +263,7 @@ impl<F> StackBuilder<F> {
 
     /// Answer local rejections (circuit open, throttled, budget refused,
     /// deadline) with `fallback`, told the reason.
-    pub fn fallback<F2>(self, fallback: F2) -> StackBuilder<F2> {
+    pub fn fallback<F2>(self, fallback: F2) -> StackBuilder<F2, C> {
         StackBuilder {
             max_attempts: self.max_attempts,
             deadline: self.deadline,
@@ -274,6 +275,45 @@ impl<F> StackBuilder<F> {
             seed: self.seed,
             fallback,
             on_failures: self.on_failures,
+            classify: self.classify,
+        }
+    }
+
+    /// Classifies every attempt's result, in the retry layer, the throttle
+    /// and the breaker alike, by the result alone (see [`ByResult`]): for
+    /// example a 503 response as a retryable failure that trips the breaker.
+    /// Default: [`DefaultClassify`] (`Ok` is a success, errors are failures).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::classify::{FailureKind, Verdict};
+    /// use failsoft::stack::StackLayer;
+    /// use failsoft::BoxError;
+    ///
+    /// let stack = StackLayer::builder()
+    ///     .classify_results(|res: &Result<u16, BoxError>| match res {
+    ///         Ok(500..=599) => Verdict::retryable(FailureKind::Error),
+    ///         Ok(_) => Verdict::success(),
+    ///         Err(_) => Verdict::retryable(FailureKind::Error),
+    ///     })
+    ///     .build()?;
+    /// # let _ = stack;
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn classify_results<G>(self, classify: G) -> StackBuilder<F, ByResult<G>> {
+        StackBuilder {
+            max_attempts: self.max_attempts,
+            deadline: self.deadline,
+            attempt_timeout: self.attempt_timeout,
+            backoff: self.backoff,
+            budget: self.budget,
+            throttle: self.throttle,
+            breaker: self.breaker,
+            seed: self.seed,
+            fallback: self.fallback,
+            on_failures: self.on_failures,
+            classify: ByResult(classify),
         }
     }
 
@@ -302,7 +342,10 @@ impl<F> StackBuilder<F> {
     /// let err = StackLayer::builder().max_attempts(0).build().unwrap_err();
     /// assert_eq!(err.field(), "retry.max_attempts");
     /// ```
-    pub fn build(self) -> Result<StackLayer<F>, ConfigError> {
+    pub fn build(self) -> Result<StackLayer<F, C>, ConfigError>
+    where
+        C: Clone,
+    {
         if self.attempt_timeout.is_zero() || self.attempt_timeout > self.deadline {
             return Err(ConfigError::new(
                 "stack.attempt_timeout",
@@ -314,6 +357,7 @@ impl<F> StackBuilder<F> {
         let mut retry = RetryLayer::builder()
             .max_attempts(self.max_attempts)
             .deadline(self.deadline)
+            .classify(self.classify.clone())
             .budget(budget.clone());
         if let Some(backoff) = self.backoff {
             retry = retry.backoff(backoff);
@@ -329,14 +373,15 @@ impl<F> StackBuilder<F> {
             on_failures: self.on_failures,
             retry: retry.build()?,
             budget,
-            throttle: throttle.build()?,
+            throttle: throttle.classify(self.classify.clone()).build()?,
+            classify: self.classify,
             breaker: Breaker::new(&breaker.build()?),
             attempt_timeout: self.attempt_timeout,
         })
     }
 }
 
-impl<F> fmt::Debug for StackBuilder<F> {
+impl<F, C> fmt::Debug for StackBuilder<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StackBuilder")
             .field("max_attempts", &self.max_attempts)

@@ -12,7 +12,6 @@ use crate::classify::DefaultClassify;
 use crate::error::{ConfigError, check_bucketed_window};
 use crate::rng::Rng;
 
-
 /// Applies adaptive client-side throttling ([`Throttle`]) to a service.
 ///
 /// # Sharing

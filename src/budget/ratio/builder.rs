@@ -5,7 +5,6 @@ use std::time::Duration;
 use super::RatioBudget;
 use crate::error::{ConfigError, check_bucketed_window};
 
-
 /// Builds a [`RatioBudget`]; setters are `const` and cannot fail,
 /// [`build`](RatioBudgetBuilder::build) checks everything.
 ///
