@@ -264,19 +264,7 @@ impl<F, C> StackBuilder<F, C> {
     /// Answer local rejections (circuit open, throttled, budget refused,
     /// deadline) with `fallback`, told the reason.
     pub fn fallback<F2>(self, fallback: F2) -> StackBuilder<F2, C> {
-        StackBuilder {
-            max_attempts: self.max_attempts,
-            deadline: self.deadline,
-            attempt_timeout: self.attempt_timeout,
-            backoff: self.backoff,
-            budget: self.budget,
-            throttle: self.throttle,
-            breaker: self.breaker,
-            seed: self.seed,
-            fallback,
-            on_failures: self.on_failures,
-            classify: self.classify,
-        }
+        self.with_parts(|_, classify| (fallback, classify))
     }
 
     /// Classifies every attempt's result, in the retry layer, the throttle
@@ -302,6 +290,12 @@ impl<F, C> StackBuilder<F, C> {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn classify_results<G>(self, classify: G) -> StackBuilder<F, ByResult<G>> {
+        self.with_parts(|fallback, _| (fallback, ByResult(classify)))
+    }
+
+    /// The same settings with the fallback and classifier mapped by `parts`.
+    fn with_parts<F2, C2>(self, parts: impl FnOnce(F, C) -> (F2, C2)) -> StackBuilder<F2, C2> {
+        let (fallback, classify) = parts(self.fallback, self.classify);
         StackBuilder {
             max_attempts: self.max_attempts,
             deadline: self.deadline,
@@ -311,9 +305,9 @@ impl<F, C> StackBuilder<F, C> {
             throttle: self.throttle,
             breaker: self.breaker,
             seed: self.seed,
-            fallback: self.fallback,
+            fallback,
             on_failures: self.on_failures,
-            classify: ByResult(classify),
+            classify,
         }
     }
 
