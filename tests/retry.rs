@@ -331,26 +331,57 @@ async fn budget_refusal_returns_the_backend_result() {
     assert_eq!(budget.requests.load(Ordering::Relaxed), 1);
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn dropping_mid_backoff_keeps_counters_and_budget_consistent() {
+type MockRetry = failsoft::retry::Retry<
+    mock::Mock<&'static str, u16>,
+    failsoft::classify::DefaultClassify,
+    Arc<Counting>,
+>;
+
+/// A retry layer over a mock backend, with a budget of 10 retries, and its
+/// service driven to readiness.
+async fn with_counting_budget(
+    backoff: Duration,
+) -> (
+    RetryLayer<failsoft::classify::DefaultClassify, Arc<Counting>>,
+    Arc<Counting>,
+    mock::Handle<&'static str, u16>,
+    MockRetry,
+) {
     let budget = Arc::new(Counting {
         left: AtomicI64::new(10),
         ..Default::default()
     });
     let (inner, mut handle) = mock::pair::<&str, u16>();
     let layer = RetryLayer::builder()
-        .backoff(fixed_backoff(ms(500)))
+        .backoff(fixed_backoff(backoff))
         .budget(budget.clone())
         .build()
         .unwrap();
     let mut svc = layer.layer(inner);
     handle.allow(10);
     ServiceExt::<&str>::ready(&mut svc).await.unwrap();
-    let mut fut = tokio_test::task::spawn(svc.call("x"));
+    (layer, budget, handle, svc)
+}
+
+/// Lets the first attempt fail; the request then sleeps in its backoff,
+/// with the budget withdrawal for the retry made.
+async fn fail_first_attempt<F>(
+    fut: &mut tokio_test::task::Spawn<F>,
+    handle: &mut mock::Handle<&'static str, u16>,
+) where
+    F: std::future::Future<Output: std::fmt::Debug>,
+{
     assert_pending!(fut.poll());
     let (_req, send) = handle.next_request().await.unwrap();
     send.send_error("reset");
-    assert_pending!(fut.poll()); // now sleeping in backoff, withdrawal made
+    assert_pending!(fut.poll());
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn dropping_mid_backoff_keeps_counters_and_budget_consistent() {
+    let (layer, budget, mut handle, mut svc) = with_counting_budget(ms(500)).await;
+    let mut fut = tokio_test::task::spawn(svc.call("x"));
+    fail_first_attempt(&mut fut, &mut handle).await; // now in backoff
     assert_eq!(budget.left.load(Ordering::Relaxed), 9);
     drop(fut);
     assert_eq!(budget.cancelled.load(Ordering::Relaxed), 1);
@@ -369,24 +400,9 @@ async fn dropping_mid_backoff_keeps_counters_and_budget_consistent() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn dropping_mid_attempt_counts_a_cancel_and_refunds_nothing() {
-    let budget = Arc::new(Counting {
-        left: AtomicI64::new(10),
-        ..Default::default()
-    });
-    let (inner, mut handle) = mock::pair::<&str, u16>();
-    let layer = RetryLayer::builder()
-        .backoff(fixed_backoff(ms(10)))
-        .budget(budget.clone())
-        .build()
-        .unwrap();
-    let mut svc = layer.layer(inner);
-    handle.allow(10);
-    ServiceExt::<&str>::ready(&mut svc).await.unwrap();
+    let (layer, budget, mut handle, mut svc) = with_counting_budget(ms(10)).await;
     let mut fut = tokio_test::task::spawn(svc.call("x"));
-    assert_pending!(fut.poll());
-    let (_req, send) = handle.next_request().await.unwrap();
-    send.send_error("reset");
-    assert_pending!(fut.poll());
+    fail_first_attempt(&mut fut, &mut handle).await;
     tokio::time::sleep(ms(10)).await;
     assert_pending!(fut.poll()); // retry sent, in flight
     let (_req2, _send2) = handle.next_request().await.unwrap();
