@@ -87,6 +87,7 @@ mod state;
 mod window;
 
 pub use self::config::{BreakerConfig, BreakerConfigBuilder};
+use self::handle::PlainPermit;
 pub use self::handle::{Breaker, Permit, Snapshot};
 pub use self::keyed::{KeyedBreakers, KeyedCircuitBreaker, KeyedCircuitBreakerLayer};
 pub use self::layer::CircuitBreakerLayer;
@@ -137,7 +138,11 @@ pub struct CircuitBreaker<S, C = DefaultClassify> {
     // clones on different threads do not bump one shared reference count.
     breaker: Arc<Breaker>,
     classify: C,
-    admitted: Option<Result<Permit, CircuitOpen>>,
+    // `poll_ready`'s decision for the next `call`: a closed breaker's
+    // permit as plain words (the hot path, see `PlainPermit`), or the state
+    // machine's answer (a probe's permit, or the rejection to hand back).
+    plain: Option<PlainPermit>,
+    decided: Option<Result<Permit, CircuitOpen>>,
 }
 
 // === impl CircuitBreaker ===
@@ -185,7 +190,8 @@ impl<S, C> CircuitBreaker<S, C> {
             inner,
             breaker: Arc::new(breaker),
             classify,
-            admitted: None,
+            plain: None,
+            decided: None,
         }
     }
 
@@ -228,7 +234,8 @@ impl<S: Clone, C: Clone> Clone for CircuitBreaker<S, C> {
             breaker: Arc::new(Breaker::clone(&self.breaker)),
             classify: self.classify.clone(),
             // One instance's admission must not leak into another.
-            admitted: None,
+            plain: None,
+            decided: None,
         }
     }
 }
@@ -245,16 +252,29 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let admitted = self
-            .admitted
-            .get_or_insert_with(|| self.breaker.acquire_with(Instant::now));
-        if admitted.is_err() {
-            // Fail fast in `call`; never wait while open.
-            return Poll::Ready(Ok(()));
+        if self.plain.is_none() {
+            match &self.decided {
+                // Fail fast in `call`; never wait while open.
+                Some(Err(_)) => return Poll::Ready(Ok(())),
+                Some(Ok(_)) => {}
+                None => match self.breaker.acquire_plain(&Instant::now) {
+                    Some(plain) => self.plain = Some(plain),
+                    None => {
+                        let decided = self.breaker.acquire_cold(Instant::now);
+                        let open = decided.is_err();
+                        self.decided = Some(decided);
+                        if open {
+                            return Poll::Ready(Ok(()));
+                        }
+                    }
+                },
+            }
         }
         match self.inner.poll_ready(cx) {
             Poll::Ready(Err(e)) => {
-                self.admitted = None;
+                // Give the permit (and a probe's slot) back.
+                self.plain = None;
+                self.decided = None;
                 Poll::Ready(Err(e.into()))
             }
             other => other.map_err(Into::into),
@@ -263,19 +283,23 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        match self
-            .admitted
-            .take()
-            .expect("poll_ready must be called first")
-        {
-            Ok(permit) => ResponseFuture::called(
-                self.inner.call(req),
-                Handle::Clone(Arc::clone(&self.breaker)),
-                permit,
-                self.classify.clone(),
-            ),
-            Err(open) => ResponseFuture::rejected(open),
-        }
+        let permit = match self.plain.take() {
+            Some(plain) => plain.into_permit(),
+            None => match self
+                .decided
+                .take()
+                .expect("poll_ready must be called first")
+            {
+                Ok(permit) => permit,
+                Err(open) => return ResponseFuture::rejected(open),
+            },
+        };
+        ResponseFuture::called(
+            self.inner.call(req),
+            Handle::Clone(Arc::clone(&self.breaker)),
+            permit,
+            self.classify.clone(),
+        )
     }
 }
 

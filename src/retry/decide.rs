@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::clock::Clock;
 use super::stop::StopReason;
 use super::{Config, Local};
 use crate::BoxError;
@@ -48,7 +49,7 @@ pub(super) struct Session<'a, S, Req, C, B: RetryBudget, R> {
     pub(super) req: Option<&'a Req>,
     pub(super) guard: &'a mut Guard<S, C, B, R>,
     pub(super) attempts: u32,
-    pub(super) deadline: Option<Instant>,
+    pub(super) clock: &'a mut Clock,
     pub(super) previous_delay: &'a mut Duration,
     pub(super) rng: &'a mut Option<Rng>,
 }
@@ -106,12 +107,13 @@ impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
     ) -> Result<Duration, StopReason> {
         let shared = Arc::clone(&self.guard.shared);
         let config = &shared.config;
+        let deadline = self.clock.deadline(config);
         let rng = self.rng.get_or_insert_with(|| shared.streams.next_stream());
         let mut delay = config
             .backoff
             .delay(self.attempts - 1, *self.previous_delay, rng);
-        let now = self.deadline.map(|_| Instant::now());
-        let past_deadline = |wait: Duration| match (self.deadline, now) {
+        let now = deadline.map(|_| Instant::now());
+        let past_deadline = |wait: Duration| match (deadline, now) {
             (Some(deadline), Some(now)) => now.checked_add(wait).is_none_or(|at| at >= deadline),
             _ => false,
         };

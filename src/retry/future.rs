@@ -12,7 +12,8 @@ use tokio::time::{Instant, Sleep, sleep_until};
 use tower::Service;
 
 use super::Local;
-use super::decide::{Guard, Next, Session, attempt_limit};
+use super::clock::Clock;
+use super::decide::{Guard, Next, Session};
 use super::replay::Replay;
 use super::stop::StopReason;
 use crate::BoxError;
@@ -60,9 +61,8 @@ pin_project! {
     {
         #[pin]
         state: State<S::Future>,
-        // The attempt timeout while an attempt runs (if `attempt_limit` is
-        // set; armed lazily, from `arm_at`, only if the attempt is pending),
-        // set), the backoff sleep between attempts.
+        // The attempt timeout while an attempt runs (armed only once the
+        // attempt is pending), the backoff sleep between attempts.
         #[pin]
         timer: Option<Sleep>,
         // The service for retries, taken from the layer's spare clone the
@@ -71,10 +71,7 @@ pin_project! {
         req: Option<Req>,
         guard: Guard<S, C, B, R>,
         attempts: u32,
-        attempt_limit: Option<Duration>,
-        limit_is_deadline: bool,
-        arm_at: Option<Instant>,
-        deadline: Option<Instant>,
+        clock: Clock,
         previous_delay: Duration,
         rng: Option<Rng>,
     }
@@ -98,16 +95,7 @@ where
     B: RetryBudget,
 {
     pub(super) fn new(fut: S::Future, req: Option<Req>, shared: Arc<Local<S, C, B, R>>) -> Self {
-        let config = &shared.config;
-        let needs_clock = config.deadline.is_some() || config.attempt_timeout.is_some();
-        let (deadline, limit, limit_is_deadline, arm_at) = if needs_clock {
-            let now = Instant::now();
-            let deadline = config.deadline.map(|d| now + d);
-            let (limit, by_deadline) = attempt_limit(config, deadline, now);
-            (deadline, limit, by_deadline, limit.map(|limit| now + limit))
-        } else {
-            (None, None, false, None)
-        };
+        let clock = Clock::new(&shared.config);
         Self {
             state: State::Attempt { fut },
             timer: None,
@@ -119,10 +107,7 @@ where
                 withdrawn: None,
             },
             attempts: 1,
-            attempt_limit: limit,
-            limit_is_deadline,
-            arm_at,
-            deadline,
+            clock,
             previous_delay: Duration::ZERO,
             rng: None,
         }
@@ -174,14 +159,15 @@ where
                     let result = match fut.poll(cx) {
                         Poll::Ready(res) => res.map_err(Into::into),
                         Poll::Pending => {
-                            let Some(limit) = *this.attempt_limit else {
-                                return Poll::Pending;
-                            };
-                            // The timer is made only for attempts that do
-                            // not finish at their first poll.
-                            if let Some(at) = this.arm_at.take() {
+                            // The clock is read, and the timer made, only
+                            // for attempts that do not finish at their
+                            // first poll.
+                            if let Some(at) = this.clock.arm_at(&this.guard.shared.config) {
                                 arm(this.timer.as_mut(), at);
                             }
+                            let Some(limit) = this.clock.limit else {
+                                return Poll::Pending;
+                            };
                             let fired = this
                                 .timer
                                 .as_mut()
@@ -190,7 +176,7 @@ where
                             if !fired {
                                 return Poll::Pending;
                             }
-                            Err(Box::new(TimedOut::new(limit, *this.limit_is_deadline)) as BoxError)
+                            Err(Box::new(TimedOut::new(limit, this.clock.by_deadline)) as BoxError)
                         }
                     };
                     this.state.set(State::Done);
@@ -257,13 +243,7 @@ where
         this.guard.withdrawn = None;
         shared.counters.retry();
         *this.attempts = this.attempts.saturating_add(1);
-        if this.deadline.is_some() || shared.config.attempt_timeout.is_some() {
-            let now = Instant::now();
-            let (limit, by_deadline) = attempt_limit(&shared.config, *this.deadline, now);
-            *this.attempt_limit = limit;
-            *this.limit_is_deadline = by_deadline;
-            *this.arm_at = limit.map(|limit| now + limit);
-        }
+        this.clock.next_attempt();
         let svc = this
             .svc
             .as_mut()
@@ -282,7 +262,7 @@ where
             req: this.req.as_ref(),
             guard: this.guard,
             attempts: *this.attempts,
-            deadline: *this.deadline,
+            clock: this.clock,
             previous_delay: this.previous_delay,
             rng: this.rng,
         };

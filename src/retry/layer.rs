@@ -210,8 +210,14 @@ impl<C, B, R> RetryLayerBuilder<C, B, R> {
         self
     }
 
-    /// An overall deadline per logical request, from the call: attempts are
-    /// cut short at it, and no retry starts whose delay would end past it.
+    /// An overall deadline per logical request: attempts are cut short at
+    /// it, and no retry starts whose delay would end past it.
+    ///
+    /// The deadline starts at the request's first poll that has to wait
+    /// (or when its first attempt fails at once), so a first attempt that
+    /// succeeds at its first poll never reads the clock. A request polled
+    /// as soon as it is made (`svc.call(req).await`) starts its deadline
+    /// at the call; one made and left unpolled starts it when first polled.
     pub const fn deadline(mut self, deadline: Duration) -> Self {
         self.config.deadline = Some(deadline);
         self

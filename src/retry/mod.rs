@@ -82,6 +82,7 @@ use crate::budget::RetryBudget;
 use crate::classify::Classify;
 use crate::rng::Streams;
 
+mod clock;
 mod counters;
 mod decide;
 pub mod future;
