@@ -143,18 +143,19 @@ impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
 // === impl Guard ===
 
 impl<S, C, B: RetryBudget, R> Guard<S, C, B, R> {
-    /// Records the stop and returns `result` unchanged.
-    pub(super) fn finish_with<T>(&mut self, stop: StopReason, result: T) -> T {
-        self.record(stop);
-        result
+    /// Records why the request stopped.
+    #[inline]
+    pub(super) fn record(&mut self, stop: StopReason) {
+        self.stop = Some(stop);
+        if !stop.is_success() {
+            self.gave_up(stop);
+        }
     }
 
-    fn record(&mut self, stop: StopReason) {
-        self.stop = Some(stop);
+    #[cold]
+    fn gave_up(&self, stop: StopReason) {
         self.shared.counters.stopped(stop);
-        if !stop.is_success() {
-            tracing::debug!(reason = %stop, "retry gave up");
-        }
+        tracing::debug!(reason = %stop, "retry gave up");
     }
 }
 

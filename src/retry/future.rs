@@ -205,7 +205,8 @@ where
                         this.guard.withdrawn = None;
                         this.state.set(State::Done);
                         let err = Err(err.into());
-                        return Poll::Ready(this.guard.finish_with(StopReason::NonRetryable, err));
+                        this.guard.record(StopReason::NonRetryable);
+                        return Poll::Ready(err);
                     }
                     self.as_mut().send_retry();
                 }
@@ -276,7 +277,8 @@ where
                     let retried = session.attempts > 1;
                     session.guard.shared.budget.on_success(retried);
                 }
-                Next::Return(session.guard.finish_with(stop, result))
+                session.guard.record(stop);
+                Next::Return(result)
             }
         }
     }

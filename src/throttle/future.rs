@@ -71,6 +71,7 @@ impl<F, C> ResponseFuture<F, C> {
         }
     }
 
+    #[inline]
     pub(super) fn called(fut: F, classify: C, handle: Arc<ThrottleHandle>) -> Self {
         Self {
             kind: Kind::Called {
@@ -102,6 +103,7 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Rejected { error } => {

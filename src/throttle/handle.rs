@@ -147,6 +147,7 @@ impl ThrottleHandle {
             .store(p.to_bits(), Ordering::Relaxed);
     }
 
+    #[inline]
     fn healthy(&self) -> bool {
         f64::from_bits(self.shared.probability.load(Ordering::Relaxed)) == 0.0
     }
@@ -159,6 +160,7 @@ impl ThrottleHandle {
     }
 
     /// The layer's admission: clock-free while the probability is 0.
+    #[inline]
     pub(super) fn admit(&self) -> Result<(), Throttled> {
         if self.healthy() {
             if self.shared.pending_requests.increment() % FOLD_EVERY == FOLD_EVERY - 1 {
@@ -170,6 +172,7 @@ impl ThrottleHandle {
     }
 
     /// The layer's accept: clock-free while the probability is 0.
+    #[inline]
     pub(super) fn accept(&self) {
         if self.healthy() {
             if self.shared.pending_accepts.increment() % FOLD_EVERY == FOLD_EVERY - 1 {
