@@ -22,12 +22,6 @@ pub(super) struct Guard<S, C, B: RetryBudget, R> {
     pub(super) withdrawn: Option<FailureKind>,
 }
 
-/// What to do after an attempt.
-pub(super) enum Next<T> {
-    Return(T),
-    Retry(Duration),
-}
-
 /// How long the next attempt may run, and whether the deadline (rather
 /// than the per-attempt timeout) is what limits it.
 pub(super) fn attempt_limit(
@@ -57,6 +51,7 @@ pub(super) struct Session<'a, S, Req, C, B: RetryBudget, R> {
 impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
     /// What the result means: a retryable failure (with its hint), or why
     /// to stop now.
+    #[inline]
     pub(super) fn judge<Res>(
         &self,
         result: &Result<Res, BoxError>,

@@ -13,7 +13,7 @@ use tower::Service;
 
 use super::Local;
 use super::clock::Clock;
-use super::decide::{Guard, Next, Session};
+use super::decide::{Guard, Session};
 use super::replay::Replay;
 use super::stop::StopReason;
 use crate::BoxError;
@@ -180,9 +180,9 @@ where
                         }
                     };
                     this.state.set(State::Done);
-                    match self.as_mut().decide(result) {
-                        Next::Return(result) => return Poll::Ready(result),
-                        Next::Retry(delay) => {
+                    match self.as_mut().decide(&result) {
+                        None => return Poll::Ready(result),
+                        Some(delay) => {
                             let mut this = self.as_mut().project();
                             arm(this.timer.as_mut(), Instant::now() + delay);
                             this.state.set(State::Backoff);
@@ -253,11 +253,11 @@ where
         this.state.set(State::Attempt { fut });
     }
 
-    /// Decides, after an attempt, whether to return or to retry.
-    fn decide(
-        self: Pin<&mut Self>,
-        result: Result<S::Response, BoxError>,
-    ) -> Next<Result<S::Response, BoxError>> {
+    /// Decides, after an attempt, whether to return its result (`None`) or
+    /// to retry after a delay. Takes the result by reference, so the common
+    /// case returns it without moving it around.
+    #[inline]
+    fn decide(self: Pin<&mut Self>, result: &Result<S::Response, BoxError>) -> Option<Duration> {
         let this = self.project();
         let mut session = Session {
             req: this.req.as_ref(),
@@ -267,20 +267,23 @@ where
             previous_delay: this.previous_delay,
             rng: this.rng,
         };
-        let planned = session
-            .judge(&result)
-            .and_then(|(kind, hint)| session.plan(kind, hint));
-        match planned {
-            Ok(delay) => Next::Retry(delay),
-            Err(stop) => {
-                if stop.is_success() {
-                    let retried = session.attempts > 1;
-                    session.guard.shared.budget.on_success(retried);
-                }
-                session.guard.record(stop);
-                Next::Return(result)
+        let stop = match session.judge(result) {
+            Ok((kind, hint)) => match session.plan(kind, hint) {
+                Ok(delay) => return Some(delay),
+                Err(stop) => stop,
+            },
+            Err(StopReason::Succeeded) => {
+                // The common case, settled without carrying a stop reason
+                // through memory.
+                let retried = session.attempts > 1;
+                session.guard.shared.budget.on_success(retried);
+                session.guard.record(StopReason::Succeeded);
+                return None;
             }
-        }
+            Err(stop) => stop,
+        };
+        session.guard.record(stop);
+        None
     }
 }
 
