@@ -1,4 +1,5 @@
-//! The retry layer's success path allocates nothing per call.
+//! The retry layer's and the recommended stack's success paths allocate
+//! nothing per call.
 
 use std::convert::Infallible;
 use std::future::{Future, ready};
@@ -6,6 +7,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use failsoft::retry::RetryLayer;
+use failsoft::stack::StackLayer;
 use tower::{Layer, Service, service_fn};
 
 fn call_once<S: Service<u64, Response = u64>>(svc: &mut S, cx: &mut Context<'_>) {
@@ -29,6 +31,25 @@ fn success_path_makes_no_allocation() {
         }
     });
     assert_eq!(info.count_total, 0, "allocations on the success path");
+}
+
+#[test]
+fn the_whole_stack_makes_no_allocation_on_the_success_path() {
+    // The default stack has a deadline and an attempt timeout: neither may
+    // cost a timer (or a clock read) for a call that completes at once.
+    let mut svc = StackLayer::builder()
+        .seed(1)
+        .build()
+        .unwrap()
+        .layer(service_fn(|x: u64| ready(Ok::<_, Infallible>(x))));
+    let mut cx = Context::from_waker(Waker::noop());
+    call_once(&mut svc, &mut cx);
+    let info = allocation_counter::measure(|| {
+        for _ in 0..1_000 {
+            call_once(&mut svc, &mut cx);
+        }
+    });
+    assert_eq!(info.count_total, 0, "allocations on the stack's success path");
 }
 
 #[test]
