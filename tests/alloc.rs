@@ -49,7 +49,10 @@ fn the_whole_stack_makes_no_allocation_on_the_success_path() {
             call_once(&mut svc, &mut cx);
         }
     });
-    assert_eq!(info.count_total, 0, "allocations on the stack's success path");
+    assert_eq!(
+        info.count_total, 0,
+        "allocations on the stack's success path"
+    );
 }
 
 #[test]

@@ -252,6 +252,10 @@ impl BreakerConfigBuilder {
 
     /// Trip when at least `rate` of the window's calls took `duration` or
     /// longer. Off by default.
+    ///
+    /// Through the layer, a call is timed from its first poll that has to
+    /// wait: a call that completes at its first poll took no time, and
+    /// costs no clock read.
     pub const fn slow_calls(mut self, rate: f64, duration: Duration) -> Self {
         self.slow_call_rate = Some(rate);
         self.slow_call_duration = duration;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
@@ -148,7 +148,16 @@ where
                 record,
                 classify,
             } => {
-                let result = ready!(fut.poll(cx)).map_err(Into::into);
+                let result = match fut.poll(cx) {
+                    Poll::Ready(result) => result.map_err(Into::into),
+                    Poll::Pending => {
+                        // The call waits: a slow call is timed from here.
+                        if let Some((breaker, permit)) = record {
+                            breaker.start_waiting(permit);
+                        }
+                        return Poll::Pending;
+                    }
+                };
                 if let Some((breaker, permit)) = record.take() {
                     match &result {
                         // Never reached the backend: counts as nothing.

@@ -257,21 +257,23 @@ impl Breaker {
     /// when needed.
     #[inline]
     pub(crate) fn acquire_with(&self, now: impl Fn() -> Instant) -> Result<Permit, CircuitOpen> {
-        match self.acquire_plain(&now) {
+        match self.acquire_plain(Some(&now)) {
             Some(plain) => Ok(plain.into_permit()),
             None => self.acquire_locked(now()),
         }
     }
 
     /// The lock-free admission of a closed (or disabled) breaker, as two
-    /// plain words; `None` when the state machine has to decide.
+    /// plain words; `None` when the state machine has to decide. With
+    /// `now` as `None` the permit's slow-call clock is left unstarted (see
+    /// [`start_waiting`](Self::start_waiting)).
     #[inline]
-    pub(crate) fn acquire_plain(&self, now: &impl Fn() -> Instant) -> Option<PlainPermit> {
+    pub(crate) fn acquire_plain(&self, now: Option<&dyn Fn() -> Instant>) -> Option<PlainPermit> {
         let word = self.shared.hot.word.load(Ordering::Acquire);
         let mode = word & MODE_MASK;
         (mode == CLOSED || mode == DISABLED).then(|| PlainPermit {
             ticket: Ticket::new(word >> 4, false),
-            start: self.start_of(now),
+            start: now.map_or(NO_START, |now| self.start_of(&now)),
         })
     }
 
@@ -373,6 +375,17 @@ impl Breaker {
             change
         };
         emit(change);
+    }
+
+    /// Starts a permit's slow-call clock now, if the breaker tracks slow
+    /// calls and the permit's clock has not started. The layer calls this
+    /// when a call first has to wait: a call that completes at its first
+    /// poll took no time and never reads the clock.
+    #[inline]
+    pub(crate) fn start_waiting(&self, permit: &mut Permit) {
+        if permit.start == NO_START && self.shared.hot.slow.is_some() {
+            permit.start = self.offset(Instant::now());
+        }
     }
 
     #[inline]
