@@ -47,7 +47,8 @@ pub struct ThrottleLayer<C = DefaultClassify> {
 ///
 /// Defaults (Google SRE book, "Handling Overload"): window 2 minutes in 60
 /// buckets of 2 s, `K = 2`, rejection probability capped at 0.9, no
-/// rejection below 10 requests in the window, the [`DefaultClassify`]
+/// rejection below 10 requests in the window, no slow-call threshold
+/// ([`slow_call`](ThrottleBuilder::slow_call)), the [`DefaultClassify`]
 /// classifier, a random seed.
 ///
 /// **Why a minimum of 10 requests**: the formula reads one failed request
