@@ -11,11 +11,14 @@ use failsoft::sim::{Report, Row, RunOptions, Scenario, Strategy, replay};
 /// Plain strategies and the retry layer alone: large enough for per-minute ratios to be meaningful
 /// (about 530 devices), small enough for a debug build.
 const SCALE: f64 = 0.1;
-/// Layered strategies send far fewer attempts, so they can afford more
-/// devices; they need them, because devices share client stacks (100
-/// vacuums per stack): at 0.1 the vacuums have only 3 throttles, which
-/// rise and fall in lockstep, while the full-scale replay has 30.
-const STACK_SCALE: f64 = 0.3;
+/// Layered strategies are judged at the main job's scale. The throttle
+/// judges responses by their latency (slow calls are no accepts), and
+/// queueing delay in the replay's lanes (one serial server each) is not
+/// scale-free: it grows about as 1/sqrt(scale), so at 0.3 the same 0.5 s
+/// threshold sheds load the full-scale replay does not. Devices share
+/// client stacks (100 vacuums per stack), so scale 1 also gives the
+/// vacuums their 30 throttles instead of 9.
+const STACK_SCALE: f64 = 1.0;
 /// For the determinism tests, which compare numbers, not ratios.
 const SMALL: f64 = 0.02;
 
@@ -256,10 +259,24 @@ fn failsoft_stack_recovers_within_five_minutes_of_capacity() {
 }
 
 #[test]
-fn failsoft_stack_wastes_little_once_capacity_is_back() {
-    for x in returned(stack_day(), Strategy::Failsoft) {
-        assert!(x.wasted_share.unwrap() <= 0.10, "{x:?}");
+fn failsoft_stack_wastes_little_in_every_window() {
+    // The throttle counts slow answers as no accepts, so it backs off while
+    // the lanes' queues are still shorter than the clients' 5 s timeout,
+    // during the outage too: little is served after its client gave up.
+    let r = stack_day();
+    let mut judged = 0;
+    for x in r
+        .rows
+        .iter()
+        .filter(|x| x.strategy == Strategy::Failsoft.name())
+    {
+        if let Some(w) = x.wasted_share {
+            assert!(w <= 0.10, "{x:?}");
+            judged += 1;
+        }
     }
+    // Vacuums and streaming in all four windows, tickets in W2.
+    assert_eq!(judged, 9);
 }
 
 #[test]
@@ -280,28 +297,54 @@ fn without_throttle_and_breaker_the_backend_only_serves_abandoned_work_in_the_ou
 }
 
 #[test]
-fn without_the_budget_retries_burst_higher() {
+fn without_the_budget_retries_burst_higher_where_attempts_still_fail() {
     let r = stack_day();
-    for fleet in STEADY {
-        let with = row(r, fleet, Strategy::Failsoft, "W1");
-        let without = row(r, fleet, Strategy::NoBudget, "W1");
+    // Streaming attempts still time out on the auth lane, in the outage and
+    // near capacity in W2: unbudgeted retries push the peak higher, and in
+    // W2 they queue ahead of session starts, which then fail.
+    for window in ["W1", "W2"] {
+        let with = row(r, "streaming", Strategy::Failsoft, window);
+        let without = row(r, "streaming", Strategy::NoBudget, window);
         assert!(
             without.peak_offered_over_capacity.unwrap() > with.peak_offered_over_capacity.unwrap(),
-            "{fleet}: {without:?} vs {with:?}"
+            "{without:?} vs {with:?}"
         );
     }
+    let with = row(r, "streaming", Strategy::Failsoft, "W2");
+    let without = row(r, "streaming", Strategy::NoBudget, "W2");
+    assert_eq!(with.hard_when_capacity_sufficed, 0, "{with:?}");
+    assert!(without.hard_when_capacity_sufficed > 0, "{without:?}");
+    // Vacuums leave the budget little to refuse: the throttle keeps the
+    // front door's queue short, few attempts time out, and local
+    // rejections are never retried. Their W1 peak is the outage's first
+    // minute, before any throttle has learnt anything.
+    let with = row(r, "vacuums", Strategy::Failsoft, "W1");
+    let without = row(r, "vacuums", Strategy::NoBudget, "W1");
+    let (a, b) = (
+        with.peak_offered_over_capacity.unwrap(),
+        without.peak_offered_over_capacity.unwrap(),
+    );
+    assert!((a - b).abs() / a < 0.02, "{without:?} vs {with:?}");
 }
 
 #[test]
-fn failsoft_stack_has_no_hard_failures_where_every_action_can_fall_back() {
+fn failsoft_stack_has_no_hard_failures_where_capacity_sufficed() {
     let r = stack_day();
-    // Vacuums keep cleaning, fans keep their place in line: every action
-    // has a degraded answer, so no user sees a failure when capacity
-    // suffices (nor, here, at any other time).
-    for fleet in ["vacuums", "tickets"] {
+    // Vacuums keep cleaning, fans keep their place in line, streams keep
+    // playing: those actions have a degraded answer. A session start
+    // without a cached entitlement has none, so it waits in line until its
+    // deadline instead of retrying behind its own abandoned attempt; the
+    // auth lane near capacity in W2 (7 s queues) no longer fails it.
+    for fleet in ["vacuums", "streaming", "tickets"] {
         for window in WINDOWS {
             let x = row(r, fleet, Strategy::Failsoft, window);
             assert_eq!(x.hard_when_capacity_sufficed, 0, "{x:?}");
+        }
+    }
+    // Nor, for actions that can fall back, at any other time.
+    for fleet in ["vacuums", "tickets"] {
+        for window in WINDOWS {
+            assert_eq!(row(r, fleet, Strategy::Failsoft, window).hard, 0);
         }
     }
 }
@@ -320,21 +363,4 @@ fn the_fallback_changes_what_users_see_not_the_load() {
     }
     let x = row(r, "vacuums", Strategy::NoFallback, "W3");
     assert!(x.hard_when_capacity_sufficed > 0, "{x:?}");
-}
-
-#[test]
-fn failsoft_hard_failures_where_capacity_sufficed_are_only_actions_without_a_fallback() {
-    let r = stack_day();
-    for fleet in ["vacuums", "streaming", "tickets"] {
-        for window in WINDOWS {
-            let x = row(r, fleet, Strategy::Failsoft, window);
-            // A session start with no cached entitlement has no degraded
-            // answer: it fails if the auth lane is still draining stale
-            // work in the first minutes after capacity returns.
-            assert_eq!(
-                x.hard_when_capacity_sufficed, x.hard_without_fallback_when_capacity_sufficed,
-                "{x:?}"
-            );
-        }
-    }
 }

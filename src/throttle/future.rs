@@ -3,9 +3,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use pin_project_lite::pin_project;
+use tokio::time::Instant;
 
 use super::handle::ThrottleHandle;
 use crate::BoxError;
@@ -21,7 +23,8 @@ pin_project! {
     ///
     /// Dropping the future before it completes records nothing more: the
     /// request was already counted when it was admitted, and an unfinished
-    /// request is not an accept.
+    /// request is not an accept. A slow call dropped before it completes is
+    /// likewise counted only as a request.
     ///
     /// # Examples
     ///
@@ -58,8 +61,22 @@ pin_project! {
             fut: F,
             classify: C,
             handle: Arc<ThrottleHandle>,
+            slow: Slow,
         },
     }
+}
+
+/// The slow-call clock of one call: started lazily, at the first poll that
+/// returns `Pending`, so a call that completes on its first poll never
+/// reads the clock.
+#[derive(Debug, Clone, Copy)]
+enum Slow {
+    /// No slow-call threshold, or one that cannot be reached.
+    Off,
+    /// The threshold, before the call first returned `Pending`.
+    Armed(Duration),
+    /// From this instant on, a completion is slow.
+    Until(Instant),
 }
 
 // === impl ResponseFuture ===
@@ -72,12 +89,18 @@ impl<F, C> ResponseFuture<F, C> {
     }
 
     #[inline]
-    pub(super) fn called(fut: F, classify: C, handle: Arc<ThrottleHandle>) -> Self {
+    pub(super) fn called(
+        fut: F,
+        classify: C,
+        handle: Arc<ThrottleHandle>,
+        slow_call: Option<Duration>,
+    ) -> Self {
         Self {
             kind: Kind::Called {
                 fut,
                 classify,
                 handle,
+                slow: slow_call.map_or(Slow::Off, Slow::Armed),
             },
         }
     }
@@ -86,7 +109,7 @@ impl<F, C> ResponseFuture<F, C> {
 /// The accept rule: a success is an accept; a fatal failure is an accept
 /// (the backend answered, say with a well-formed 4xx) unless it is a local
 /// rejection by an inner layer; a retryable failure (a fast 503, a timeout)
-/// is not.
+/// is not. (A slow call is judged apart, in the future.)
 pub(crate) fn is_accept<T>(outcome: Outcome, result: &Result<T, BoxError>) -> bool {
     match outcome {
         Outcome::Success => true,
@@ -114,10 +137,24 @@ where
                 fut,
                 classify,
                 handle,
+                slow,
             } => {
-                let result = ready!(fut.poll(cx)).map_err(Into::into);
+                let result = match fut.poll(cx) {
+                    Poll::Ready(result) => result.map_err(Into::into),
+                    Poll::Pending => {
+                        if let Slow::Armed(limit) = *slow {
+                            *slow = Instant::now()
+                                .checked_add(limit)
+                                .map_or(Slow::Off, Slow::Until);
+                        }
+                        return Poll::Pending;
+                    }
+                };
                 let verdict = classify.classify(&(), &result);
-                if is_accept(verdict.outcome, &result) {
+                // The clock is read again only for a would-be accept of a
+                // call that waited.
+                let late = || matches!(*slow, Slow::Until(at) if Instant::now() >= at);
+                if is_accept(verdict.outcome, &result) && !late() {
                     handle.accept();
                 } else {
                     handle.failed();

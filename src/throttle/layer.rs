@@ -39,6 +39,7 @@ use crate::rng::Rng;
 pub struct ThrottleLayer<C = DefaultClassify> {
     handle: ThrottleHandle,
     classify: C,
+    slow_call: Option<Duration>,
 }
 
 /// Builds a [`ThrottleLayer`]; setters cannot fail,
@@ -46,7 +47,8 @@ pub struct ThrottleLayer<C = DefaultClassify> {
 ///
 /// Defaults (Google SRE book, "Handling Overload"): window 2 minutes in 60
 /// buckets of 2 s, `K = 2`, rejection probability capped at 0.9, no
-/// rejection below 10 requests in the window, the [`DefaultClassify`]
+/// rejection below 10 requests in the window, no slow-call threshold
+/// ([`slow_call`](ThrottleBuilder::slow_call)), the [`DefaultClassify`]
 /// classifier, a random seed.
 ///
 /// **Why a minimum of 10 requests**: the formula reads one failed request
@@ -87,6 +89,7 @@ pub struct ThrottleBuilder<C = DefaultClassify> {
     k: f64,
     max_probability: f64,
     min_requests: u64,
+    slow_call: Option<Duration>,
     seed: Option<u64>,
     classify: C,
 }
@@ -111,6 +114,7 @@ impl ThrottleLayer {
             k: 2.0,
             max_probability: 0.9,
             min_requests: 10,
+            slow_call: None,
             seed: None,
             classify: DefaultClassify,
         }
@@ -137,7 +141,12 @@ impl<S, C: Clone> Layer<S> for ThrottleLayer<C> {
     type Service = Throttle<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Throttle::new(inner, self.handle.clone(), self.classify.clone())
+        Throttle::new(
+            inner,
+            self.handle.clone(),
+            self.classify.clone(),
+            self.slow_call,
+        )
     }
 }
 
@@ -176,6 +185,53 @@ impl<C> ThrottleBuilder<C> {
         self
     }
 
+    /// Counts a response that took at least `threshold` as *not* accepted,
+    /// whatever its outcome (it still reaches the caller unchanged). Off by
+    /// default.
+    ///
+    /// Timeouts tell the throttle of overload only once a backend's queue
+    /// is longer than the client's patience, and by then it is serving
+    /// requests whose clients have given up. Queueing delay shows much
+    /// earlier: with a threshold below the attempt timeout, the throttle
+    /// backs off while the queue is still short enough to be worth
+    /// serving. Pick a threshold well above the backend's normal latency
+    /// and well below the attempt timeout (the recommended stack uses
+    /// 1 s with its 2 s attempt timeout).
+    ///
+    /// Time is measured from the first poll at which the call is not
+    /// ready, so a call that completes on its first poll costs no clock
+    /// read and counts as fast.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::throttle::ThrottleLayer;
+    /// use std::time::Duration;
+    /// use tower::{Service, ServiceExt};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), failsoft::BoxError> {
+    /// let layer = ThrottleLayer::builder()
+    ///     .slow_call(Duration::from_secs(1))
+    ///     .build()?;
+    /// let handle = layer.handle();
+    /// // A backend that answers, but only after 3 s in its queue.
+    /// let mut svc = tower::ServiceBuilder::new()
+    ///     .layer(layer)
+    ///     .service_fn(|x: u8| async move {
+    ///         tokio::time::sleep(Duration::from_secs(3)).await;
+    ///         Ok::<_, failsoft::BoxError>(x)
+    ///     });
+    /// assert_eq!(svc.ready().await?.call(5).await?, 5); // the answer arrives
+    /// let s = handle.snapshot();
+    /// assert_eq!((s.requests, s.accepts), (1, 0)); // but it is no accept
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub const fn slow_call(mut self, threshold: Duration) -> Self {
+        self.slow_call = Some(threshold);
+        self
+    }
+
     /// Seeds the random stream, for reproducible rejections.
     pub const fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -190,6 +246,7 @@ impl<C> ThrottleBuilder<C> {
             k: self.k,
             max_probability: self.max_probability,
             min_requests: self.min_requests,
+            slow_call: self.slow_call,
             seed: self.seed,
             classify,
         }
@@ -204,7 +261,8 @@ impl<C> ThrottleBuilder<C> {
     ///   1 ms per bucket);
     /// - `throttle.buckets` is zero;
     /// - `throttle.k` is NaN, infinite or below 1;
-    /// - `throttle.max_probability` is NaN or outside `[0, 1)`.
+    /// - `throttle.max_probability` is NaN or outside `[0, 1)`;
+    /// - `throttle.slow_call` is zero (every call would be slow).
     ///
     /// # Examples
     ///
@@ -229,6 +287,12 @@ impl<C> ThrottleBuilder<C> {
                 "must be within [0, 1)",
             ));
         }
+        if self.slow_call.is_some_and(|t| t.is_zero()) {
+            return Err(ConfigError::new(
+                "throttle.slow_call",
+                "must be above zero (every call would be slow)",
+            ));
+        }
         let window = Window::new(
             self.window,
             self.buckets,
@@ -241,6 +305,7 @@ impl<C> ThrottleBuilder<C> {
         Ok(ThrottleLayer {
             handle: ThrottleHandle::new(window, rng),
             classify: self.classify,
+            slow_call: self.slow_call,
         })
     }
 }

@@ -25,6 +25,7 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tower::Service;
 
@@ -60,7 +61,11 @@ use self::future::ResponseFuture;
 ///   error is a local rejection by an inner layer such as the breaker;
 /// - [`Outcome::Retryable`](crate::classify::Outcome::Retryable) is not: a
 ///   fast 503, a throttle or a timeout is the backend failing to take the
-///   request.
+///   request;
+/// - with [`slow_call`](ThrottleBuilder::slow_call) set, a response that
+///   took at least that long is not an accept either, whatever its outcome:
+///   a backend that answers only after a long wait in its queue is
+///   overloaded. The response still reaches the caller unchanged.
 ///
 /// Every request decided in `poll_ready` counts as a request, sent or
 /// rejected.
@@ -122,6 +127,7 @@ pub struct Throttle<S, C> {
     // reference count.
     handle: Arc<ThrottleHandle>,
     classify: C,
+    slow_call: Option<Duration>,
     admission: Option<Admission>,
 }
 
@@ -134,12 +140,18 @@ enum Admission {
 // === impl Throttle ===
 
 impl<S, C> Throttle<S, C> {
-    pub(crate) fn new(inner: S, handle: ThrottleHandle, classify: C) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        handle: ThrottleHandle,
+        classify: C,
+        slow_call: Option<Duration>,
+    ) -> Self {
         let handle = Arc::new(handle);
         Self {
             inner,
             handle,
             classify,
+            slow_call,
             admission: None,
         }
     }
@@ -199,6 +211,7 @@ impl<S: Clone, C: Clone> Clone for Throttle<S, C> {
             self.inner.clone(),
             ThrottleHandle::clone(&self.handle),
             self.classify.clone(),
+            self.slow_call,
         )
     }
 }
@@ -240,6 +253,7 @@ where
                 self.inner.call(req),
                 self.classify.clone(),
                 Arc::clone(&self.handle),
+                self.slow_call,
             ),
         }
     }

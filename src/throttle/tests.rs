@@ -75,6 +75,7 @@ fn rejects_bad_configuration_naming_the_field() {
             b().max_probability(f64::NAN).build(),
             "throttle.max_probability",
         ),
+        (b().slow_call(Duration::ZERO).build(), "throttle.slow_call"),
     ];
     for (res, field) in cases {
         assert_eq!(res.unwrap_err().field(), field);
