@@ -222,16 +222,22 @@ async fn an_unreachable_slow_call_threshold_never_judges_a_call_slow() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn the_recommended_stack_counts_answers_slower_than_a_second_as_no_accepts() {
-    let stack = StackLayer::builder().seed(2).build().unwrap();
-    let throttle = stack.throttle();
-    let mut svc = stack.layer(service_fn(|ms: u64| async move {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        Ok::<u64, std::io::Error>(ms)
-    }));
-    // Both answer within the 2 s attempt timeout.
-    assert_eq!(svc.ready().await.unwrap().call(900).await.unwrap(), 900);
-    assert_eq!(svc.ready().await.unwrap().call(1_500).await.unwrap(), 1_500);
-    let s = throttle.snapshot();
-    assert_eq!((s.requests, s.accepts), (2, 1));
+async fn the_recommended_stack_counts_answers_slower_than_half_the_attempt_timeout_as_no_accepts() {
+    for (timeout_ms, fast, slow) in [(2_000, 900, 1_500), (4_000, 1_900, 2_500)] {
+        let stack = StackLayer::builder()
+            .attempt_timeout(Duration::from_millis(timeout_ms))
+            .seed(2)
+            .build()
+            .unwrap();
+        let throttle = stack.throttle();
+        let mut svc = stack.layer(service_fn(|ms: u64| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok::<u64, std::io::Error>(ms)
+        }));
+        // Both answer within the attempt timeout.
+        assert_eq!(svc.ready().await.unwrap().call(fast).await.unwrap(), fast);
+        assert_eq!(svc.ready().await.unwrap().call(slow).await.unwrap(), slow);
+        let s = throttle.snapshot();
+        assert_eq!((s.requests, s.accepts), (2, 1), "timeout {timeout_ms} ms");
+    }
 }

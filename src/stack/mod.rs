@@ -111,8 +111,9 @@ pub struct StackLayer<F = Decline, C = DefaultClassify> {
 ///
 /// Defaults: at most 3 attempts within a 10 s deadline, 2 s per attempt,
 /// the default backoff (full jitter), a 10% [`RatioBudget`], the default
-/// throttle (K = 2 over 2 minutes) with answers slower than 1 s counted as
-/// no accepts ([`ThrottleBuilder::slow_call`]) and the default breaker (see
+/// throttle (K = 2 over 2 minutes) with answers slower than half the attempt
+/// timeout (1 s by default) counted as no accepts
+/// ([`ThrottleBuilder::slow_call`]) and the default breaker (see
 /// [`BreakerConfig`]), no fallback ([`Decline`]).
 ///
 /// # Examples
@@ -134,7 +135,7 @@ pub struct StackBuilder<F = Decline, C = DefaultClassify> {
     attempt_timeout: Duration,
     backoff: Option<ExponentialBackoff>,
     budget: RatioBudgetBuilder,
-    throttle: ThrottleBuilder,
+    throttle: Option<ThrottleBuilder>,
     breaker: BreakerConfigBuilder,
     seed: Option<u64>,
     fallback: F,
@@ -153,12 +154,9 @@ impl StackLayer {
             attempt_timeout: Duration::from_secs(2),
             backoff: None,
             budget: RatioBudget::builder(),
-            // Answers slower than half the attempt timeout are no accepts.
-            // The 7 Dec replay at that ratio: outage waste 0.42 -> 0.36 (a
-            // tenth of the timeout: 0.03), but a backend normally slower
-            // than the threshold is throttled at the cap, so a default
-            // stays well above normal latency.
-            throttle: ThrottleLayer::builder().slow_call(Duration::from_secs(1)),
+            // `None`: the default throttle, with answers slower than half
+            // the attempt timeout counted as no accepts (see `build`).
+            throttle: None,
             breaker: BreakerConfig::builder(),
             seed: None,
             fallback: Decline,
@@ -248,10 +246,11 @@ impl<F, C> StackBuilder<F, C> {
         self
     }
 
-    /// The throttle. Default: [`ThrottleLayer::builder`] with a 1 s
-    /// [`slow_call`](ThrottleBuilder::slow_call); this replaces it whole.
+    /// The throttle. Default: [`ThrottleLayer::builder`] with a
+    /// [`slow_call`](ThrottleBuilder::slow_call) of half the attempt
+    /// timeout; this replaces it whole (set its `slow_call` yourself).
     pub const fn throttle(mut self, throttle: ThrottleBuilder) -> Self {
-        self.throttle = throttle;
+        self.throttle = Some(throttle);
         self
     }
 
@@ -363,7 +362,15 @@ impl<F, C> StackBuilder<F, C> {
         if let Some(backoff) = self.backoff {
             retry = retry.backoff(backoff);
         }
-        let (mut throttle, mut breaker) = (self.throttle, self.breaker);
+        // Answers slower than half the attempt timeout are no accepts. The
+        // 7 Dec replay at that ratio: outage waste 0.42 -> 0.36 (a tenth of
+        // the timeout: 0.03), but a backend normally slower than the
+        // threshold is throttled at the cap, so a default stays well above
+        // normal latency, which an attempt timeout is set well above.
+        let mut throttle = self
+            .throttle
+            .unwrap_or_else(|| ThrottleLayer::builder().slow_call(self.attempt_timeout / 2));
+        let mut breaker = self.breaker;
         if let Some([r, t, b]) = seeds {
             retry = retry.seed(r);
             throttle = throttle.seed(t);
