@@ -88,12 +88,17 @@ async fn throttle_works_alone_in_a_service_builder() {
 
 /// One call through a throttle with a 1 s slow-call threshold: the mock
 /// backend answers 200 after `took`. Returns (requests, accepts).
-async fn accepted_after(took: Duration) -> (u64, u64) {
-    let layer = ThrottleLayer::builder()
-        .seed(3)
+/// A throttle counting answers that took 1 s or more as no accepts.
+fn slow_throttle(seed: u64) -> ThrottleLayer {
+    ThrottleLayer::builder()
+        .seed(seed)
         .slow_call(Duration::from_secs(1))
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+async fn accepted_after(took: Duration) -> (u64, u64) {
+    let layer = slow_throttle(3);
     let handle = layer.handle();
     let (mut svc, mut inner) = mock::spawn_layer::<(), u16, _>(layer);
     assert_ready_ok!(svc.poll_ready());
@@ -126,11 +131,7 @@ async fn the_slow_call_threshold_itself_is_slow() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_call_ready_on_its_first_poll_is_fast_however_late_it_is_polled() {
-    let layer = ThrottleLayer::builder()
-        .seed(3)
-        .slow_call(Duration::from_secs(1))
-        .build()
-        .unwrap();
+    let layer = slow_throttle(3);
     let handle = layer.handle();
     let mut svc = ServiceBuilder::new()
         .layer(layer)
@@ -148,11 +149,7 @@ async fn a_call_ready_on_its_first_poll_is_fast_however_late_it_is_polled() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_backend_that_answers_only_slowly_is_throttled() {
-    let layer = ThrottleLayer::builder()
-        .seed(4)
-        .slow_call(Duration::from_secs(1))
-        .build()
-        .unwrap();
+    let layer = slow_throttle(4);
     let handle = layer.handle();
     let mut svc = ServiceBuilder::new()
         .layer(layer)
@@ -177,11 +174,7 @@ async fn a_backend_that_answers_only_slowly_is_throttled() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_slow_call_dropped_before_it_completes_counts_only_as_a_request() {
-    let layer = ThrottleLayer::builder()
-        .seed(5)
-        .slow_call(Duration::from_secs(1))
-        .build()
-        .unwrap();
+    let layer = slow_throttle(5);
     let handle = layer.handle();
     let (mut svc, mut inner) = mock::spawn_layer::<(), u16, _>(layer);
     assert_ready_ok!(svc.poll_ready());
