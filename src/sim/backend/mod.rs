@@ -9,7 +9,7 @@
 //! Lanes do not use a timer per request. The replay's driver calls
 //! the backend once per tick; it hands out the capacity of that tick
 //! to the queue heads whose minimum service time has passed, and wakes their
-//! clients through a oneshot channel.
+//! clients through answer slots (see `slots`).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tower::Service;
 
+use self::slots::Slots;
 use super::record::{Fleet, LaneCount, Recorder};
 use super::scenario::LaneSpec;
 use crate::BoxError;
@@ -84,15 +84,16 @@ pub struct Lane {
 ///
 /// Dropping it leaves the request in the queue: the lane still serves it
 /// and counts the work as wasted, which is the point of the model.
-#[derive(Debug)]
 pub struct LaneFuture {
     inner: Inner,
 }
 
-#[derive(Debug)]
 enum Inner {
     Shed(Option<Shed>),
-    Waiting(oneshot::Receiver<Served>),
+    /// Queued; the answer arrives in this slot of the shared state.
+    Waiting(Arc<Mutex<Shared>>, usize),
+    /// The answer was taken.
+    Done,
 }
 
 /// All lanes of a replay and its counters, behind one lock (the replay is
@@ -104,6 +105,7 @@ pub(crate) struct Backend {
 pub(crate) struct Shared {
     pub(crate) rec: Recorder,
     lanes: Vec<LaneState>,
+    slots: Slots,
     t0: Instant,
 }
 
@@ -132,7 +134,7 @@ struct LaneState {
 struct Queued {
     arrived: Instant,
     fleet: Fleet,
-    tx: oneshot::Sender<Served>,
+    slot: usize,
 }
 
 // === impl Call ===
@@ -192,7 +194,9 @@ impl Service<Call> for Lane {
         let now = Instant::now();
         let mut shared = lock(&self.shared);
         let minute = shared.minute(now);
-        let Shared { rec, lanes, .. } = &mut *shared;
+        let Shared {
+            rec, lanes, slots, ..
+        } = &mut *shared;
         let lane = &mut lanes[self.index];
         rec.count(self.index, call.fleet, minute, LaneCount::Attempts);
         if lane.queue.len() >= lane.limit {
@@ -202,14 +206,14 @@ impl Service<Call> for Lane {
                 inner: Inner::Shed(Some(Shed::new(lane.hint()))),
             };
         }
-        let (tx, rx) = oneshot::channel();
+        let slot = slots.open();
         lane.queue.push_back(Queued {
             arrived: now,
             fleet: call.fleet,
-            tx,
+            slot,
         });
         LaneFuture {
-            inner: Inner::Waiting(rx),
+            inner: Inner::Waiting(self.shared.clone(), slot),
         }
     }
 }
@@ -225,13 +229,32 @@ impl std::future::Future for LaneFuture {
                 let shed = shed.take().unwrap_or(Shed::new(None));
                 Poll::Ready(Err(Box::new(shed)))
             }
-            Inner::Waiting(rx) => match std::pin::Pin::new(rx).poll(cx) {
-                Poll::Ready(Ok(served)) => Poll::Ready(Ok(served)),
-                // The replay ended with the request still queued.
-                Poll::Ready(Err(_)) => Poll::Ready(Err(Box::new(Shed::new(None)))),
-                Poll::Pending => Poll::Pending,
-            },
+            Inner::Waiting(shared, slot) => {
+                let served = std::task::ready!(lock(shared).slots.poll(*slot, cx));
+                self.inner = Inner::Done;
+                Poll::Ready(Ok(served))
+            }
+            Inner::Done => Poll::Ready(Err(Box::new(Shed::new(None)))),
         }
+    }
+}
+
+impl Drop for LaneFuture {
+    fn drop(&mut self) {
+        if let Inner::Waiting(shared, slot) = &self.inner {
+            lock(shared).slots.abandon(*slot);
+        }
+    }
+}
+
+impl fmt::Debug for LaneFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.inner {
+            Inner::Shed(_) => "shed",
+            Inner::Waiting(..) => "waiting",
+            Inner::Done => "done",
+        };
+        f.debug_struct("LaneFuture").field("state", &state).finish()
     }
 }
 
@@ -255,7 +278,12 @@ impl Backend {
             })
             .collect();
         Self {
-            shared: Arc::new(Mutex::new(Shared { rec, lanes, t0 })),
+            shared: Arc::new(Mutex::new(Shared {
+                rec,
+                lanes,
+                slots: Slots::default(),
+                t0,
+            })),
         }
     }
 
@@ -279,7 +307,9 @@ impl Backend {
     pub(crate) fn serve(&self, now: Instant, sec: f64, dt: Duration) {
         let mut shared = lock(&self.shared);
         let minute = shared.minute(now);
-        let Shared { rec, lanes, .. } = &mut *shared;
+        let Shared {
+            rec, lanes, slots, ..
+        } = &mut *shared;
         for (index, lane) in lanes.iter_mut().enumerate() {
             lane.set_capacity(sec);
             let budget = lane.rps * dt.as_secs_f64();
@@ -298,9 +328,10 @@ impl Backend {
                 lane.credit -= 1.0;
                 rec.count(index, q.fleet, minute, LaneCount::Served);
                 let waited = now.saturating_duration_since(q.arrived);
-                match q.tx.send(Served { waited }) {
-                    Ok(()) => rec.count(index, q.fleet, minute, LaneCount::Good),
-                    Err(_) => rec.count(index, q.fleet, minute, LaneCount::Wasted),
+                if slots.answer(q.slot, Served { waited }) {
+                    rec.count(index, q.fleet, minute, LaneCount::Good);
+                } else {
+                    rec.count(index, q.fleet, minute, LaneCount::Wasted);
                 }
             }
             // Idle capacity is not banked beyond one tick.
@@ -365,5 +396,6 @@ fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+mod slots;
 #[cfg(test)]
 mod tests;
