@@ -96,3 +96,65 @@ impl Slots {
         self.free.push(slot);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    const SERVED: Served = Served {
+        waited: Duration::from_millis(300),
+    };
+
+    #[test]
+    fn an_answer_wakes_the_waiting_client_once_and_is_taken_once() {
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(wakes.clone());
+        let cx = Context::from_waker(&waker);
+        let mut slots = Slots::default();
+        let slot = slots.open();
+        assert_eq!(slots.poll(slot, &cx), Poll::Pending);
+        assert_eq!(slots.poll(slot, &cx), Poll::Pending);
+        assert!(slots.answer(slot, SERVED));
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
+        assert_eq!(slots.poll(slot, &cx), Poll::Ready(SERVED));
+        // Taken: the slot is free and the next request reuses it.
+        assert_eq!(slots.open(), slot);
+        assert_eq!(slots.slots.len(), 1);
+    }
+
+    #[test]
+    fn an_abandoned_request_is_answered_as_wasted_and_its_slot_reused() {
+        let mut slots = Slots::default();
+        let first = slots.open();
+        let second = slots.open();
+        slots.abandon(first);
+        assert!(!slots.answer(first, SERVED));
+        assert!(slots.answer(second, SERVED));
+        assert_eq!(slots.open(), first);
+        assert_eq!(slots.slots.len(), 2);
+    }
+
+    #[test]
+    fn a_client_leaving_after_its_answer_frees_the_slot() {
+        let mut slots = Slots::default();
+        let slot = slots.open();
+        assert!(slots.answer(slot, SERVED));
+        slots.abandon(slot);
+        assert_eq!(slots.open(), slot);
+        assert_eq!(slots.slots.len(), 1);
+    }
+}
