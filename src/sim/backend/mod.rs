@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower::Service;
 
+pub use self::future::LaneFuture;
 use self::slots::Slots;
 use super::record::{Fleet, LaneCount, Recorder};
 use super::scenario::LaneSpec;
@@ -76,24 +77,6 @@ pub struct Shed {
 pub struct Lane {
     shared: Arc<Mutex<Shared>>,
     index: usize,
-}
-
-/// The future of a [`Lane`] call.
-///
-/// # Cancel safety
-///
-/// Dropping it leaves the request in the queue: the lane still serves it
-/// and counts the work as wasted, which is the point of the model.
-pub struct LaneFuture {
-    inner: Inner,
-}
-
-enum Inner {
-    Shed(Option<Shed>),
-    /// Queued; the answer arrives in this slot of the shared state.
-    Waiting(Arc<Mutex<Shared>>, usize),
-    /// The answer was taken.
-    Done,
 }
 
 /// All lanes of a replay and its counters, behind one lock (the replay is
@@ -202,9 +185,7 @@ impl Service<Call> for Lane {
         if lane.queue.len() >= lane.limit {
             rec.count(self.index, call.fleet, minute, LaneCount::Rejected);
             lane.credit = (lane.credit - lane.cfg.spec.reject_cost).max(-lane.cfg.full_rps);
-            return LaneFuture {
-                inner: Inner::Shed(Some(Shed::new(lane.hint()))),
-            };
+            return LaneFuture::shed(Shed::new(lane.hint()));
         }
         let slot = slots.open();
         lane.queue.push_back(Queued {
@@ -212,49 +193,7 @@ impl Service<Call> for Lane {
             fleet: call.fleet,
             slot,
         });
-        LaneFuture {
-            inner: Inner::Waiting(self.shared.clone(), slot),
-        }
-    }
-}
-
-// === impl LaneFuture ===
-
-impl std::future::Future for LaneFuture {
-    type Output = Result<Served, BoxError>;
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.inner {
-            Inner::Shed(shed) => {
-                let shed = shed.take().unwrap_or(Shed::new(None));
-                Poll::Ready(Err(Box::new(shed)))
-            }
-            Inner::Waiting(shared, slot) => {
-                let served = std::task::ready!(lock(shared).slots.poll(*slot, cx));
-                self.inner = Inner::Done;
-                Poll::Ready(Ok(served))
-            }
-            Inner::Done => Poll::Ready(Err(Box::new(Shed::new(None)))),
-        }
-    }
-}
-
-impl Drop for LaneFuture {
-    fn drop(&mut self) {
-        if let Inner::Waiting(shared, slot) = &self.inner {
-            lock(shared).slots.abandon(*slot);
-        }
-    }
-}
-
-impl fmt::Debug for LaneFuture {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.inner {
-            Inner::Shed(_) => "shed",
-            Inner::Waiting(..) => "waiting",
-            Inner::Done => "done",
-        };
-        f.debug_struct("LaneFuture").field("state", &state).finish()
+        LaneFuture::waiting(self.shared.clone(), slot)
     }
 }
 
@@ -396,6 +335,7 @@ fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+mod future;
 mod slots;
 #[cfg(test)]
 mod tests;
