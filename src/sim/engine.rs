@@ -122,9 +122,13 @@ async fn drive(
     let dt = Duration::from_millis(tick_ms);
     let mut due = Vec::new();
     let mut tick: u64 = 0;
+    // One timer for the whole day, moved to each tick: no timer is created
+    // and torn down per tick.
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(t0));
     while tick * tick_ms < total_ms {
         let now = t0 + Duration::from_millis(tick * tick_ms);
-        tokio::time::sleep_until(now).await;
+        timer.as_mut().reset(now);
+        timer.as_mut().await;
         let ms = tick * tick_ms;
         let sec = f64::from(start) + ms as f64 / 1000.0;
         backend.serve(now, sec, dt);

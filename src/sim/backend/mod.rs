@@ -9,7 +9,7 @@
 //! Lanes do not use a timer per request. The replay's driver calls
 //! the backend once per tick; it hands out the capacity of that tick
 //! to the queue heads whose minimum service time has passed, and wakes their
-//! clients through a oneshot channel.
+//! clients through answer slots (see `slots`).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -17,10 +17,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tower::Service;
 
+pub use self::future::LaneFuture;
+use self::slots::Slots;
 use super::record::{Fleet, LaneCount, Recorder};
 use super::scenario::LaneSpec;
 use crate::BoxError;
@@ -78,23 +79,6 @@ pub struct Lane {
     index: usize,
 }
 
-/// The future of a [`Lane`] call.
-///
-/// # Cancel safety
-///
-/// Dropping it leaves the request in the queue: the lane still serves it
-/// and counts the work as wasted, which is the point of the model.
-#[derive(Debug)]
-pub struct LaneFuture {
-    inner: Inner,
-}
-
-#[derive(Debug)]
-enum Inner {
-    Shed(Option<Shed>),
-    Waiting(oneshot::Receiver<Served>),
-}
-
 /// All lanes of a replay and its counters, behind one lock (the replay is
 /// single-threaded; the lock is never contended).
 pub(crate) struct Backend {
@@ -104,6 +88,7 @@ pub(crate) struct Backend {
 pub(crate) struct Shared {
     pub(crate) rec: Recorder,
     lanes: Vec<LaneState>,
+    slots: Slots,
     t0: Instant,
 }
 
@@ -132,7 +117,7 @@ struct LaneState {
 struct Queued {
     arrived: Instant,
     fleet: Fleet,
-    tx: oneshot::Sender<Served>,
+    slot: usize,
 }
 
 // === impl Call ===
@@ -192,46 +177,23 @@ impl Service<Call> for Lane {
         let now = Instant::now();
         let mut shared = lock(&self.shared);
         let minute = shared.minute(now);
-        let Shared { rec, lanes, .. } = &mut *shared;
+        let Shared {
+            rec, lanes, slots, ..
+        } = &mut *shared;
         let lane = &mut lanes[self.index];
         rec.count(self.index, call.fleet, minute, LaneCount::Attempts);
         if lane.queue.len() >= lane.limit {
             rec.count(self.index, call.fleet, minute, LaneCount::Rejected);
             lane.credit = (lane.credit - lane.cfg.spec.reject_cost).max(-lane.cfg.full_rps);
-            return LaneFuture {
-                inner: Inner::Shed(Some(Shed::new(lane.hint()))),
-            };
+            return LaneFuture::shed(Shed::new(lane.hint()));
         }
-        let (tx, rx) = oneshot::channel();
+        let slot = slots.open();
         lane.queue.push_back(Queued {
             arrived: now,
             fleet: call.fleet,
-            tx,
+            slot,
         });
-        LaneFuture {
-            inner: Inner::Waiting(rx),
-        }
-    }
-}
-
-// === impl LaneFuture ===
-
-impl std::future::Future for LaneFuture {
-    type Output = Result<Served, BoxError>;
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.inner {
-            Inner::Shed(shed) => {
-                let shed = shed.take().unwrap_or(Shed::new(None));
-                Poll::Ready(Err(Box::new(shed)))
-            }
-            Inner::Waiting(rx) => match std::pin::Pin::new(rx).poll(cx) {
-                Poll::Ready(Ok(served)) => Poll::Ready(Ok(served)),
-                // The replay ended with the request still queued.
-                Poll::Ready(Err(_)) => Poll::Ready(Err(Box::new(Shed::new(None)))),
-                Poll::Pending => Poll::Pending,
-            },
-        }
+        LaneFuture::waiting(self.shared.clone(), slot)
     }
 }
 
@@ -255,7 +217,12 @@ impl Backend {
             })
             .collect();
         Self {
-            shared: Arc::new(Mutex::new(Shared { rec, lanes, t0 })),
+            shared: Arc::new(Mutex::new(Shared {
+                rec,
+                lanes,
+                slots: Slots::default(),
+                t0,
+            })),
         }
     }
 
@@ -279,7 +246,9 @@ impl Backend {
     pub(crate) fn serve(&self, now: Instant, sec: f64, dt: Duration) {
         let mut shared = lock(&self.shared);
         let minute = shared.minute(now);
-        let Shared { rec, lanes, .. } = &mut *shared;
+        let Shared {
+            rec, lanes, slots, ..
+        } = &mut *shared;
         for (index, lane) in lanes.iter_mut().enumerate() {
             lane.set_capacity(sec);
             let budget = lane.rps * dt.as_secs_f64();
@@ -298,9 +267,10 @@ impl Backend {
                 lane.credit -= 1.0;
                 rec.count(index, q.fleet, minute, LaneCount::Served);
                 let waited = now.saturating_duration_since(q.arrived);
-                match q.tx.send(Served { waited }) {
-                    Ok(()) => rec.count(index, q.fleet, minute, LaneCount::Good),
-                    Err(_) => rec.count(index, q.fleet, minute, LaneCount::Wasted),
+                if slots.answer(q.slot, Served { waited }) {
+                    rec.count(index, q.fleet, minute, LaneCount::Good);
+                } else {
+                    rec.count(index, q.fleet, minute, LaneCount::Wasted);
                 }
             }
             // Idle capacity is not banked beyond one tick.
@@ -365,5 +335,7 @@ fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+mod future;
+mod slots;
 #[cfg(test)]
 mod tests;
