@@ -257,24 +257,35 @@ impl Breaker {
     /// when needed.
     #[inline]
     pub(crate) fn acquire_with(&self, now: impl Fn() -> Instant) -> Result<Permit, CircuitOpen> {
-        match self.acquire_plain(Some(&now)) {
-            Some(plain) => Ok(plain.into_permit()),
+        match self.plain_ticket() {
+            Some(ticket) => Ok(Permit {
+                ticket,
+                start: self.start_of(&now),
+                probe: None,
+            }),
             None => self.acquire_locked(now()),
         }
     }
 
     /// The lock-free admission of a closed (or disabled) breaker, as two
-    /// plain words; `None` when the state machine has to decide. With
-    /// `now` as `None` the permit's slow-call clock is left unstarted (see
-    /// [`start_waiting`](Self::start_waiting)).
+    /// plain words, its slow-call clock not started (see
+    /// [`start_waiting`](Self::start_waiting)); `None` when the state
+    /// machine has to decide.
     #[inline]
-    pub(crate) fn acquire_plain(&self, now: Option<&dyn Fn() -> Instant>) -> Option<PlainPermit> {
+    pub(crate) fn acquire_plain(&self) -> Option<PlainPermit> {
+        self.plain_ticket().map(|ticket| PlainPermit {
+            ticket,
+            start: NO_START,
+        })
+    }
+
+    /// The ticket of a call admitted without the lock: the breaker is
+    /// closed or disabled.
+    #[inline]
+    fn plain_ticket(&self) -> Option<Ticket> {
         let word = self.shared.hot.word.load(Ordering::Acquire);
         let mode = word & MODE_MASK;
-        (mode == CLOSED || mode == DISABLED).then(|| PlainPermit {
-            ticket: Ticket::new(word >> 4, false),
-            start: now.map_or(NO_START, |now| self.start_of(&now)),
-        })
+        (mode == CLOSED || mode == DISABLED).then(|| Ticket::new(word >> 4, false))
     }
 
     /// The admission of a breaker that is not plainly closed.
@@ -336,12 +347,25 @@ impl Breaker {
 
     /// [`record_at`](Self::record_at), reading the clock only when needed.
     #[inline]
-    pub(crate) fn record_with(
-        &self,
-        mut permit: Permit,
-        outcome: Outcome,
-        now: impl Fn() -> Instant,
-    ) {
+    pub(crate) fn record_with(&self, permit: Permit, outcome: Outcome, now: impl Fn() -> Instant) {
+        // The common case, inline and reading the permit field by field: a
+        // success of an untimed, plain call on a breaker where success
+        // changes nothing (or whose state moved on since admission).
+        if !matches!(outcome, Outcome::Retryable(_))
+            && permit.start == NO_START
+            && !permit.ticket.probe()
+        {
+            let word = self.shared.hot.word.load(Ordering::Acquire);
+            let stale = word >> 4 != permit.ticket.epoch() || word & MODE_MASK == DISABLED;
+            if stale || word & NOOP_BIT != 0 {
+                return;
+            }
+        }
+        self.record_full(permit, outcome, now);
+    }
+
+    #[inline(never)]
+    fn record_full(&self, mut permit: Permit, outcome: Outcome, now: impl Fn() -> Instant) {
         let failure = matches!(outcome, Outcome::Retryable(_));
         let slow = match self.shared.hot.slow {
             Some(limit) if permit.start != NO_START => {

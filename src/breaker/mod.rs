@@ -257,7 +257,7 @@ where
                 // Fail fast in `call`; never wait while open.
                 Some(Err(_)) => return Poll::Ready(Ok(())),
                 Some(Ok(_)) => {}
-                None => match self.breaker.acquire_plain(None) {
+                None => match self.breaker.acquire_plain() {
                     Some(plain) => self.plain = Some(plain),
                     None => {
                         let decided = self.breaker.acquire_cold(Instant::now);

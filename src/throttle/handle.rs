@@ -11,8 +11,8 @@ use crate::error::Throttled;
 use crate::rng::Rng;
 use crate::stripes::Striped;
 
-/// On the clock-free path, each thread folds its pending counts into the
-/// window after this many of them.
+/// On the clock-free path, each thread folds its pending counts (requests
+/// and accepts) into the window after this many requests.
 const FOLD_EVERY: u64 = 32;
 
 /// The state shared by every [`Throttle`](super::Throttle) made by one
@@ -175,9 +175,9 @@ impl ThrottleHandle {
     #[inline]
     pub(super) fn accept(&self) {
         if self.healthy() {
-            if self.shared.pending_accepts.increment() % FOLD_EVERY == FOLD_EVERY - 1 {
-                self.refresh_at(Instant::now());
-            }
+            // Folded with the requests (every accept had its request, and
+            // accepts only lower the probability): no clock read here.
+            self.shared.pending_accepts.increment();
             return;
         }
         self.record_accept_at(Instant::now());
