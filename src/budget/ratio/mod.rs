@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
 use tokio::time::Instant;
 
 use super::ledger::Ledger;
@@ -134,9 +135,12 @@ pub struct RatioSnapshot {
 
 struct Shared {
     pending: Striped,
+    // The filing state is written every few dozen deposits; each sits on
+    // its own cache line so the deposit path's reads of `pending` (and the
+    // plain configuration) are not invalidated by it.
     /// Bucket of the last filing, read without the lock to gate harvests.
-    filed: AtomicU64,
-    core: Mutex<Core>,
+    filed: CachePadded<AtomicU64>,
+    core: CachePadded<Mutex<Core>>,
     epoch: Instant,
     bucket_nanos: u64,
     deposit_units: u64,
@@ -178,15 +182,15 @@ impl RatioBudget {
         Self {
             shared: Arc::new(Shared {
                 pending: Striped::new(),
-                filed: AtomicU64::new(0),
-                core: Mutex::new(Core {
+                filed: CachePadded::new(AtomicU64::new(0)),
+                core: CachePadded::new(Mutex::new(Core {
                     ledger: Ledger::new(config.buckets),
                     filed: 0,
                     requests: 0,
                     granted: 0,
                     refused: 0,
                     cancelled: 0,
-                }),
+                })),
                 epoch: Instant::now(),
                 bucket_nanos,
                 deposit_units: units_down(config.ratio),
