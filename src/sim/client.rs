@@ -124,9 +124,10 @@ impl Clients {
             return;
         }
         let pair = &stacks[action.device as usize % stacks.len()];
-        let stack = match (&pair.soft, action.fallback) {
-            (Some(soft), true) => soft.clone(),
-            _ => pair.bare.clone(),
+        let stack = if action.fallback {
+            pair.soft.clone()
+        } else {
+            pair.bare.clone()
         };
         tokio::spawn(async move {
             let ending = match stack.oneshot(call).await {

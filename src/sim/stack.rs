@@ -41,9 +41,9 @@ pub(crate) struct Stacks {
     /// whole deadline.
     pub(crate) bare: Stack,
     /// For actions with one: attempts end at the client's timeout, behind
-    /// the fallback layer when the strategy has it (`Some` always, so the
-    /// no-fallback ablation sends exactly the same attempts).
-    pub(crate) soft: Option<Stack>,
+    /// the fallback layer when the strategy has it (without it, the same
+    /// attempts, so the no-fallback ablation sends exactly the same load).
+    pub(crate) soft: Stack,
 }
 
 /// Which failsoft parts a strategy uses.
@@ -230,7 +230,6 @@ pub(crate) fn build(
     } else {
         quick
     };
-    let soft = Some(soft);
     Ok(Stacks { bare, soft })
 }
 
