@@ -288,15 +288,11 @@ impl Breaker {
         (mode == CLOSED || mode == DISABLED).then(|| Ticket::new(word >> 4, false))
     }
 
-    /// The admission of a breaker that is not plainly closed.
-    #[inline]
-    pub(crate) fn acquire_cold(&self, now: impl Fn() -> Instant) -> Result<Permit, CircuitOpen> {
-        self.acquire_locked(now())
-    }
-
+    /// The admission of a breaker that is not plainly closed: the state
+    /// machine decides, under the lock.
     #[cold]
     #[inline(never)]
-    fn acquire_locked(&self, now: Instant) -> Result<Permit, CircuitOpen> {
+    pub(crate) fn acquire_locked(&self, now: Instant) -> Result<Permit, CircuitOpen> {
         let (result, change) = {
             let mut core = self.lock();
             let out = core.acquire(now);

@@ -313,7 +313,12 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         let breaker = self.breakers.entry((self.key)(&req));
-        match breaker.acquire_with(Instant::now) {
+        // As in the unkeyed layer: a slow call is timed from its first wait.
+        let admitted = match breaker.acquire_plain() {
+            Some(plain) => Ok(plain.into_permit()),
+            None => breaker.acquire_locked(Instant::now()),
+        };
+        match admitted {
             Ok(permit) => {
                 let fut = self.inner.call(req);
                 ResponseFuture::called(fut, Handle::Keyed(breaker), permit, self.classify.clone())

@@ -260,7 +260,7 @@ where
                 None => match self.breaker.acquire_plain() {
                     Some(plain) => self.plain = Some(plain),
                     None => {
-                        let decided = self.breaker.acquire_cold(Instant::now);
+                        let decided = self.breaker.acquire_locked(Instant::now());
                         let open = decided.is_err();
                         self.decided = Some(decided);
                         if open {
