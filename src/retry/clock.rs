@@ -71,9 +71,11 @@ impl Clock {
         let now = Instant::now();
         self.start(config, now);
         let (limit, by_deadline) = attempt_limit(config, self.deadline, now);
-        self.limit = limit;
+        // A limit too far to represent is no limit.
+        let at = limit.and_then(|limit| now.checked_add(limit));
+        self.limit = limit.filter(|_| at.is_some());
         self.by_deadline = by_deadline;
-        limit.and_then(|limit| now.checked_add(limit))
+        at
     }
 
     /// A new attempt is sent: its limit is worked out when it first waits.
@@ -140,5 +142,9 @@ mod tests {
         c.deadline = Some(Duration::MAX);
         let mut clock = Clock::new(&c);
         assert_eq!(clock.deadline(&c), None);
+        c.attempt_timeout = Some(Duration::MAX);
+        let mut clock = Clock::new(&c);
+        assert_eq!(clock.arm_at(&c), None);
+        assert_eq!(clock.limit, None, "no timer, so no timeout to report");
     }
 }

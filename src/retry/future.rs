@@ -132,6 +132,14 @@ where
     }
 }
 
+/// `delay` from now, saturating at about 30 years (as tokio's own `sleep`
+/// does) for a delay too long to represent.
+fn after(delay: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(delay)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
+}
+
 /// Sets the timer to fire at `at`, reusing its registration when it has one.
 fn arm(mut timer: Pin<&mut Option<Sleep>>, at: Instant) {
     if let Some(sleep) = timer.as_mut().as_pin_mut() {
@@ -184,7 +192,7 @@ where
                         None => return Poll::Ready(result),
                         Some(delay) => {
                             let mut this = self.as_mut().project();
-                            arm(this.timer.as_mut(), Instant::now() + delay);
+                            arm(this.timer.as_mut(), after(delay));
                             this.state.set(State::Backoff);
                         }
                     }
