@@ -648,3 +648,24 @@ async fn the_inner_service_is_cloned_only_for_retries() {
         "one clone for the retry"
     );
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_backoff_too_long_to_represent_waits_without_panicking() {
+    let endless = ExponentialBackoff::builder()
+        .base(Duration::MAX)
+        .max(Duration::MAX)
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let layer = RetryLayer::builder().backoff(endless).build().unwrap();
+    let counters = layer.counters();
+    let mut svc = layer.layer(tower::service_fn(|_: ()| async {
+        Err::<(), BoxError>("down".into())
+    }));
+    let mut fut = tokio_test::task::spawn(svc.ready().await.unwrap().call(()));
+    // The first attempt fails; the retry waits "forever" (about 30 years).
+    assert_pending!(fut.poll());
+    tokio::time::advance(Duration::from_secs(10 * 365 * 86_400)).await;
+    assert_pending!(fut.poll());
+    assert_eq!(counters.snapshot().attempts, 1);
+}
