@@ -195,8 +195,8 @@ impl<C> ThrottleBuilder<C> {
     /// earlier: with a threshold below the attempt timeout, the throttle
     /// backs off while the queue is still short enough to be worth
     /// serving. Pick a threshold well above the backend's normal latency
-    /// and well below the attempt timeout (the recommended stack uses
-    /// 1 s with its 2 s attempt timeout).
+    /// and well below the attempt timeout (the recommended stack uses half
+    /// its attempt timeout: 1 s by default).
     ///
     /// Time is measured from the first poll at which the call is not
     /// ready, so a call that completes on its first poll costs no clock
