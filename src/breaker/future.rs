@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
-use tokio::time::Instant;
 
 use super::handle::{Breaker, Permit};
+use super::settle;
 use crate::BoxError;
 use crate::classify::Classify;
-use crate::error::{CircuitOpen, is_local_rejection};
+use crate::error::CircuitOpen;
 
 pin_project! {
     /// The future of [`CircuitBreaker`](super::CircuitBreaker) and
@@ -159,14 +159,9 @@ where
                     }
                 };
                 if let Some((breaker, permit)) = record.take() {
-                    match &result {
-                        // Never reached the backend: counts as nothing.
-                        Err(e) if is_local_rejection(e.as_ref()) => drop(permit),
-                        _ => {
-                            let verdict = classify.classify(&(), &result);
-                            breaker.record_with(permit, verdict.outcome, Instant::now);
-                        }
-                    }
+                    settle(&breaker, permit, &result, || {
+                        classify.classify(&(), &result).outcome
+                    });
                 }
                 Poll::Ready(result)
             }

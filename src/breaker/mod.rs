@@ -71,13 +71,14 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::time::Instant;
 use tower::Service;
 
 use crate::BoxError;
 use crate::classify::{Classify, DefaultClassify};
+#[cfg(doc)]
 use crate::error::CircuitOpen;
 
+mod admit;
 mod config;
 pub mod future;
 mod handle;
@@ -86,8 +87,8 @@ mod layer;
 mod state;
 mod window;
 
+pub(crate) use self::admit::{Admit, settle};
 pub use self::config::{BreakerConfig, BreakerConfigBuilder};
-use self::handle::PlainPermit;
 pub use self::handle::{Breaker, Permit, Snapshot};
 pub use self::keyed::{KeyedBreakers, KeyedCircuitBreaker, KeyedCircuitBreakerLayer};
 pub use self::layer::CircuitBreakerLayer;
@@ -138,11 +139,7 @@ pub struct CircuitBreaker<S, C = DefaultClassify> {
     // clones on different threads do not bump one shared reference count.
     breaker: Arc<Breaker>,
     classify: C,
-    // `poll_ready`'s decision for the next `call`: a closed breaker's
-    // permit as plain words (the hot path, see `PlainPermit`), or the state
-    // machine's answer (a probe's permit, or the rejection to hand back).
-    plain: Option<PlainPermit>,
-    decided: Option<Result<Permit, CircuitOpen>>,
+    admit: Admit,
 }
 
 // === impl CircuitBreaker ===
@@ -190,8 +187,7 @@ impl<S, C> CircuitBreaker<S, C> {
             inner,
             breaker: Arc::new(breaker),
             classify,
-            plain: None,
-            decided: None,
+            admit: Admit::default(),
         }
     }
 
@@ -234,8 +230,7 @@ impl<S: Clone, C: Clone> Clone for CircuitBreaker<S, C> {
             breaker: Arc::new(Breaker::clone(&self.breaker)),
             classify: self.classify.clone(),
             // One instance's admission must not leak into another.
-            plain: None,
-            decided: None,
+            admit: Admit::default(),
         }
     }
 }
@@ -252,29 +247,13 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if self.plain.is_none() {
-            match &self.decided {
-                // Fail fast in `call`; never wait while open.
-                Some(Err(_)) => return Poll::Ready(Ok(())),
-                Some(Ok(_)) => {}
-                None => match self.breaker.acquire_plain() {
-                    Some(plain) => self.plain = Some(plain),
-                    None => {
-                        let decided = self.breaker.acquire_locked(Instant::now());
-                        let open = decided.is_err();
-                        self.decided = Some(decided);
-                        if open {
-                            return Poll::Ready(Ok(()));
-                        }
-                    }
-                },
-            }
+        if !self.admit.decide(&self.breaker) {
+            // Fail fast in `call`; never wait while open.
+            return Poll::Ready(Ok(()));
         }
         match self.inner.poll_ready(cx) {
             Poll::Ready(Err(e)) => {
-                // Give the permit (and a probe's slot) back.
-                self.plain = None;
-                self.decided = None;
+                self.admit.clear();
                 Poll::Ready(Err(e.into()))
             }
             other => other.map_err(Into::into),
@@ -283,23 +262,15 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let permit = match self.plain.take() {
-            Some(plain) => plain.into_permit(),
-            None => match self
-                .decided
-                .take()
-                .expect("poll_ready must be called first")
-            {
-                Ok(permit) => permit,
-                Err(open) => return ResponseFuture::rejected(open),
-            },
-        };
-        ResponseFuture::called(
-            self.inner.call(req),
-            Handle::Clone(Arc::clone(&self.breaker)),
-            permit,
-            self.classify.clone(),
-        )
+        match self.admit.take() {
+            Ok(permit) => ResponseFuture::called(
+                self.inner.call(req),
+                Handle::Clone(Arc::clone(&self.breaker)),
+                permit,
+                self.classify.clone(),
+            ),
+            Err(open) => ResponseFuture::rejected(open),
+        }
     }
 }
 

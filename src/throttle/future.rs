@@ -7,12 +7,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::Instant;
 
 use super::handle::ThrottleHandle;
+use super::settle::{Slow, settle};
 use crate::BoxError;
-use crate::classify::{Classify, Outcome};
-use crate::error::{Throttled, is_local_rejection};
+use crate::classify::Classify;
+use crate::error::Throttled;
 
 pin_project! {
     /// The response future of a [`Throttle`](super::Throttle): either a local
@@ -66,19 +66,6 @@ pin_project! {
     }
 }
 
-/// The slow-call clock of one call: started lazily, at the first poll that
-/// returns `Pending`, so a call that completes on its first poll never
-/// reads the clock.
-#[derive(Debug, Clone, Copy)]
-enum Slow {
-    /// No slow-call threshold, or one that cannot be reached.
-    Off,
-    /// The threshold, before the call first returned `Pending`.
-    Armed(Duration),
-    /// From this instant on, a completion is slow.
-    Until(Instant),
-}
-
 // === impl ResponseFuture ===
 
 impl<F, C> ResponseFuture<F, C> {
@@ -100,21 +87,9 @@ impl<F, C> ResponseFuture<F, C> {
                 fut,
                 classify,
                 handle,
-                slow: slow_call.map_or(Slow::Off, Slow::Armed),
+                slow: Slow::new(slow_call),
             },
         }
-    }
-}
-
-/// The accept rule: a success is an accept; a fatal failure is an accept
-/// (the backend answered, say with a well-formed 4xx) unless it is a local
-/// rejection by an inner layer; a retryable failure (a fast 503, a timeout)
-/// is not. (A slow call is judged apart, in the future.)
-pub(crate) fn is_accept<T>(outcome: Outcome, result: &Result<T, BoxError>) -> bool {
-    match outcome {
-        Outcome::Success => true,
-        Outcome::Retryable(_) => false,
-        Outcome::Fatal => !matches!(result, Err(e) if is_local_rejection(e.as_ref())),
     }
 }
 
@@ -142,23 +117,12 @@ where
                 let result = match fut.poll(cx) {
                     Poll::Ready(result) => result.map_err(Into::into),
                     Poll::Pending => {
-                        if let Slow::Armed(limit) = *slow {
-                            *slow = Instant::now()
-                                .checked_add(limit)
-                                .map_or(Slow::Off, Slow::Until);
-                        }
+                        slow.waiting();
                         return Poll::Pending;
                     }
                 };
-                let verdict = classify.classify(&(), &result);
-                // The clock is read again only for a would-be accept of a
-                // call that waited.
-                let late = || matches!(*slow, Slow::Until(at) if Instant::now() >= at);
-                if is_accept(verdict.outcome, &result) && !late() {
-                    handle.accept();
-                } else {
-                    handle.failed();
-                }
+                let outcome = classify.classify(&(), &result).outcome;
+                settle(handle, outcome, &result, *slow);
                 Poll::Ready(result)
             }
         }

@@ -166,7 +166,7 @@ impl ThrottleHandle {
 
     /// The layer's admission: clock-free while the probability is 0.
     #[inline]
-    pub(super) fn admit(&self) -> Result<(), Throttled> {
+    pub(crate) fn admit(&self) -> Result<(), Throttled> {
         if self.healthy() {
             if self.shared.pending_requests.increment() % FOLD_EVERY == FOLD_EVERY - 1 {
                 self.refresh_at(Instant::now());
@@ -189,7 +189,7 @@ impl ThrottleHandle {
     }
 
     /// The layer's failed attempt: brings the probability up to date at once.
-    pub(super) fn failed(&self) {
+    pub(crate) fn failed(&self) {
         self.refresh_at(Instant::now());
     }
 

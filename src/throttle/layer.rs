@@ -137,6 +137,15 @@ impl<C> ThrottleLayer<C> {
     }
 }
 
+impl<C: Clone> ThrottleLayer<C> {
+    /// The layer's parts, for a service that throttles without a
+    /// [`Throttle`] of its own: the handle, the classifier and the
+    /// slow-call threshold.
+    pub(crate) fn parts(&self) -> (ThrottleHandle, C, Option<Duration>) {
+        (self.handle.clone(), self.classify.clone(), self.slow_call)
+    }
+}
+
 impl<S, C: Clone> Layer<S> for ThrottleLayer<C> {
     type Service = Throttle<S, C>;
 

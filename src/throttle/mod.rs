@@ -36,6 +36,7 @@ use crate::error::Throttled;
 pub mod future;
 mod handle;
 mod layer;
+mod settle;
 #[cfg(test)]
 mod tests;
 mod window;
@@ -44,6 +45,7 @@ pub use self::handle::{ThrottleHandle, ThrottleSnapshot};
 pub use self::layer::{ThrottleBuilder, ThrottleLayer};
 
 use self::future::ResponseFuture;
+pub(crate) use self::settle::{Slow, settle};
 
 /// Rejects requests locally, at once, with the SRE book's adaptive
 /// probability; see the [module docs](self).

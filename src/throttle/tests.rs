@@ -87,10 +87,10 @@ fn accept_rule_follows_the_classification() {
     let ok: Result<u16, BoxError> = Ok(200);
     let local: Result<u16, BoxError> = Err(Box::new(CircuitOpen::new(None)));
     let bad_request: Result<u16, BoxError> = Ok(400);
-    assert!(future::is_accept(Outcome::Success, &ok));
-    assert!(future::is_accept(Outcome::Fatal, &bad_request));
-    assert!(!future::is_accept(Outcome::Fatal, &local));
-    assert!(!future::is_accept(
+    assert!(settle::is_accept(Outcome::Success, &ok));
+    assert!(settle::is_accept(Outcome::Fatal, &bad_request));
+    assert!(!settle::is_accept(Outcome::Fatal, &local));
+    assert!(!settle::is_accept(
         Outcome::Retryable(FailureKind::Timeout),
         &ok
     ));

@@ -1,0 +1,82 @@
+//! A breaker's admission as a service keeps it between `poll_ready` and
+//! `call`, and the bookkeeping once the call ends: shared by
+//! [`CircuitBreaker`](super::CircuitBreaker) and the stack's gate.
+
+use tokio::time::Instant;
+
+use super::handle::{Breaker, Permit, PlainPermit};
+use crate::BoxError;
+use crate::classify::Outcome;
+use crate::error::{CircuitOpen, is_local_rejection};
+
+/// `poll_ready`'s decision for the next `call`: a closed breaker's permit
+/// as plain words (the hot path, see `PlainPermit`), or the state
+/// machine's answer (a probe's permit, or the rejection to hand back).
+#[derive(Debug, Default)]
+pub(crate) struct Admit {
+    plain: Option<PlainPermit>,
+    decided: Option<Result<Permit, CircuitOpen>>,
+}
+
+impl Admit {
+    /// Decides once per `call`; `false` when the breaker rejects, so the
+    /// service is ready at once and `call` fails fast.
+    #[inline]
+    pub(crate) fn decide(&mut self, breaker: &Breaker) -> bool {
+        if self.plain.is_some() {
+            return true;
+        }
+        match &self.decided {
+            Some(decided) => decided.is_ok(),
+            None => match breaker.acquire_plain() {
+                Some(plain) => {
+                    self.plain = Some(plain);
+                    true
+                }
+                None => {
+                    let decided = breaker.acquire_locked(Instant::now());
+                    let admitted = decided.is_ok();
+                    self.decided = Some(decided);
+                    admitted
+                }
+            },
+        }
+    }
+
+    /// Forgets the decision, giving the permit (and a probe's slot) back.
+    pub(crate) fn clear(&mut self) {
+        self.plain = None;
+        self.decided = None;
+    }
+
+    /// Takes the decision for this `call`.
+    ///
+    /// # Panics
+    ///
+    /// When `decide` was not called first: `call` without `poll_ready`.
+    #[inline]
+    pub(crate) fn take(&mut self) -> Result<Permit, CircuitOpen> {
+        match self.plain.take() {
+            Some(plain) => Ok(plain.into_permit()),
+            None => self
+                .decided
+                .take()
+                .expect("poll_ready must be called first"),
+        }
+    }
+}
+
+/// Records how an admitted call ended. A local rejection from further in
+/// never reached the backend and counts as nothing.
+#[inline]
+pub(crate) fn settle<T>(
+    breaker: &Breaker,
+    permit: Permit,
+    result: &Result<T, BoxError>,
+    outcome: impl FnOnce() -> Outcome,
+) {
+    match result {
+        Err(e) if is_local_rejection(e.as_ref()) => drop(permit),
+        _ => breaker.record_with(permit, outcome(), Instant::now),
+    }
+}
