@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -14,22 +13,21 @@ use super::record::{Ending, FLEETS, Fleet};
 use super::report::fleet_lanes;
 use super::scenario::{ClientSpec, Scenario};
 use super::stack::{self, Answer, Stacks};
-use super::strategy::{PlainPolicy, Strategy, plain_call};
+use super::strategy::Strategy;
 use crate::ConfigError;
-use crate::rng::{Streams, mix};
+use crate::rng::mix;
 
-/// Everything needed to start logical requests in one replay.
+/// Everything needed to start logical requests in one replay under a
+/// layered strategy.
 pub(crate) struct Clients {
     backend: Arc<Backend>,
-    lanes: Vec<Lane>,
-    plain: [Option<PlainPolicy>; FLEETS],
-    /// Layered strategies: stacks by fleet, then lane, then stack index.
+    /// Stacks by fleet, then lane, then stack index.
     stacks: [Vec<Vec<Stacks>>; FLEETS],
-    jitter: Streams,
     entitlements: Option<Arc<[AtomicBool]>>,
 }
 
-fn client_spec(s: &Scenario, fleet: Fleet) -> Option<&ClientSpec> {
+/// The client settings of `fleet`, if the scenario has the fleet.
+pub(crate) fn client_spec(s: &Scenario, fleet: Fleet) -> Option<&ClientSpec> {
     match fleet {
         Fleet::Vacuums => s.vacuums.as_ref().map(|v| &v.client),
         Fleet::Streaming => s.streaming.as_ref().map(|v| &v.client),
@@ -77,25 +75,13 @@ impl Clients {
         strategy: Strategy,
         backend: Arc<Backend>,
         (seed, scale): (u64, f64),
-        t0: Instant,
         entitlements: Option<Arc<[AtomicBool]>>,
     ) -> Result<Self, ConfigError> {
         let lanes: Vec<Lane> = (0..s.lanes.len()).map(|i| backend.lane(i)).collect();
-        let plain = Fleet::ALL.map(|f| {
-            client_spec(s, f).and_then(|c| {
-                let timeout = Duration::try_from_secs_f64(c.timeout_s).unwrap_or(Duration::MAX);
-                strategy.plain(timeout, t0)
-            })
-        });
         let stacks = build_stacks(s, strategy, &lanes, scale, seed)?;
         Ok(Self {
             backend,
-            lanes,
-            plain,
             stacks,
-            // Jitter streams are apart from traffic streams: changing the
-            // strategy never changes who sends what when.
-            jitter: Streams::seeded(mix(seed ^ 0x6a17_7e2a)),
             entitlements,
         })
     }
@@ -107,16 +93,6 @@ impl Clients {
         let backend = self.backend.clone();
         let grant = action.grants.then(|| self.entitlements.clone()).flatten();
         let call = Call::new(action.fleet);
-        if let Some(policy) = self.plain[action.fleet.index()] {
-            let lane = self.lanes[action.lane].clone();
-            let rng = self.jitter.next_stream();
-            tokio::spawn(async move {
-                let ok = plain_call(lane, call, policy, rng).await;
-                let ending = if ok { Ending::Ok } else { Ending::Hard };
-                finish(&backend, action, ending, grant.as_deref());
-            });
-            return;
-        }
         let Some(stacks) = self.stacks[action.fleet.index()].get(action.lane) else {
             return;
         };
@@ -135,16 +111,24 @@ impl Clients {
                 Ok(Answer::Degraded) => Ending::Soft,
                 Err(_) => Ending::Hard,
             };
-            finish(&backend, action, ending, grant.as_deref());
+            finish(&backend, Instant::now(), action, ending, grant.as_deref());
         });
     }
 }
 
-fn finish(backend: &Backend, action: Action, ending: Ending, grant: Option<&[AtomicBool]>) {
+/// Records how `action` ended at `now`; a success grants the device its
+/// entitlement when `grant` holds the fleet's flags.
+pub(crate) fn finish(
+    backend: &Backend,
+    now: Instant,
+    action: Action,
+    ending: Ending,
+    grant: Option<&[AtomicBool]>,
+) {
     if let (Ending::Ok, Some(flag)) = (ending, grant.and_then(|g| g.get(action.device as usize))) {
         flag.store(true, Ordering::Relaxed);
     }
-    backend.record(|rec, minute| {
+    backend.record_at(now, |rec, minute| {
         rec.ended(action.fleet, minute, ending);
         if ending == Ending::Hard && !action.fallback {
             rec.ended(action.fleet, minute, Ending::HardBare);

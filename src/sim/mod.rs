@@ -30,11 +30,13 @@ mod client;
 mod engine;
 mod fleet;
 mod metrics;
+mod plain;
 mod record;
 mod report;
 mod scenario;
 mod stack;
 mod strategy;
+mod wheel;
 
 use std::sync::Mutex;
 
