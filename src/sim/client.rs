@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::task::{Context, Poll, Waker};
 use tokio::time::Instant;
-use tower::ServiceExt;
+
+use tower::{Service, ServiceExt};
 
 use super::backend::{Backend, Call, Lane};
 use super::fleet::{Action, fleet_devices};
@@ -86,27 +88,40 @@ impl Clients {
         })
     }
 
-    /// Starts `action` as a task; it records its ending when done.
-    pub(crate) fn start(&self, action: Action) {
+    /// Sends `action` through its client's stack and leaves the answer to
+    /// a task, which records the ending when done.
+    ///
+    /// The stack is driven to readiness and called here, on the client's
+    /// own instance: its layers are ready at once (they fail fast rather
+    /// than wait), so no clone of the stack is made per request.
+    pub(crate) fn start(&mut self, action: Action) {
         self.backend
             .record(|rec, minute| rec.started(action.lane, action.fleet, minute));
         let backend = self.backend.clone();
         let grant = action.grants.then(|| self.entitlements.clone()).flatten();
         let call = Call::new(action.fleet);
-        let Some(stacks) = self.stacks[action.fleet.index()].get(action.lane) else {
+        let Some(stacks) = self.stacks[action.fleet.index()].get_mut(action.lane) else {
             return;
         };
         if stacks.is_empty() {
             return;
         }
-        let pair = &stacks[action.device as usize % stacks.len()];
+        let count = stacks.len();
+        let pair = &mut stacks[action.device as usize % count];
         let stack = if action.fallback {
-            pair.soft.clone()
+            &mut pair.soft
         } else {
-            pair.bare.clone()
+            &mut pair.bare
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        let answer = match stack.poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => stack.call(call),
+            Poll::Ready(Err(err)) => Box::pin(std::future::ready(Err(err))),
+            // Not ready at once: wait for readiness on a clone, in the task.
+            Poll::Pending => Box::pin(stack.clone().oneshot(call)),
         };
         tokio::spawn(async move {
-            let ending = match stack.oneshot(call).await {
+            let ending = match answer.await {
                 Ok(Answer::Real) => Ending::Ok,
                 Ok(Answer::Degraded) => Ending::Soft,
                 Err(_) => Ending::Hard,

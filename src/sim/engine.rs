@@ -185,7 +185,7 @@ async fn drive(
         t0,
     } = Setup::new(s, opts, Instant::now());
     let devices = fleets.devices();
-    let clients = Clients::new(
+    let mut clients = Clients::new(
         s,
         strategy,
         backend.clone(),
@@ -205,6 +205,9 @@ async fn drive(
         timer.as_mut().reset(now);
         timer.as_mut().await;
         backend.serve(now, period.second(ms), dt);
+        // Requests answered now finish before new ones are sent, as when
+        // each request was sent from its own task.
+        tokio::task::yield_now().await;
         fleets.due(tick, period.second(ms), &mut due);
         for action in due.drain(..) {
             clients.start(action);
