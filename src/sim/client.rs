@@ -7,24 +7,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use tokio::time::Instant;
 
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
 use super::backend::{Backend, Call, Lane};
 use super::fleet::{Action, fleet_devices};
 use super::record::{Ending, FLEETS, Fleet};
 use super::report::fleet_lanes;
 use super::scenario::{ClientSpec, Scenario};
-use super::stack::{self, Answer, Stacks};
-use super::strategy::Strategy;
-use crate::ConfigError;
+use super::stack::{self, Answer, Parts, Stack, Stacks};
 use crate::rng::mix;
+use crate::{BoxError, ConfigError};
 
 /// Everything needed to start logical requests in one replay under a
 /// layered strategy.
-pub(crate) struct Clients {
+pub(crate) struct Clients<B, S> {
     backend: Arc<Backend>,
     /// Stacks by fleet, then lane, then stack index.
-    stacks: [Vec<Vec<Stacks>>; FLEETS],
+    stacks: [Vec<Vec<Stacks<B, S>>>; FLEETS],
     entitlements: Option<Arc<[AtomicBool]>>,
 }
 
@@ -37,17 +36,16 @@ pub(crate) fn client_spec(s: &Scenario, fleet: Fleet) -> Option<&ClientSpec> {
     }
 }
 
+/// The stacks of a layered strategy by fleet, lane and stack index
+/// (`parts` is the strategy's).
 fn build_stacks(
     s: &Scenario,
-    strategy: Strategy,
+    parts: Parts,
     lanes: &[Lane],
     scale: f64,
     seed: u64,
-) -> Result<[Vec<Vec<Stacks>>; FLEETS], ConfigError> {
-    let mut out: [Vec<Vec<Stacks>>; FLEETS] = Default::default();
-    let Some(parts) = strategy.parts() else {
-        return Ok(out);
-    };
+) -> Result<[Vec<Vec<Stacks<impl Stack + use<>, impl Stack + use<>>>>; FLEETS], ConfigError> {
+    let mut out = [Vec::new(), Vec::new(), Vec::new()];
     for fleet in Fleet::ALL {
         let Some(client) = client_spec(s, fleet) else {
             continue;
@@ -69,37 +67,36 @@ fn build_stacks(
     Ok(out)
 }
 
+/// The clients of a layered strategy using `parts`, with a stack per
+/// `devices_per_stack` devices of each fleet and lane.
+///
+/// # Errors
+///
+/// A [`ConfigError`] if a layer rejects the scenario's client settings.
+pub(crate) fn layered(
+    s: &Scenario,
+    parts: Parts,
+    backend: Arc<Backend>,
+    (seed, scale): (u64, f64),
+    entitlements: Option<Arc<[AtomicBool]>>,
+) -> Result<Clients<impl Stack + use<>, impl Stack + use<>>, ConfigError> {
+    let lanes: Vec<Lane> = (0..s.lanes.len()).map(|i| backend.lane(i)).collect();
+    let stacks = build_stacks(s, parts, &lanes, scale, seed)?;
+    Ok(Clients {
+        backend,
+        stacks,
+        entitlements,
+    })
+}
+
 // === impl Clients ===
 
-impl Clients {
-    pub(crate) fn new(
-        s: &Scenario,
-        strategy: Strategy,
-        backend: Arc<Backend>,
-        (seed, scale): (u64, f64),
-        entitlements: Option<Arc<[AtomicBool]>>,
-    ) -> Result<Self, ConfigError> {
-        let lanes: Vec<Lane> = (0..s.lanes.len()).map(|i| backend.lane(i)).collect();
-        let stacks = build_stacks(s, strategy, &lanes, scale, seed)?;
-        Ok(Self {
-            backend,
-            stacks,
-            entitlements,
-        })
-    }
-
+impl<B: Stack, S: Stack> Clients<B, S> {
     /// Sends `action` through its client's stack and leaves the answer to
     /// a task, which records the ending when done.
-    ///
-    /// The stack is driven to readiness and called here, on the client's
-    /// own instance: its layers are ready at once (they fail fast rather
-    /// than wait), so no clone of the stack is made per request.
     pub(crate) fn start(&mut self, action: Action) {
         self.backend
             .record(|rec, minute| rec.started(action.lane, action.fleet, minute));
-        let backend = self.backend.clone();
-        let grant = action.grants.then(|| self.entitlements.clone()).flatten();
-        let call = Call::new(action.fleet);
         let Some(stacks) = self.stacks[action.fleet.index()].get_mut(action.lane) else {
             return;
         };
@@ -108,27 +105,53 @@ impl Clients {
         }
         let count = stacks.len();
         let pair = &mut stacks[action.device as usize % count];
-        let stack = if action.fallback {
-            &mut pair.soft
+        let grant = action.grants.then(|| self.entitlements.clone()).flatten();
+        let backend = self.backend.clone();
+        if action.fallback {
+            send(&mut pair.soft, action, backend, grant);
         } else {
-            &mut pair.bare
-        };
-        let mut cx = Context::from_waker(Waker::noop());
-        let answer = match stack.poll_ready(&mut cx) {
-            Poll::Ready(Ok(())) => stack.call(call),
-            Poll::Ready(Err(err)) => Box::pin(std::future::ready(Err(err))),
-            // Not ready at once: wait for readiness on a clone, in the task.
-            Poll::Pending => Box::pin(stack.clone().oneshot(call)),
-        };
-        tokio::spawn(async move {
-            let ending = match answer.await {
-                Ok(Answer::Real) => Ending::Ok,
-                Ok(Answer::Degraded) => Ending::Soft,
-                Err(_) => Ending::Hard,
-            };
-            finish(&backend, Instant::now(), action, ending, grant.as_deref());
-        });
+            send(&mut pair.bare, action, backend, grant);
+        }
     }
+}
+
+/// Calls `stack` for `action` and spawns a task awaiting the answer.
+///
+/// The stack is driven to readiness and called here, on the client's own
+/// instance: its layers are ready at once (they fail fast rather than
+/// wait), so no clone of the stack is made per request.
+fn send<T: Stack>(
+    stack: &mut T,
+    action: Action,
+    backend: Arc<Backend>,
+    grant: Option<Arc<[AtomicBool]>>,
+) {
+    let call = Call::new(action.fleet);
+    match stack.poll_ready(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(())) => await_answer(stack.call(call), action, backend, grant),
+        Poll::Ready(Err(_)) => finish(&backend, Instant::now(), action, Ending::Hard, None),
+        // Not ready at once: wait for readiness on a clone, in the task.
+        Poll::Pending => await_answer(stack.clone().oneshot(call), action, backend, grant),
+    }
+}
+
+/// Spawns a task awaiting `answer` and recording how `action` ended.
+fn await_answer(
+    answer: impl Future<Output = Result<Answer, BoxError>> + Send + 'static,
+    action: Action,
+    backend: Arc<Backend>,
+    grant: Option<Arc<[AtomicBool]>>,
+) {
+    // Boxed: the task stays small whatever the stack's future.
+    let answer = Box::pin(answer);
+    tokio::spawn(async move {
+        let ending = match answer.await {
+            Ok(Answer::Real) => Ending::Ok,
+            Ok(Answer::Degraded) => Ending::Soft,
+            Err(_) => Ending::Hard,
+        };
+        finish(&backend, Instant::now(), action, ending, grant.as_deref());
+    });
 }
 
 /// Records how `action` ended at `now`; a success grants the device its

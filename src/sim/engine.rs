@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::backend::{Backend, LaneConfig};
-use super::client::Clients;
+use super::client;
 use super::fleet::{self, Fleets};
 use super::plain;
 use super::record::{Fleet, Recorder};
@@ -185,9 +185,12 @@ async fn drive(
         t0,
     } = Setup::new(s, opts, Instant::now());
     let devices = fleets.devices();
-    let mut clients = Clients::new(
+    let parts = strategy
+        .parts()
+        .ok_or_else(|| std::io::Error::other("a plain strategy has no stacks"))?;
+    let mut clients = client::layered(
         s,
-        strategy,
+        parts,
         backend.clone(),
         (opts.seed, opts.scale),
         fleets.entitlements(),
