@@ -90,7 +90,7 @@ pub(crate) fn run(
         .map(|p| p.timeout.max(p.longest_delay()))
         .max()
         .unwrap_or_default();
-    let mut wheel = Wheel::new(ms_ceil(span).saturating_add(1));
+    let mut wheel = Wheel::new(ms_ceil(span).saturating_add(1), period.tick_ms);
     let mut run = Loop {
         backend: &backend,
         t0,

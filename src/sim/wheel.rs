@@ -1,41 +1,61 @@
 //! A timer wheel of whole milliseconds for the plain event loop.
 //!
-//! Timers within the wheel's span sit in a ring of per-millisecond buckets
-//! (pushing and firing cost O(1)); later ones wait in a heap until they come
-//! within the span. Timers of one millisecond fire in the order they were
-//! set, so a replay is deterministic.
+//! Timers go into a ring of buckets, one per `bucket_ms` (the replay's
+//! tick), in the order set: setting one only appends to a bucket that is
+//! hot in the cache, wherever in the next seconds it fires. When the wheel
+//! reaches a bucket, it sorts the bucket's timers by millisecond (keeping
+//! the order set within one). Timers set for a bucket already reached wait
+//! in a small heap, and those beyond the ring's span in a heap of their
+//! own. Timers of one millisecond fire in the order they were set, so a
+//! replay is deterministic.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+/// A timer in a heap: millisecond, order set, item.
+type Entry<T> = Reverse<(u64, u64, T)>;
+
 /// Timers carrying a `T` each, fired in order of their millisecond.
 #[derive(Debug)]
 pub(crate) struct Wheel<T> {
-    /// Bucket `ms % len` holds the timers of `ms`, for `ms` in
-    /// `[next, next + len)`.
-    ring: Vec<Vec<T>>,
-    /// Timers beyond the ring's span: `(ms, order set, item)`.
-    later: BinaryHeap<Reverse<(u64, u64, T)>>,
+    /// Bucket `b % len` holds the timers of milliseconds
+    /// `[b * bucket_ms, (b + 1) * bucket_ms)`, for buckets `b` in
+    /// `[loaded, loaded + len)`.
+    ring: Vec<Vec<(u64, T)>>,
+    bucket_ms: u64,
+    /// The first bucket not sorted into `sorted` yet.
+    loaded: u64,
+    /// Timers of the buckets reached, in firing order from `pos` on.
+    sorted: Vec<(u64, T)>,
+    pos: usize,
+    /// Timers set for buckets already reached.
+    late: BinaryHeap<Entry<T>>,
+    /// Timers beyond the ring's span.
+    later: BinaryHeap<Entry<T>>,
+    /// Timers set into a heap so far (their order there).
     set: u64,
     /// The first millisecond not fired yet.
     next: u64,
-    spare: Vec<T>,
 }
 
 // === impl Wheel ===
 
-impl<T: Ord> Wheel<T> {
-    /// An empty wheel whose ring spans at least `span_ms` (a power of two
-    /// at least that long, capped at about a minute: longer timers wait in
-    /// the heap).
-    pub(crate) fn new(span_ms: u64) -> Self {
-        let len = span_ms.clamp(1, 1 << 16).next_power_of_two() as usize;
+impl<T: Ord + Copy> Wheel<T> {
+    /// An empty wheel of buckets of `bucket_ms` whose ring spans at least
+    /// `span_ms` (capped at about a minute: longer timers wait in a heap).
+    pub(crate) fn new(span_ms: u64, bucket_ms: u64) -> Self {
+        let bucket_ms = bucket_ms.max(1);
+        let len = (span_ms.min(1 << 16) / bucket_ms + 2) as usize;
         Self {
             ring: (0..len).map(|_| Vec::new()).collect(),
+            bucket_ms,
+            loaded: 0,
+            sorted: Vec::new(),
+            pos: 0,
+            late: BinaryHeap::new(),
             later: BinaryHeap::new(),
             set: 0,
             next: 0,
-            spare: Vec::new(),
         }
     }
 
@@ -43,12 +63,18 @@ impl<T: Ord> Wheel<T> {
     /// millisecond, if `ms` has passed).
     pub(crate) fn set(&mut self, ms: u64, item: T) {
         let ms = ms.max(self.next);
+        let bucket = ms / self.bucket_ms;
         let len = self.ring.len() as u64;
-        if ms - self.next < len {
-            self.ring[(ms % len) as usize].push(item);
+        if bucket >= self.loaded && bucket - self.loaded < len {
+            self.ring[(bucket % len) as usize].push((ms, item));
+            return;
+        }
+        self.set += 1;
+        let entry = Reverse((ms, self.set, item));
+        if bucket < self.loaded {
+            self.late.push(entry);
         } else {
-            self.set += 1;
-            self.later.push(Reverse((ms, self.set, item)));
+            self.later.push(entry);
         }
     }
 
@@ -56,30 +82,59 @@ impl<T: Ord> Wheel<T> {
     /// the millisecond and item; timers `fire` sets meanwhile fire too when
     /// due by `until`.
     pub(crate) fn advance(&mut self, until: u64, mut fire: impl FnMut(&mut Self, u64, T)) {
-        while self.next <= until {
-            let ms = self.next;
-            let len = self.ring.len() as u64;
-            // Timers that came within the span enter their bucket after
-            // those set directly into it: they were set earlier, but the
-            // order within a millisecond only has to be deterministic.
-            while let Some(Reverse((at, _, _))) = self.later.peek() {
-                if *at - ms >= len {
+        if until < self.next {
+            return;
+        }
+        self.load(until / self.bucket_ms);
+        loop {
+            let first = self.sorted.get(self.pos).map(|e| e.0);
+            let late = self.late.peek().map(|Reverse(e)| e.0);
+            // On a tie the sorted timer goes first: it was set earlier.
+            let (ms, from_sorted) = match (first, late) {
+                (Some(a), Some(b)) if b < a => (b, false),
+                (Some(a), _) => (a, true),
+                (None, Some(b)) => (b, false),
+                (None, None) => break,
+            };
+            if ms > until {
+                break;
+            }
+            let item = if from_sorted {
+                self.pos += 1;
+                self.sorted[self.pos - 1].1
+            } else {
+                let Some(Reverse((_, _, item))) = self.late.pop() else {
+                    break;
+                };
+                item
+            };
+            self.next = ms;
+            fire(self, ms, item);
+        }
+        self.next = until + 1;
+    }
+
+    /// Sorts the timers of buckets up to `last` into `sorted`.
+    fn load(&mut self, last: u64) {
+        if self.pos == self.sorted.len() {
+            self.sorted.clear();
+            self.pos = 0;
+        }
+        let len = self.ring.len() as u64;
+        while self.loaded <= last {
+            let from = self.sorted.len();
+            let bucket = (self.loaded % len) as usize;
+            self.sorted.append(&mut self.ring[bucket]);
+            while let Some(Reverse((ms, _, _))) = self.later.peek() {
+                if ms / self.bucket_ms > self.loaded {
                     break;
                 }
-                if let Some(Reverse((at, _, item))) = self.later.pop() {
-                    self.ring[(at % len) as usize].push(item);
+                if let Some(Reverse((ms, _, item))) = self.later.pop() {
+                    self.sorted.push((ms, item));
                 }
             }
-            let bucket = (ms % len) as usize;
-            while !self.ring[bucket].is_empty() {
-                let mut due =
-                    std::mem::replace(&mut self.ring[bucket], std::mem::take(&mut self.spare));
-                for item in due.drain(..) {
-                    fire(self, ms, item);
-                }
-                self.spare = due;
-            }
-            self.next = ms + 1;
+            self.sorted[from..].sort_by_key(|e| e.0);
+            self.loaded += 1;
         }
     }
 }
@@ -96,7 +151,7 @@ mod tests {
 
     #[test]
     fn timers_fire_by_millisecond_then_in_the_order_set() {
-        let mut wheel = Wheel::new(8);
+        let mut wheel = Wheel::new(8, 2);
         wheel.set(5, 1);
         wheel.set(3, 2);
         wheel.set(5, 3);
@@ -107,7 +162,7 @@ mod tests {
 
     #[test]
     fn timers_beyond_the_span_wait_and_fire_on_time() {
-        let mut wheel = Wheel::new(4);
+        let mut wheel = Wheel::new(4, 2);
         wheel.set(1_000, 7);
         wheel.set(2, 8);
         assert_eq!(fired(&mut wheel, 999), vec![(2, 8)]);
@@ -116,7 +171,7 @@ mod tests {
 
     #[test]
     fn a_timer_set_while_firing_fires_when_due() {
-        let mut wheel = Wheel::<u32>::new(16);
+        let mut wheel = Wheel::<u32>::new(16, 3);
         wheel.set(1, 0);
         let mut out = Vec::new();
         wheel.advance(5, |w, ms, item| {
@@ -131,7 +186,7 @@ mod tests {
 
     #[test]
     fn a_timer_in_the_past_fires_next() {
-        let mut wheel = Wheel::new(16);
+        let mut wheel = Wheel::new(16, 4);
         assert!(fired(&mut wheel, 9).is_empty());
         wheel.set(3, 1);
         assert_eq!(fired(&mut wheel, 10), vec![(10, 1)]);
