@@ -92,11 +92,12 @@ pub(crate) fn layered(
 // === impl Clients ===
 
 impl<B: Stack, S: Stack> Clients<B, S> {
-    /// Sends `action` through its client's stack and leaves the answer to
-    /// a task, which records the ending when done.
-    pub(crate) fn start(&mut self, action: Action) {
-        self.backend
-            .record(|rec, minute| rec.started(action.lane, action.fleet, minute));
+    /// Sends `action`, due `now`, through its client's stack and leaves
+    /// the answer to a task, which records the ending when done.
+    pub(crate) fn start(&mut self, action: Action, now: Instant) {
+        self.backend.record_at(now, |rec, minute| {
+            rec.started(action.lane, action.fleet, minute)
+        });
         let Some(stacks) = self.stacks[action.fleet.index()].get_mut(action.lane) else {
             return;
         };

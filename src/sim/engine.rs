@@ -1,4 +1,5 @@
-//! Running a replay: one current-thread runtime on paused time per strategy.
+//! Running a replay: per strategy, an event loop (plain strategies) or one
+//! current-thread runtime on paused time (layered ones).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -213,7 +214,7 @@ async fn drive(
         tokio::task::yield_now().await;
         fleets.due(tick, period.second(ms), &mut due);
         for action in due.drain(..) {
-            clients.start(action);
+            clients.start(action, now);
         }
         if ms.is_multiple_of(60_000) {
             progress((ms / 60_000) as u32);

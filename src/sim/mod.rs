@@ -3,9 +3,11 @@
 //!
 //! A scenario ([`Scenario`], from TOML) describes lanes (shared backend
 //! dependencies whose capacity changes over the day) and device fleets. A
-//! replay ([`replay`]) runs the day once per [`Strategy`], each on its own
-//! current-thread Tokio runtime with paused time, so a simulated day takes
-//! seconds and the same seed gives the same [`Report`], byte for byte.
+//! replay ([`replay`]) runs the day once per [`Strategy`]: the layered ones
+//! drive the crate's Tower layers on their own current-thread Tokio runtime
+//! with paused time, the plain retry loops run as an event loop on
+//! simulated milliseconds. A simulated day takes seconds and the same seed
+//! gives the same [`Report`], byte for byte.
 //!
 //! The backend ([`Lane`]) is a Tower `Service` with a bounded FIFO queue
 //! that keeps serving requests whose clients already gave up: the wasted

@@ -33,8 +33,8 @@ pub(crate) enum Answer {
 
 /// One client stack: `Call` in, [`Answer`] out.
 ///
-/// Stacks keep their concrete types (no boxing): a request's future is
-/// spawned as it is, with no allocation of its own.
+/// Stacks keep their concrete types: a request's future is boxed once,
+/// when its task is spawned, rather than once per type-erased layer.
 pub(crate) trait Stack:
     Service<Call, Response = Answer, Error = BoxError, Future: Send + 'static> + Clone + Send + 'static
 {

@@ -221,11 +221,6 @@ impl Backend {
         }
     }
 
-    /// Runs `f` on the counters with the current minute.
-    pub(crate) fn record(&self, f: impl FnOnce(&mut Recorder, usize)) {
-        self.record_at(Instant::now(), f);
-    }
-
     /// Runs `f` on the counters with the minute of `now`.
     pub(crate) fn record_at(&self, now: Instant, f: impl FnOnce(&mut Recorder, usize)) {
         let mut shared = lock(&self.shared);
