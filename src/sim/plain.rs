@@ -248,3 +248,52 @@ impl Loop<'_> {
         self.free.push(id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::record::LaneCount;
+
+    /// Sums `f(lane, fleet, minute)` over the whole record.
+    fn total(rec: &Recorder, f: impl Fn(usize, Fleet, usize) -> u64) -> u64 {
+        let mut sum = 0;
+        for lane in 0..rec.lanes {
+            for fleet in Fleet::ALL {
+                sum += (0..rec.minutes).map(|m| f(lane, fleet, m)).sum::<u64>();
+            }
+        }
+        sum
+    }
+
+    #[test]
+    fn every_request_ends_once_within_its_attempt_cap() {
+        let s = Scenario::dec7_2021();
+        for strategy in [Strategy::Naive, Strategy::Jitter] {
+            let opts = RunOptions {
+                scale: 0.05,
+                strategies: vec![strategy],
+                ..RunOptions::default()
+            };
+            let setup = Setup::new(&s, &opts, Instant::now());
+            let rec = run(&s, &opts, strategy, setup, &|_| {});
+            let started = total(&rec, |l, f, m| rec.organic(l, f, m));
+            let attempts = total(&rec, |l, f, m| rec.lane_count(l, f, m, LaneCount::Attempts));
+            let ended: u64 = Fleet::ALL
+                .into_iter()
+                .flat_map(|f| (0..rec.minutes).map(move |m| (f, m)))
+                .map(|(f, m)| rec.ending(f, m, Ending::Ok) + rec.ending(f, m, Ending::Hard))
+                .sum();
+            assert!(started > 1_000, "{strategy:?}: {started} requests");
+            // The last seconds' requests may still be in flight.
+            assert!(
+                ended <= started && started - ended < 100,
+                "{strategy:?}: {ended}/{started}"
+            );
+            // The outage forces retries, but never more than four attempts.
+            assert!(
+                attempts > started && attempts <= 4 * started,
+                "{strategy:?}: {attempts}"
+            );
+        }
+    }
+}
