@@ -1,4 +1,5 @@
-//! Running a replay: one current-thread runtime on paused time per strategy.
+//! Running a replay: per strategy, an event loop (plain strategies) or one
+//! current-thread runtime on paused time (layered ones).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,8 +7,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::backend::{Backend, LaneConfig};
-use super::client::Clients;
+use super::client;
 use super::fleet::{self, Fleets};
+use super::plain;
 use super::record::{Fleet, Recorder};
 use super::scenario::Scenario;
 use super::strategy::Strategy;
@@ -60,6 +62,25 @@ impl Default for RunOptions {
     }
 }
 
+/// The simulated period in ticks, as both the plain event loop and the
+/// layered driver walk it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Period {
+    /// Second of the day the replay starts at.
+    pub(crate) start: u32,
+    pub(crate) tick_ms: u64,
+    pub(crate) total_ms: u64,
+}
+
+/// What a strategy's replay starts from: the backend, the fleets and the
+/// period, built alike for every strategy.
+pub(crate) struct Setup {
+    pub(crate) backend: Arc<Backend>,
+    pub(crate) fleets: Fleets,
+    pub(crate) period: Period,
+    pub(crate) t0: Instant,
+}
+
 /// Replays one strategy over the scenario's period; `progress` is called
 /// with the simulated minutes done.
 pub(crate) fn run_strategy(
@@ -68,6 +89,17 @@ pub(crate) fn run_strategy(
     strategy: Strategy,
     progress: &dyn Fn(u32),
 ) -> std::io::Result<Run> {
+    if strategy.parts().is_none() {
+        // Plain strategies need no runtime: their event loop keeps time.
+        let setup = Setup::new(s, opts, Instant::now());
+        let devices = setup.fleets.devices();
+        let rec = plain::run(s, opts, strategy, setup, progress);
+        return Ok(Run {
+            strategy,
+            rec,
+            devices,
+        });
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -94,54 +126,101 @@ fn lane_configs(s: &Scenario, opts: &RunOptions) -> Vec<LaneConfig> {
         .collect()
 }
 
+// === impl Period ===
+
+impl Period {
+    fn new(s: &Scenario) -> Self {
+        let start = s.sim.start.seconds();
+        Self {
+            start,
+            tick_ms: u64::from(s.sim.tick_ms),
+            total_ms: u64::from(s.sim.end.seconds() - start) * 1000,
+        }
+    }
+
+    /// Minutes simulated (the last one may be partial).
+    pub(crate) fn minutes(&self) -> usize {
+        self.total_ms.div_ceil(60_000) as usize
+    }
+
+    /// Number of ticks.
+    pub(crate) fn ticks(&self) -> u64 {
+        self.total_ms.div_ceil(self.tick_ms.max(1))
+    }
+
+    /// Second of the day at `ms` into the replay.
+    pub(crate) fn second(&self, ms: u64) -> f64 {
+        f64::from(self.start) + ms as f64 / 1000.0
+    }
+}
+
+// === impl Setup ===
+
+impl Setup {
+    /// Builds backend and fleets with the replay starting at `t0`.
+    pub(crate) fn new(s: &Scenario, opts: &RunOptions, t0: Instant) -> Self {
+        let period = Period::new(s);
+        let rec = Recorder::new(period.minutes(), s.lanes.len());
+        let backend = Arc::new(Backend::new(lane_configs(s, opts), rec, t0));
+        let traffic = Streams::seeded(opts.seed);
+        let fleets = Fleets::new(s, opts.scale, &opts.fleets, &traffic);
+        Self {
+            backend,
+            fleets,
+            period,
+            t0,
+        }
+    }
+}
+
 async fn drive(
     s: &Scenario,
     opts: &RunOptions,
     strategy: Strategy,
     progress: &dyn Fn(u32),
 ) -> std::io::Result<Run> {
-    let t0 = Instant::now();
-    let start = s.sim.start.seconds();
-    let total_ms = u64::from(s.sim.end.seconds() - start) * 1000;
-    let tick_ms = u64::from(s.sim.tick_ms);
-    let minutes = total_ms.div_ceil(60_000) as usize;
-    let rec = Recorder::new(minutes, s.lanes.len());
-    let backend = Arc::new(Backend::new(lane_configs(s, opts), rec, t0));
-    let traffic = Streams::seeded(opts.seed);
-    let mut fleets = Fleets::new(s, opts.scale, &opts.fleets, &traffic);
+    let Setup {
+        backend,
+        mut fleets,
+        period,
+        t0,
+    } = Setup::new(s, opts, Instant::now());
     let devices = fleets.devices();
-    let clients = Clients::new(
+    let parts = strategy
+        .parts()
+        .ok_or_else(|| std::io::Error::other("a plain strategy has no stacks"))?;
+    let mut clients = client::layered(
         s,
-        strategy,
+        parts,
         backend.clone(),
         (opts.seed, opts.scale),
-        t0,
         fleets.entitlements(),
     )
     .map_err(std::io::Error::other)?;
+    let tick_ms = period.tick_ms;
     let dt = Duration::from_millis(tick_ms);
     let mut due = Vec::new();
-    let mut tick: u64 = 0;
     // One timer for the whole day, moved to each tick: no timer is created
     // and torn down per tick.
     let mut timer = std::pin::pin!(tokio::time::sleep_until(t0));
-    while tick * tick_ms < total_ms {
-        let now = t0 + Duration::from_millis(tick * tick_ms);
+    for tick in 0..period.ticks() {
+        let ms = tick * tick_ms;
+        let now = t0 + Duration::from_millis(ms);
         timer.as_mut().reset(now);
         timer.as_mut().await;
-        let ms = tick * tick_ms;
-        let sec = f64::from(start) + ms as f64 / 1000.0;
-        backend.serve(now, sec, dt);
-        fleets.due(tick, sec, &mut due);
+        backend.serve(now, period.second(ms), dt);
+        // Requests answered now finish before new ones are sent, as when
+        // each request was sent from its own task.
+        tokio::task::yield_now().await;
+        fleets.due(tick, period.second(ms), &mut due);
         for action in due.drain(..) {
-            clients.start(action);
+            clients.start(action, now);
         }
         if ms.is_multiple_of(60_000) {
             progress((ms / 60_000) as u32);
         }
-        tick += 1;
     }
-    progress(minutes as u32);
+    progress(period.minutes() as u32);
     drop(clients);
     let rec = backend.take_recorder();
     Ok(Run {

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use tower::util::BoxCloneService;
-use tower::{Layer, ServiceBuilder, ServiceExt};
+use tower::util::Either;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 use super::backend::{Call, Lane, Served, Shed};
 use super::scenario::ClientSpec;
@@ -32,18 +32,32 @@ pub(crate) enum Answer {
 }
 
 /// One client stack: `Call` in, [`Answer`] out.
-pub(crate) type Stack = BoxCloneService<Call, Answer, BoxError>;
+///
+/// Stacks keep their concrete types: a request's future is boxed once,
+/// when its task is spawned, rather than once per type-erased layer.
+pub(crate) trait Stack:
+    Service<Call, Response = Answer, Error = BoxError, Future: Send + 'static> + Clone + Send + 'static
+{
+}
+
+impl<S> Stack for S where
+    S: Service<Call, Response = Answer, Error = BoxError, Future: Send + 'static>
+        + Clone
+        + Send
+        + 'static
+{
+}
 
 /// A client's stacks, sharing one state (throttle, breaker, budget).
 #[derive(Clone)]
-pub(crate) struct Stacks {
+pub(crate) struct Stacks<B, S> {
     /// For actions without a degraded answer: an attempt may take the
     /// whole deadline.
-    pub(crate) bare: Stack,
+    pub(crate) bare: B,
     /// For actions with one: attempts end at the client's timeout, behind
     /// the fallback layer when the strategy has it (without it, the same
     /// attempts, so the no-fallback ablation sends exactly the same load).
-    pub(crate) soft: Stack,
+    pub(crate) soft: S,
 }
 
 /// Which failsoft parts a strategy uses.
@@ -144,7 +158,7 @@ pub(crate) fn build(
     lane: Lane,
     client: &ClientSpec,
     seed: u64,
-) -> Result<Stacks, ConfigError> {
+) -> Result<Stacks<impl Stack + use<>, impl Stack + use<>>, ConfigError> {
     let backoff = ExponentialBackoff::builder()
         .base(Duration::from_secs(1))
         .multiplier(2.0)
@@ -210,7 +224,9 @@ pub(crate) fn build(
             .option_layer(breaker.clone())
             .layer(AttemptTimeoutLayer::new(timeout))
             .service(lane.clone());
-        BoxCloneService::new(retry.layer(attempt).map_response(|_| Answer::Real))
+        retry
+            .layer(attempt)
+            .map_response(real as fn(Served) -> Answer)
     };
     let deadline = secs(client.deadline_s);
     // An action with a degraded answer gives an attempt up after the
@@ -226,11 +242,16 @@ pub(crate) fn build(
     let quick = attempts(secs(client.timeout_s).min(deadline));
     let soft = if parts.fallback {
         let degraded = |_: FallbackReason, _: BoxError| Ok(Answer::Degraded);
-        BoxCloneService::new(FallbackLayer::new(degraded).on_failures(true).layer(quick))
+        Either::Left(FallbackLayer::new(degraded).on_failures(true).layer(quick))
     } else {
-        quick
+        Either::Right(quick)
     };
     Ok(Stacks { bare, soft })
+}
+
+/// A lane's answer, as a device sees it.
+fn real(_: Served) -> Answer {
+    Answer::Real
 }
 
 /// The SRE book's 10% of requests, with no floor: a stack's devices are

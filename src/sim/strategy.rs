@@ -1,19 +1,16 @@
 //! Client strategies compared by the replay, and the plain-code ones.
 //!
 //! The naive control and the two "backoff alone" strategies are a plain
-//! retry loop ([`plain_call`]): no budget, no throttle, no breaker, no
+//! retry loop (run by the plain event loop): no budget, no throttle, no breaker, no
 //! fallback, server hints ignored. Their delays come from the crate's
 //! [`ExponentialBackoff`] (or a fixed, clock-aligned second for naive).
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-use tower::{Service, ServiceExt};
-
-use super::backend::{Call, Lane};
 use super::stack::Parts;
 use crate::backoff::{ExponentialBackoff, Jitter};
 use crate::rng::Rng;
+use tokio::time::Instant;
 
 /// A client strategy, from worst to best.
 ///
@@ -156,9 +153,28 @@ impl Strategy {
 
 // === impl Delay ===
 
+impl PlainPolicy {
+    /// The longest sleep between two attempts.
+    pub(crate) fn longest_delay(&self) -> Duration {
+        match self.delay {
+            // Up to a period to wait, and up to one more to align.
+            Delay::Aligned { period, .. } => period.saturating_mul(2),
+            Delay::Backoff(b) => b.max(),
+        }
+    }
+}
+
 impl Delay {
-    fn until(&self, retry: u32, previous: Duration, rng: &mut Rng) -> (Instant, Duration) {
-        let now = Instant::now();
+    /// When the attempt after a failure at `now` starts (the failed one
+    /// being retry `retry`, 0 for the first), and the delay to remember as
+    /// `previous`.
+    pub(crate) fn until(
+        &self,
+        now: Instant,
+        retry: u32,
+        previous: Duration,
+        rng: &mut Rng,
+    ) -> (Instant, Duration) {
         match *self {
             Delay::Aligned { period, t0 } => {
                 let p = period.as_nanos().max(1);
@@ -173,29 +189,4 @@ impl Delay {
             }
         }
     }
-}
-
-/// One logical request under a plain strategy: `true` on success.
-pub(crate) async fn plain_call(
-    mut lane: Lane,
-    call: Call,
-    policy: PlainPolicy,
-    mut rng: Rng,
-) -> bool {
-    let mut previous = Duration::ZERO;
-    for attempt in 0..policy.attempts {
-        if attempt > 0 {
-            let (at, d) = policy.delay.until(attempt - 1, previous, &mut rng);
-            previous = d;
-            tokio::time::sleep_until(at).await;
-        }
-        let Ok(ready) = lane.ready().await else {
-            return false;
-        };
-        let fut = ready.call(call);
-        if let Ok(Ok(_)) = tokio::time::timeout(policy.timeout, fut).await {
-            return true;
-        }
-    }
-    false
 }

@@ -22,6 +22,7 @@ use tower::Service;
 
 pub use self::future::LaneFuture;
 use self::slots::Slots;
+pub(crate) use self::slots::Waiter;
 use super::record::{Fleet, LaneCount, Recorder};
 use super::scenario::LaneSpec;
 use crate::BoxError;
@@ -174,26 +175,12 @@ impl Service<Call> for Lane {
     }
 
     fn call(&mut self, call: Call) -> Self::Future {
-        let now = Instant::now();
-        let mut shared = lock(&self.shared);
-        let minute = shared.minute(now);
-        let Shared {
-            rec, lanes, slots, ..
-        } = &mut *shared;
-        let lane = &mut lanes[self.index];
-        rec.count(self.index, call.fleet, minute, LaneCount::Attempts);
-        if lane.queue.len() >= lane.limit {
-            rec.count(self.index, call.fleet, minute, LaneCount::Rejected);
-            lane.credit = (lane.credit - lane.cfg.spec.reject_cost).max(-lane.cfg.full_rps);
-            return LaneFuture::shed(Shed::new(lane.hint()));
+        let sent =
+            lock(&self.shared).send(self.index, call.fleet, Instant::now(), Waiter::Task(None));
+        match sent {
+            Ok(slot) => LaneFuture::waiting(self.shared.clone(), slot),
+            Err(shed) => LaneFuture::shed(shed),
         }
-        let slot = slots.open();
-        lane.queue.push_back(Queued {
-            arrived: now,
-            fleet: call.fleet,
-            slot,
-        });
-        LaneFuture::waiting(self.shared.clone(), slot)
     }
 }
 
@@ -234,11 +221,33 @@ impl Backend {
         }
     }
 
-    /// Runs `f` on the counters with the current minute.
-    pub(crate) fn record(&self, f: impl FnOnce(&mut Recorder, usize)) {
+    /// Runs `f` on the counters with the minute of `now`.
+    pub(crate) fn record_at(&self, now: Instant, f: impl FnOnce(&mut Recorder, usize)) {
         let mut shared = lock(&self.shared);
-        let minute = shared.minute(Instant::now());
+        let minute = shared.minute(now);
         f(&mut shared.rec, minute);
+    }
+
+    /// Sends an attempt of `fleet` to lane `index` at `now`, answered to
+    /// `waiter`: its answer slot, or the lane's rejection.
+    pub(crate) fn send(
+        &self,
+        index: usize,
+        fleet: Fleet,
+        now: Instant,
+        waiter: Waiter,
+    ) -> Result<usize, Shed> {
+        lock(&self.shared).send(index, fleet, now, waiter)
+    }
+
+    /// The client of `slot` gives up waiting (the lane still serves it).
+    pub(crate) fn abandon(&self, slot: usize) {
+        lock(&self.shared).slots.abandon(slot);
+    }
+
+    /// Moves the ids of the event-loop requests answered so far to `out`.
+    pub(crate) fn take_answered(&self, out: &mut Vec<u32>) {
+        lock(&self.shared).slots.take_answered(out);
     }
 
     /// Serves one tick of length `dt` ending at `now`; `sec` is the time of
@@ -291,6 +300,32 @@ impl Backend {
 impl Shared {
     fn minute(&self, now: Instant) -> usize {
         (now.saturating_duration_since(self.t0).as_secs() / 60) as usize
+    }
+
+    /// Queues an attempt at lane `index`, or rejects it when the queue is
+    /// full (spending the lane's rejection cost).
+    fn send(
+        &mut self,
+        index: usize,
+        fleet: Fleet,
+        now: Instant,
+        waiter: Waiter,
+    ) -> Result<usize, Shed> {
+        let minute = self.minute(now);
+        let lane = &mut self.lanes[index];
+        self.rec.count(index, fleet, minute, LaneCount::Attempts);
+        if lane.queue.len() >= lane.limit {
+            self.rec.count(index, fleet, minute, LaneCount::Rejected);
+            lane.credit = (lane.credit - lane.cfg.spec.reject_cost).max(-lane.cfg.full_rps);
+            return Err(Shed::new(lane.hint()));
+        }
+        let slot = self.slots.open(waiter);
+        lane.queue.push_back(Queued {
+            arrived: now,
+            fleet,
+            slot,
+        });
+        Ok(slot)
     }
 }
 

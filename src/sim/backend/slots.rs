@@ -3,7 +3,8 @@
 //! One reusable slot per request in a queue, in the lane's shared state,
 //! instead of a channel allocated per request: the replay makes tens of
 //! millions of attempts. A slot wakes its client when answered, exactly
-//! where a channel's send would, so the replay's event order is unchanged.
+//! where a channel's send would. A client that is no task (a request of the
+//! plain event loop) is listed as answered instead of woken.
 
 use std::task::{Context, Poll, Waker};
 
@@ -14,14 +15,25 @@ use super::Served;
 pub(super) struct Slots {
     slots: Vec<Slot>,
     free: Vec<usize>,
+    /// Event-loop requests answered since the loop last looked.
+    answered: Vec<u32>,
+}
+
+/// Who waits for a queued request's answer.
+#[derive(Debug)]
+pub(crate) enum Waiter {
+    /// A task, woken through its waker once it has polled.
+    Task(Option<Waker>),
+    /// A request of the plain event loop, by its id there.
+    Request(u32),
 }
 
 #[derive(Debug)]
 enum Slot {
     /// On the free list.
     Free,
-    /// The client waits for the answer (woken through this waker).
-    Waiting(Option<Waker>),
+    /// The client waits for the answer.
+    Waiting(Waiter),
     /// Answered; the client has not taken the answer yet.
     Answered(Served),
     /// The client gave up (dropped its future) before the answer.
@@ -31,27 +43,33 @@ enum Slot {
 // === impl Slots ===
 
 impl Slots {
-    /// A slot for a new request whose client waits.
-    pub(super) fn open(&mut self) -> usize {
+    /// A slot for a new request whose client `waiter` waits.
+    pub(super) fn open(&mut self, waiter: Waiter) -> usize {
         if let Some(i) = self.free.pop() {
-            self.slots[i] = Slot::Waiting(None);
+            self.slots[i] = Slot::Waiting(waiter);
             return i;
         }
-        self.slots.push(Slot::Waiting(None));
+        self.slots.push(Slot::Waiting(waiter));
         self.slots.len() - 1
     }
 
-    /// Hands `served` to the client of `slot` and wakes it; `false` (and
-    /// the slot freed) when the client already gave up.
+    /// Hands `served` to the client of `slot` and wakes it (an event-loop
+    /// request is listed as answered and its slot freed); `false` (and the
+    /// slot freed) when the client already gave up.
     pub(super) fn answer(&mut self, slot: usize, served: Served) -> bool {
         let Some(s) = self.slots.get_mut(slot) else {
             return false;
         };
         match std::mem::replace(s, Slot::Answered(served)) {
-            Slot::Waiting(waker) => {
+            Slot::Waiting(Waiter::Task(waker)) => {
                 if let Some(w) = waker {
                     w.wake();
                 }
+                true
+            }
+            Slot::Waiting(Waiter::Request(id)) => {
+                self.answered.push(id);
+                self.release(slot);
                 true
             }
             _ => {
@@ -70,7 +88,7 @@ impl Slots {
                 self.release(slot);
                 Poll::Ready(served)
             }
-            Some(Slot::Waiting(waker)) => {
+            Some(Slot::Waiting(Waiter::Task(waker))) => {
                 match waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *waker = Some(cx.waker().clone()),
@@ -89,6 +107,11 @@ impl Slots {
             Some(Slot::Answered(_)) => self.release(slot),
             _ => {}
         }
+    }
+
+    /// Moves the ids of the event-loop requests answered so far to `out`.
+    pub(super) fn take_answered(&mut self, out: &mut Vec<u32>) {
+        out.append(&mut self.answered);
     }
 
     fn release(&mut self, slot: usize) {
@@ -125,36 +148,52 @@ mod tests {
         let waker = Waker::from(wakes.clone());
         let cx = Context::from_waker(&waker);
         let mut slots = Slots::default();
-        let slot = slots.open();
+        let slot = slots.open(Waiter::Task(None));
         assert_eq!(slots.poll(slot, &cx), Poll::Pending);
         assert_eq!(slots.poll(slot, &cx), Poll::Pending);
         assert!(slots.answer(slot, SERVED));
         assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
         assert_eq!(slots.poll(slot, &cx), Poll::Ready(SERVED));
         // Taken: the slot is free and the next request reuses it.
-        assert_eq!(slots.open(), slot);
+        assert_eq!(slots.open(Waiter::Task(None)), slot);
         assert_eq!(slots.slots.len(), 1);
     }
 
     #[test]
     fn an_abandoned_request_is_answered_as_wasted_and_its_slot_reused() {
         let mut slots = Slots::default();
-        let first = slots.open();
-        let second = slots.open();
+        let first = slots.open(Waiter::Task(None));
+        let second = slots.open(Waiter::Task(None));
         slots.abandon(first);
         assert!(!slots.answer(first, SERVED));
         assert!(slots.answer(second, SERVED));
-        assert_eq!(slots.open(), first);
+        assert_eq!(slots.open(Waiter::Task(None)), first);
         assert_eq!(slots.slots.len(), 2);
+    }
+
+    #[test]
+    fn an_event_loop_request_is_listed_as_answered_and_its_slot_freed() {
+        let mut slots = Slots::default();
+        let slot = slots.open(Waiter::Request(42));
+        let other = slots.open(Waiter::Request(7));
+        slots.abandon(other);
+        assert!(slots.answer(slot, SERVED));
+        assert!(!slots.answer(other, SERVED));
+        let mut answered = Vec::new();
+        slots.take_answered(&mut answered);
+        assert_eq!(answered, vec![42]);
+        slots.take_answered(&mut answered);
+        assert_eq!(answered, vec![42], "listed once");
+        assert_eq!(slots.free.len(), 2);
     }
 
     #[test]
     fn a_client_leaving_after_its_answer_frees_the_slot() {
         let mut slots = Slots::default();
-        let slot = slots.open();
+        let slot = slots.open(Waiter::Task(None));
         assert!(slots.answer(slot, SERVED));
         slots.abandon(slot);
-        assert_eq!(slots.open(), slot);
+        assert_eq!(slots.open(Waiter::Task(None)), slot);
         assert_eq!(slots.slots.len(), 1);
     }
 }

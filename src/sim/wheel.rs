@@ -1,0 +1,194 @@
+//! A timer wheel of whole milliseconds for the plain event loop.
+//!
+//! Timers go into a ring of buckets, one per `bucket_ms` (the replay's
+//! tick), in the order set: setting one only appends to a bucket that is
+//! hot in the cache, wherever in the next seconds it fires. When the wheel
+//! reaches a bucket, it sorts the bucket's timers by millisecond (keeping
+//! the order set within one). Timers set for a bucket already reached wait
+//! in a small heap, and those beyond the ring's span in a heap of their
+//! own. Timers of one millisecond fire in the order they were set, so a
+//! replay is deterministic.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// A timer in a heap: millisecond, order set, item.
+type Entry<T> = Reverse<(u64, u64, T)>;
+
+/// Timers carrying a `T` each, fired in order of their millisecond.
+#[derive(Debug)]
+pub(crate) struct Wheel<T> {
+    /// Bucket `b % len` holds the timers of milliseconds
+    /// `[b * bucket_ms, (b + 1) * bucket_ms)`, for buckets `b` in
+    /// `[loaded, loaded + len)`.
+    ring: Vec<Vec<(u64, T)>>,
+    bucket_ms: u64,
+    /// The first bucket not sorted into `sorted` yet.
+    loaded: u64,
+    /// Timers of the buckets reached, in firing order from `pos` on.
+    sorted: Vec<(u64, T)>,
+    pos: usize,
+    /// Timers set for buckets already reached.
+    late: BinaryHeap<Entry<T>>,
+    /// Timers beyond the ring's span.
+    later: BinaryHeap<Entry<T>>,
+    /// Timers set into a heap so far (their order there).
+    set: u64,
+    /// The first millisecond not fired yet.
+    next: u64,
+}
+
+// === impl Wheel ===
+
+impl<T: Ord + Copy> Wheel<T> {
+    /// An empty wheel of buckets of `bucket_ms` whose ring spans at least
+    /// `span_ms` (capped at about a minute: longer timers wait in a heap).
+    pub(crate) fn new(span_ms: u64, bucket_ms: u64) -> Self {
+        let bucket_ms = bucket_ms.max(1);
+        let len = (span_ms.min(1 << 16) / bucket_ms + 2) as usize;
+        Self {
+            ring: (0..len).map(|_| Vec::new()).collect(),
+            bucket_ms,
+            loaded: 0,
+            sorted: Vec::new(),
+            pos: 0,
+            late: BinaryHeap::new(),
+            later: BinaryHeap::new(),
+            set: 0,
+            next: 0,
+        }
+    }
+
+    /// Sets a timer firing `item` at `ms` (at once, with the current
+    /// millisecond, if `ms` has passed).
+    pub(crate) fn set(&mut self, ms: u64, item: T) {
+        let ms = ms.max(self.next);
+        let bucket = ms / self.bucket_ms;
+        let len = self.ring.len() as u64;
+        if bucket >= self.loaded && bucket - self.loaded < len {
+            self.ring[(bucket % len) as usize].push((ms, item));
+            return;
+        }
+        self.set += 1;
+        let entry = Reverse((ms, self.set, item));
+        if bucket < self.loaded {
+            self.late.push(entry);
+        } else {
+            self.later.push(entry);
+        }
+    }
+
+    /// Fires every timer up to and including `until`, calling `fire` with
+    /// the millisecond and item; timers `fire` sets meanwhile fire too when
+    /// due by `until`.
+    pub(crate) fn advance(&mut self, until: u64, mut fire: impl FnMut(&mut Self, u64, T)) {
+        if until < self.next {
+            return;
+        }
+        self.load(until / self.bucket_ms);
+        loop {
+            let first = self.sorted.get(self.pos).map(|e| e.0);
+            let late = self.late.peek().map(|Reverse(e)| e.0);
+            // On a tie the sorted timer goes first: it was set earlier.
+            let (ms, from_sorted) = match (first, late) {
+                (Some(a), Some(b)) if b < a => (b, false),
+                (Some(a), _) => (a, true),
+                (None, Some(b)) => (b, false),
+                (None, None) => break,
+            };
+            if ms > until {
+                break;
+            }
+            let item = if from_sorted {
+                self.pos += 1;
+                self.sorted[self.pos - 1].1
+            } else {
+                let Some(Reverse((_, _, item))) = self.late.pop() else {
+                    break;
+                };
+                item
+            };
+            self.next = ms;
+            fire(self, ms, item);
+        }
+        self.next = until + 1;
+    }
+
+    /// Sorts the timers of buckets up to `last` into `sorted`.
+    fn load(&mut self, last: u64) {
+        if self.pos == self.sorted.len() {
+            self.sorted.clear();
+            self.pos = 0;
+        }
+        let len = self.ring.len() as u64;
+        while self.loaded <= last {
+            let from = self.sorted.len();
+            let bucket = (self.loaded % len) as usize;
+            self.sorted.append(&mut self.ring[bucket]);
+            while let Some(Reverse((ms, _, _))) = self.later.peek() {
+                if ms / self.bucket_ms > self.loaded {
+                    break;
+                }
+                if let Some(Reverse((ms, _, item))) = self.later.pop() {
+                    self.sorted.push((ms, item));
+                }
+            }
+            self.sorted[from..].sort_by_key(|e| e.0);
+            self.loaded += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fired(wheel: &mut Wheel<u32>, until: u64) -> Vec<(u64, u32)> {
+        let mut out = Vec::new();
+        wheel.advance(until, |_, ms, item| out.push((ms, item)));
+        out
+    }
+
+    #[test]
+    fn timers_fire_by_millisecond_then_in_the_order_set() {
+        let mut wheel = Wheel::new(8, 2);
+        wheel.set(5, 1);
+        wheel.set(3, 2);
+        wheel.set(5, 3);
+        assert_eq!(fired(&mut wheel, 4), vec![(3, 2)]);
+        assert_eq!(fired(&mut wheel, 10), vec![(5, 1), (5, 3)]);
+        assert!(fired(&mut wheel, 20).is_empty());
+    }
+
+    #[test]
+    fn timers_beyond_the_span_wait_and_fire_on_time() {
+        let mut wheel = Wheel::new(4, 2);
+        wheel.set(1_000, 7);
+        wheel.set(2, 8);
+        assert_eq!(fired(&mut wheel, 999), vec![(2, 8)]);
+        assert_eq!(fired(&mut wheel, 1_000), vec![(1_000, 7)]);
+    }
+
+    #[test]
+    fn a_timer_set_while_firing_fires_when_due() {
+        let mut wheel = Wheel::<u32>::new(16, 3);
+        wheel.set(1, 0);
+        let mut out = Vec::new();
+        wheel.advance(5, |w, ms, item| {
+            out.push((ms, item));
+            if item < 3 {
+                // Once at the same millisecond, then two later.
+                w.set(ms + u64::from(item), item + 1);
+            }
+        });
+        assert_eq!(out, vec![(1, 0), (1, 1), (2, 2), (4, 3)]);
+    }
+
+    #[test]
+    fn a_timer_in_the_past_fires_next() {
+        let mut wheel = Wheel::new(16, 4);
+        assert!(fired(&mut wheel, 9).is_empty());
+        wheel.set(3, 1);
+        assert_eq!(fired(&mut wheel, 10), vec![(10, 1)]);
+    }
+}
