@@ -69,7 +69,9 @@ pub struct Gate<S, C = DefaultClassify> {
     admit: Admit,
 }
 
-/// What a gate's futures report to.
+/// What a gate's futures report to. Aligned to its own cache lines so that
+/// clones used on different threads do not falsely share a reference count.
+#[repr(align(128))]
 pub(crate) struct Guards {
     pub(crate) throttle: ThrottleHandle,
     pub(crate) breaker: Breaker,

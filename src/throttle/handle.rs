@@ -127,20 +127,22 @@ impl ThrottleHandle {
 
     /// Locks the state, folding the pending clock-free counts in at `now`.
     fn lock_at(&self, now: Instant) -> MutexGuard<'_, State> {
+        let mut st = self.lock();
+        let shared = &*self.shared;
+        st.fold(
+            now,
+            shared.pending_requests.take(),
+            shared.pending_accepts.take(),
+        );
+        st
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while the lock is held; recover the data regardless.
-        let mut st = self
-            .shared
+        self.shared
             .state
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let requests = self.shared.pending_requests.take();
-        let accepts = self.shared.pending_accepts.take();
-        if requests > 0 || accepts > 0 {
-            st.window.record(now, requests, accepts);
-            st.requests = st.requests.saturating_add(requests);
-            st.accepts = st.accepts.saturating_add(accepts);
-        }
-        st
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Remembers `p` for the clock-free path.
@@ -164,12 +166,42 @@ impl ThrottleHandle {
         self.publish(p);
     }
 
+    /// The healthy path's periodic refresh. It folds in the calling
+    /// thread's own pending counts only, so it does not take the cache
+    /// lines other threads count on. Should that make the probability rise
+    /// (say, this thread's requests were accepted on another thread), it
+    /// folds everyone's counts before publishing, so a partial view never
+    /// sends other threads down the slow path (which folds everything
+    /// before it rejects anyway). Other threads' pending requests wait for
+    /// their own refresh, at most `FOLD_EVERY` of theirs.
+    #[cold]
+    fn refresh_own(&self) {
+        let now = Instant::now();
+        let shared = &*self.shared;
+        let mut st = self.lock();
+        let (requests, accepts) = (
+            shared.pending_requests.take_own(),
+            shared.pending_accepts.take_own(),
+        );
+        st.fold(now, requests, accepts);
+        let mut p = st.window.probability(now);
+        if p > 0.0 {
+            st.fold(
+                now,
+                shared.pending_requests.take(),
+                shared.pending_accepts.take(),
+            );
+            p = st.window.probability(now);
+        }
+        self.publish(p);
+    }
+
     /// The layer's admission: clock-free while the probability is 0.
     #[inline]
     pub(crate) fn admit(&self) -> Result<(), Throttled> {
         if self.healthy() {
             if self.shared.pending_requests.increment() % FOLD_EVERY == FOLD_EVERY - 1 {
-                self.refresh_at(Instant::now());
+                self.refresh_own();
             }
             return Ok(());
         }
@@ -332,6 +364,19 @@ impl ThrottleHandle {
     /// ```
     pub fn snapshot(&self) -> ThrottleSnapshot {
         self.snapshot_at(Instant::now())
+    }
+}
+
+// === impl State ===
+
+impl State {
+    /// Records counts taken from the clock-free path at `now`.
+    fn fold(&mut self, now: Instant, requests: u64, accepts: u64) {
+        if requests > 0 || accepts > 0 {
+            self.window.record(now, requests, accepts);
+            self.requests = self.requests.saturating_add(requests);
+            self.accepts = self.accepts.saturating_add(accepts);
+        }
     }
 }
 

@@ -301,3 +301,37 @@ async fn failures_after_a_healthy_spell_throttle_at_once() {
     assert!(rejected >= 5, "{rejected}");
     assert!(handle.probability() > 0.5);
 }
+
+#[test]
+fn requests_admitted_on_one_thread_and_accepted_on_another_are_never_throttled() {
+    // The healthy path's refresh folds the calling thread's counts only;
+    // here every accept is counted on another thread, so that fold alone
+    // sees requests without accepts: everyone's counts must be folded
+    // before any request is throttled.
+    let handle = ThrottleLayer::builder()
+        .min_requests(1)
+        .seed(1)
+        .build()
+        .unwrap()
+        .handle();
+    let (send, accepts) = std::sync::mpsc::channel::<()>();
+    let (ack, acked) = std::sync::mpsc::channel::<()>();
+    let acceptor = {
+        let handle = handle.clone();
+        std::thread::spawn(move || {
+            for () in accepts {
+                handle.accept();
+                ack.send(()).unwrap();
+            }
+        })
+    };
+    for i in 0..1_000 {
+        assert!(handle.admit().is_ok(), "request {i} was throttled");
+        send.send(()).unwrap();
+        acked.recv().unwrap();
+    }
+    drop(send);
+    acceptor.join().unwrap();
+    let s = handle.snapshot();
+    assert_eq!((s.requests, s.accepts, s.probability), (1_000, 1_000, 0.0));
+}
