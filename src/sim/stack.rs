@@ -6,19 +6,20 @@
 
 use std::time::Duration;
 
+use tower::layer::layer_fn;
 use tower::util::Either;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 use super::backend::{Call, Lane, Served, Shed};
 use super::scenario::ClientSpec;
 use crate::backoff::{ExponentialBackoff, Jitter};
-use crate::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
+use crate::breaker::{Breaker, BreakerConfig};
 use crate::budget::{BudgetRefused, RatioBudget, RetryBudget};
 use crate::classify::{FailureKind, Verdict, classify_error};
 use crate::fallback::{FallbackLayer, FallbackReason};
 use crate::retry::RetryLayer;
 use crate::rng::mix;
-use crate::stack::AttemptTimeoutLayer;
+use crate::stack::{AttemptTimeoutLayer, Gate};
 use crate::throttle::ThrottleLayer;
 use crate::{BoxError, ConfigError};
 
@@ -175,7 +176,7 @@ pub(crate) fn build(
         .classify(classify)
         .budget(budget(parts)?)
         .build()?;
-    let (throttle, breaker) = if parts.throttle {
+    let gate = if parts.throttle {
         let throttle = ThrottleLayer::builder()
             .seed(mix(seed ^ 0x7407))
             // A response slower than 0.5 s (a tenth of the 5 s client
@@ -209,19 +210,21 @@ pub(crate) fn build(
         // there (16 hard outcomes where capacity sufficed at a 50 % slow
         // rate, 15 at 80 %, against none without).
         let cfg = BreakerConfig::builder().seed(mix(seed ^ 0xb4ea)).build()?;
-        let breaker =
-            CircuitBreakerLayer::with_handle(Breaker::new(&cfg)).classify(classify_result);
-        (Some(throttle), Some(breaker))
+        // The two as one service, as the recommended stack runs them (the
+        // breaker classifies with the throttle's `classify_result`).
+        let breaker = Breaker::new(&cfg);
+        Some(layer_fn(move |inner| {
+            Gate::new(inner, throttle.parts(), breaker.clone())
+        }))
     } else {
-        (None, None)
+        None
     };
     // The attempt timeout sits innermost, as in the crate's recommended
     // stack, so throttle and breaker see a timeout as the backend's failure.
     // Both attempt stacks share the throttle, breaker and retry budget.
     let attempts = |timeout: Duration| {
         let attempt = ServiceBuilder::new()
-            .option_layer(throttle.clone())
-            .option_layer(breaker.clone())
+            .option_layer(gate.clone())
             .layer(AttemptTimeoutLayer::new(timeout))
             .service(lane.clone());
         retry

@@ -10,7 +10,7 @@ use tower::Service;
 use crate::BoxError;
 use crate::breaker::{Admit, Breaker};
 use crate::classify::{Classify, DefaultClassify};
-use crate::error::{CircuitOpen, Throttled};
+use crate::error::Throttled;
 use crate::throttle::ThrottleHandle;
 
 mod future;
@@ -183,7 +183,7 @@ where
                 self.classify.clone(),
                 self.slow_call,
             ),
-            Err(open) => GateFuture::rejected(self.circuit_open(open)),
+            Err(open) => GateFuture::open(open, Arc::clone(&self.guards)),
         }
     }
 }
@@ -201,14 +201,6 @@ impl<S, C> Gate<S, C> {
     fn not_ready(&mut self, e: BoxError) -> BoxError {
         self.admit.clear();
         e
-    }
-
-    /// The breaker turned the attempt away: it never reached the backend,
-    /// so the throttle counts no accept.
-    #[cold]
-    fn circuit_open(&self, open: CircuitOpen) -> BoxError {
-        self.guards.throttle.failed();
-        Box::new(open)
     }
 }
 

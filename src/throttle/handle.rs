@@ -154,6 +154,12 @@ impl ThrottleHandle {
         }
     }
 
+    /// The probability the clock-free path reads, as last published.
+    #[cfg(test)]
+    pub(crate) fn published(&self) -> f64 {
+        f64::from_bits(self.shared.probability.load(Ordering::Relaxed))
+    }
+
     #[inline]
     fn healthy(&self) -> bool {
         f64::from_bits(self.shared.probability.load(Ordering::Relaxed)) == 0.0

@@ -13,6 +13,7 @@ use super::Guards;
 use crate::BoxError;
 use crate::breaker::{self, Permit};
 use crate::classify::Classify;
+use crate::error::CircuitOpen;
 use crate::throttle::{self, Slow};
 
 pin_project! {
@@ -61,6 +62,12 @@ pin_project! {
         Rejected {
             error: Option<BoxError>,
         },
+        // Counted by the throttle as no accept when polled, as a
+        // `Throttle` around a `CircuitBreaker` does.
+        Open {
+            error: Option<CircuitOpen>,
+            guards: Arc<Guards>,
+        },
     }
 }
 
@@ -89,6 +96,15 @@ impl<F, C> GateFuture<F, C> {
     pub(super) fn rejected(error: BoxError) -> Self {
         Self {
             kind: Kind::Rejected { error: Some(error) },
+        }
+    }
+
+    pub(super) fn open(error: CircuitOpen, guards: Arc<Guards>) -> Self {
+        Self {
+            kind: Kind::Open {
+                error: Some(error),
+                guards,
+            },
         }
     }
 }
@@ -132,6 +148,12 @@ where
             KindProj::Rejected { error } => Poll::Ready(Err(error
                 .take()
                 .expect("GateFuture polled after completion"))),
+            KindProj::Open { error, guards } => {
+                let error = error.take().expect("GateFuture polled after completion");
+                // The attempt never reached the backend: no accept.
+                guards.throttle.failed();
+                Poll::Ready(Err(Box::new(error)))
+            }
         }
     }
 }
@@ -140,7 +162,7 @@ impl<F, C> fmt::Debug for GateFuture<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.kind {
             Kind::Called { .. } => "called",
-            Kind::Rejected { .. } => "rejected",
+            Kind::Rejected { .. } | Kind::Open { .. } => "rejected",
         };
         f.debug_struct("GateFuture").field("kind", &kind).finish()
     }

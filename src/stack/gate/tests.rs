@@ -107,17 +107,24 @@ fn kind(result: &Result<u8, BoxError>) -> &'static str {
     }
 }
 
-/// How one call ended, as seen by its caller.
-async fn step<S>(svc: &mut S, step: Step) -> &'static str
+type Call = Pin<Box<dyn Future<Output = Result<u8, BoxError>> + Send>>;
+
+/// Gets `svc` ready and makes the call, without polling it.
+async fn start<S>(svc: &mut S, step: Step) -> Option<Call>
 where
     S: Service<Step, Response = u8, Error = BoxError>,
+    S::Future: Send + 'static,
 {
-    let Ok(ready) = svc.ready().await else {
+    let ready = svc.ready().await.ok()?;
+    Some(Box::pin(ready.call(step)))
+}
+
+/// How a started call ended, as seen by its caller.
+async fn finish(call: Option<Call>, step: Step) -> &'static str {
+    let Some(mut fut) = call else {
         return "not ready";
     };
-    let fut = ready.call(step);
     if let Step::Cancel = step {
-        let mut fut = std::pin::pin!(fut);
         let first = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
         return match first {
             Poll::Pending => "cancelled",
@@ -140,7 +147,8 @@ async fn the_gate_throttles_and_breaks_exactly_like_the_two_layers_it_fuses() {
 
     let mut rng = Rng::from_seed(3);
     let mut seen = std::collections::BTreeMap::new();
-    for i in 0..3_000 {
+    let mut in_flight = None;
+    for i in 0..3_001 {
         // Phases of a healthy, a failing and a slow backend, with noise.
         let phase = (i / 250) % 4;
         let r = rng.next_f64();
@@ -151,7 +159,13 @@ async fn the_gate_throttles_and_breaks_exactly_like_the_two_layers_it_fuses() {
             _ if r < 0.95 => Step::Fail,
             _ => Step::Cancel,
         };
-        let (a, b) = tokio::join!(step(&mut gate, s), step(&mut layered, s));
+        let calls = tokio::join!(start(&mut gate, s), start(&mut layered, s));
+        // Each call is polled only after the next one was made, so what a
+        // call does before its first poll shows in the next admission.
+        let Some((i, s, (a, b))) = in_flight.replace((i, s, calls)) else {
+            continue;
+        };
+        let (a, b) = tokio::join!(finish(a, s), finish(b, s));
         assert_eq!(a, b, "call {i} ({s:?}) ended differently");
         *seen.entry(a).or_insert(0u32) += 1;
         assert_eq!(
@@ -199,4 +213,23 @@ async fn a_backend_that_is_not_ready_gets_no_probe_slot_kept_for_it() {
     }
     let third = gate.ready().await.expect("ready").call(Step::Ok).await;
     assert_eq!(kind(&third), "open", "only two probes at a time");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_the_breaker_turns_away_counts_for_the_throttle_when_polled() {
+    // As in a `Throttle` around a `CircuitBreaker`: the throttle learns of
+    // the rejection from the future, so what it publishes to the next
+    // admissions changes only once the caller polls.
+    let (t, b) = (throttle(), breaker());
+    b.force_open();
+    let mut gate = Gate::new(Backend::new(u32::MAX), t.parts(), b);
+    let mut calls = Vec::new();
+    for _ in 0..20 {
+        calls.push(start(&mut gate, Step::Ok).await.expect("ready"));
+    }
+    assert_eq!(t.handle().published(), 0.0, "nothing polled yet");
+    for call in calls {
+        assert_eq!(finish(Some(call), Step::Ok).await, "open");
+    }
+    assert!(t.handle().published() > 0.0, "20 requests, no accepts");
 }
