@@ -68,13 +68,13 @@ impl Striped {
         })
     }
 
-    /// The sum of every stripe without taking it (a racy snapshot).
     /// Takes the calling thread's stripe only, leaving the cache lines of
     /// other threads' stripes where they are.
     pub(crate) fn take_own(&self) -> u64 {
         self.stripes[thread_stripe() & self.mask].swap(0, Ordering::AcqRel)
     }
 
+    /// The sum of every stripe without taking it (a racy snapshot).
     pub(crate) fn peek(&self) -> u64 {
         self.stripes
             .iter()

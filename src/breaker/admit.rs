@@ -1,5 +1,5 @@
-//! A breaker's admission as a service keeps it between `poll_ready` and
-//! `call`, and the bookkeeping once the call ends: shared by
+//! What a breaker service keeps between `poll_ready` and `call`, and what
+//! it records when the call ends: shared by
 //! [`CircuitBreaker`](super::CircuitBreaker) and the stack's gate.
 
 use tokio::time::Instant;
