@@ -1,4 +1,4 @@
-//! A timer wheel of whole milliseconds for the plain event loop.
+//! A timer wheel of whole milliseconds for the replay's event loops.
 //!
 //! Timers go into a ring of buckets, one per `bucket_ms` (the replay's
 //! tick), in the order set: setting one only appends to a bucket that is
@@ -85,36 +85,41 @@ impl<T: Ord + Copy> Wheel<T> {
         if until < self.next {
             return;
         }
-        self.load(until / self.bucket_ms);
-        loop {
-            let first = self.sorted.get(self.pos).map(|e| e.0);
-            let late = self.late.peek().map(|Reverse(e)| e.0);
-            // On a tie the sorted timer goes first: it was set earlier.
-            let (ms, from_sorted) = match (first, late) {
-                (Some(a), Some(b)) if b < a => (b, false),
-                (Some(a), _) => (a, true),
-                (None, Some(b)) => (b, false),
-                (None, None) => break,
-            };
-            if ms > until {
-                break;
-            }
-            let item = if from_sorted {
-                self.pos += 1;
-                self.sorted[self.pos - 1].1
-            } else {
-                let Some(Reverse((_, _, item))) = self.late.pop() else {
-                    break;
-                };
-                item
-            };
-            self.next = ms;
+        while let Some((ms, item)) = self.pop(until) {
             fire(self, ms, item);
         }
         self.next = until + 1;
     }
 
-    /// Sorts the timers of buckets up to `last` into `sorted`.
+    /// Takes the first timer due by `until`, with its millisecond, if any.
+    /// Timers set later for a millisecond before it fire at it.
+    pub(crate) fn pop(&mut self, until: u64) -> Option<(u64, T)> {
+        if until < self.next {
+            return None;
+        }
+        self.load(until / self.bucket_ms);
+        let first = self.sorted.get(self.pos).map(|e| e.0);
+        let late = self.late.peek().map(|Reverse(e)| e.0);
+        // On a tie the sorted timer goes first: it was set earlier.
+        let (ms, from_sorted) = match (first, late) {
+            (Some(a), Some(b)) if b < a => (b, false),
+            (Some(a), _) => (a, true),
+            (None, Some(b)) => (b, false),
+            (None, None) => return None,
+        };
+        if ms > until {
+            return None;
+        }
+        let item = if from_sorted {
+            self.pos += 1;
+            self.sorted[self.pos - 1].1
+        } else {
+            self.late.pop()?.0.2
+        };
+        self.next = ms;
+        Some((ms, item))
+    }
+
     fn load(&mut self, last: u64) {
         if self.pos == self.sorted.len() {
             self.sorted.clear();
@@ -182,6 +187,22 @@ mod tests {
             }
         });
         assert_eq!(out, vec![(1, 0), (1, 1), (2, 2), (4, 3)]);
+    }
+
+    #[test]
+    fn popping_takes_timers_one_at_a_time_in_firing_order() {
+        let mut wheel = Wheel::new(16, 4);
+        wheel.set(7, 1);
+        wheel.set(2, 2);
+        wheel.set(7, 3);
+        assert_eq!(wheel.pop(6), Some((2, 2)));
+        assert_eq!(wheel.pop(6), None);
+        // Set after 2 fired, for a millisecond already passed: due at 2.
+        wheel.set(1, 4);
+        assert_eq!(wheel.pop(6), Some((2, 4)));
+        assert_eq!(wheel.pop(9), Some((7, 1)));
+        assert_eq!(wheel.pop(9), Some((7, 3)));
+        assert_eq!(wheel.pop(9), None);
     }
 
     #[test]
