@@ -138,6 +138,7 @@ pub mod sim;
 pub mod stack;
 mod stripes;
 pub mod throttle;
+mod time;
 
 pub use crate::error::ConfigError;
 

@@ -2,8 +2,6 @@
 //! it records when the call ends: shared by
 //! [`CircuitBreaker`](super::CircuitBreaker) and the stack's gate.
 
-use tokio::time::Instant;
-
 use super::handle::{Breaker, Permit, PlainPermit};
 use crate::BoxError;
 use crate::classify::Outcome;
@@ -34,7 +32,7 @@ impl Admit {
                     true
                 }
                 None => {
-                    let decided = breaker.acquire_locked(Instant::now());
+                    let decided = breaker.acquire_locked(crate::time::now());
                     let admitted = decided.is_ok();
                     self.decided = Some(decided);
                     admitted
@@ -77,6 +75,6 @@ pub(crate) fn settle<T>(
 ) {
     match result {
         Err(e) if is_local_rejection(e.as_ref()) => drop(permit),
-        _ => breaker.record_with(permit, outcome(), Instant::now),
+        _ => breaker.record_with(permit, outcome(), crate::time::now),
     }
 }

@@ -213,7 +213,7 @@ impl Breaker {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn new(cfg: &BreakerConfig) -> Self {
-        let origin = Instant::now();
+        let origin = crate::time::now();
         let core = Core::new(cfg.clone(), origin);
         let slow = cfg.slow_call_rate.map(|_| cfg.slow_call_duration);
         let (tx, _) = watch::channel(State::Closed);
@@ -404,7 +404,7 @@ impl Breaker {
     #[inline]
     pub(crate) fn start_waiting(&self, permit: &mut Permit) {
         if permit.start == NO_START && self.shared.hot.slow.is_some() {
-            permit.start = self.offset(Instant::now());
+            permit.start = self.offset(crate::time::now());
         }
     }
 

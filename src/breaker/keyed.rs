@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use lru::LruCache;
-use tokio::time::Instant;
 use tower::{Layer, Service};
 
 use super::config::BreakerConfig;
@@ -316,7 +315,7 @@ where
         // As in the unkeyed layer: a slow call is timed from its first wait.
         let admitted = match breaker.acquire_plain() {
             Some(plain) => Ok(plain.into_permit()),
-            None => breaker.acquire_locked(Instant::now()),
+            None => breaker.acquire_locked(crate::time::now()),
         };
         match admitted {
             Ok(permit) => {

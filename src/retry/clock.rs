@@ -55,7 +55,7 @@ impl Clock {
     /// The request's deadline, starting it now if it has not started.
     pub(super) fn deadline(&mut self, config: &Config) -> Option<Instant> {
         if !self.started {
-            self.start(config, Instant::now());
+            self.start(config, crate::time::now());
         }
         self.deadline
     }
@@ -68,7 +68,7 @@ impl Clock {
             return None;
         }
         self.armed = true;
-        let now = Instant::now();
+        let now = crate::time::now();
         self.start(config, now);
         let (limit, by_deadline) = attempt_limit(config, self.deadline, now);
         // A limit too far to represent is no limit.

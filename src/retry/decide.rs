@@ -107,7 +107,7 @@ impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
         let mut delay = config
             .backoff
             .delay(self.attempts - 1, *self.previous_delay, rng);
-        let now = deadline.map(|_| Instant::now());
+        let now = deadline.map(|_| crate::time::now());
         let past_deadline = |wait: Duration| match (deadline, now) {
             (Some(deadline), Some(now)) => now.checked_add(wait).is_none_or(|at| at >= deadline),
             _ => false,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use crate::time::{Instant, Sleep, after, sleep_until};
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep, sleep_until};
 use tower::Service;
 
 use super::Local;
@@ -130,14 +130,6 @@ where
     pub fn stop_reason(&self) -> Option<StopReason> {
         self.guard.stop
     }
-}
-
-/// `delay` from now, saturating at about 30 years (as tokio's own `sleep`
-/// does) for a delay too long to represent.
-fn after(delay: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(delay)
-        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
 }
 
 /// Sets the timer to fire at `at`, reusing its registration when it has one.

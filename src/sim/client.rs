@@ -4,10 +4,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use std::task::{Context, Poll, Waker};
-use tokio::time::Instant;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker, ready};
 
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
 use tower::ServiceExt;
+use tower::util::Oneshot;
 
 use super::backend::{Backend, Call, Lane};
 use super::fleet::{Action, fleet_devices};
@@ -92,67 +96,105 @@ pub(crate) fn layered(
 // === impl Clients ===
 
 impl<B: Stack, S: Stack> Clients<B, S> {
-    /// Sends `action`, due `now`, through its client's stack and leaves
-    /// the answer to a task, which records the ending when done.
-    pub(crate) fn start(&mut self, action: Action, now: Instant) {
+    /// Sends `action`, due `now`, through its client's stack, and returns
+    /// the request awaiting its answer (`None` if no client serves it).
+    pub(crate) fn start(&mut self, action: Action, now: Instant) -> Option<Request<B, S>> {
         self.backend.record_at(now, |rec, minute| {
             rec.started(action.lane, action.fleet, minute)
         });
-        let Some(stacks) = self.stacks[action.fleet.index()].get_mut(action.lane) else {
-            return;
-        };
+        let stacks = self.stacks[action.fleet.index()].get_mut(action.lane)?;
         if stacks.is_empty() {
-            return;
+            return None;
         }
         let count = stacks.len();
         let pair = &mut stacks[action.device as usize % count];
-        let grant = action.grants.then(|| self.entitlements.clone()).flatten();
-        let backend = self.backend.clone();
-        if action.fallback {
-            send(&mut pair.soft, action, backend, grant);
+        let answer = if action.fallback {
+            match send(&mut pair.soft, Call::new(action.fleet)) {
+                Sent::Now(f) => Answering::Soft { f },
+                Sent::Later(f) => Answering::SoftWait { f },
+                Sent::Refused(err) => Answering::Refused { err: Some(err) },
+            }
         } else {
-            send(&mut pair.bare, action, backend, grant);
-        }
+            match send(&mut pair.bare, Call::new(action.fleet)) {
+                Sent::Now(f) => Answering::Bare { f },
+                Sent::Later(f) => Answering::BareWait { f },
+                Sent::Refused(err) => Answering::Refused { err: Some(err) },
+            }
+        };
+        Some(Request { answer, action })
+    }
+
+    /// Records that `action` ended at `now` as `ending`.
+    pub(crate) fn end(&self, now: Instant, (action, ending): (Action, Ending)) {
+        let grant = action
+            .grants
+            .then_some(self.entitlements.as_deref())
+            .flatten();
+        finish(&self.backend, now, action, ending, grant);
     }
 }
 
-/// Calls `stack` for `action` and spawns a task awaiting the answer.
-///
-/// The stack is driven to readiness and called here, on the client's own
-/// instance: its layers are ready at once (they fail fast rather than
-/// wait), so no clone of the stack is made per request.
-fn send<T: Stack>(
-    stack: &mut T,
-    action: Action,
-    backend: Arc<Backend>,
-    grant: Option<Arc<[AtomicBool]>>,
-) {
-    let call = Call::new(action.fleet);
+/// How a stack took a call.
+enum Sent<T: Stack> {
+    /// Called at once.
+    Now(T::Future),
+    /// Not ready at once: a clone waits for readiness, then calls.
+    Later(Oneshot<T, Call>),
+    /// The stack failed instead of becoming ready.
+    Refused(BoxError),
+}
+
+/// Drives `stack` to readiness and calls it, on the client's own instance:
+/// its layers are ready at once (they fail fast rather than wait), so no
+/// clone of the stack is made per request.
+fn send<T: Stack>(stack: &mut T, call: Call) -> Sent<T> {
     match stack.poll_ready(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(Ok(())) => await_answer(stack.call(call), action, backend, grant),
-        Poll::Ready(Err(_)) => finish(&backend, Instant::now(), action, Ending::Hard, None),
-        // Not ready at once: wait for readiness on a clone, in the task.
-        Poll::Pending => await_answer(stack.clone().oneshot(call), action, backend, grant),
+        Poll::Ready(Ok(())) => Sent::Now(stack.call(call)),
+        Poll::Ready(Err(err)) => Sent::Refused(err),
+        Poll::Pending => Sent::Later(stack.clone().oneshot(call)),
     }
 }
 
-/// Spawns a task awaiting `answer` and recording how `action` ended.
-fn await_answer(
-    answer: impl Future<Output = Result<Answer, BoxError>> + Send + 'static,
-    action: Action,
-    backend: Arc<Backend>,
-    grant: Option<Arc<[AtomicBool]>>,
-) {
-    // Boxed: the task stays small whatever the stack's future.
-    let answer = Box::pin(answer);
-    tokio::spawn(async move {
-        let ending = match answer.await {
+pin_project! {
+    /// A request in flight: the answer of a stack, ending in how its
+    /// action ended.
+    pub(crate) struct Request<B: Stack, S: Stack> {
+        #[pin]
+        answer: Answering<B, S>,
+        action: Action,
+    }
+}
+
+pin_project! {
+    #[project = AnsweringProj]
+    enum Answering<B: Stack, S: Stack> {
+        Bare { #[pin] f: B::Future },
+        BareWait { #[pin] f: Oneshot<B, Call> },
+        Soft { #[pin] f: S::Future },
+        SoftWait { #[pin] f: Oneshot<S, Call> },
+        Refused { err: Option<BoxError> },
+    }
+}
+
+impl<B: Stack, S: Stack> Future for Request<B, S> {
+    type Output = (Action, Ending);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let answer = match this.answer.project() {
+            AnsweringProj::Bare { f } => ready!(f.poll(cx)),
+            AnsweringProj::BareWait { f } => ready!(f.poll(cx)),
+            AnsweringProj::Soft { f } => ready!(f.poll(cx)),
+            AnsweringProj::SoftWait { f } => ready!(f.poll(cx)),
+            AnsweringProj::Refused { err } => Err(err.take().unwrap_or_else(|| "refused".into())),
+        };
+        let ending = match answer {
             Ok(Answer::Real) => Ending::Ok,
             Ok(Answer::Degraded) => Ending::Soft,
             Err(_) => Ending::Hard,
         };
-        finish(&backend, Instant::now(), action, ending, grant.as_deref());
-    });
+        Poll::Ready((*this.action, ending))
+    }
 }
 
 /// Records how `action` ended at `now`; a success grants the device its

@@ -1,5 +1,5 @@
-//! Running a replay: per strategy, an event loop (plain strategies) or one
-//! current-thread runtime on paused time (layered ones).
+//! Running a replay: per strategy, an event loop of plain retry loops, or
+//! one of the crate's layers on the replay's own clock and executor.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,11 +8,13 @@ use tokio::time::Instant;
 
 use super::backend::{Backend, LaneConfig};
 use super::client;
+use super::exec::Tasks;
 use super::fleet::{self, Fleets};
 use super::plain;
 use super::record::{Fleet, Recorder};
 use super::scenario::Scenario;
 use super::strategy::Strategy;
+use super::timers::Clock;
 use crate::rng::Streams;
 
 /// What to replay: seed, scale, strategies, fleets and switches.
@@ -100,11 +102,7 @@ pub(crate) fn run_strategy(
             devices,
         });
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()?;
-    rt.block_on(drive(s, opts, strategy, progress))
+    drive(s, opts, strategy, progress)
 }
 
 fn lane_configs(s: &Scenario, opts: &RunOptions) -> Vec<LaneConfig> {
@@ -173,22 +171,38 @@ impl Setup {
     }
 }
 
-async fn drive(
+/// Timers further ahead than this wait outside the wheel's ring.
+const TIMER_SPAN_MS: u64 = 65_536;
+
+/// Replays a layered strategy: its clients' real layers, on the replay's
+/// own clock ([`Clock`]) and executor ([`Tasks`]).
+///
+/// Within one tick, as in the plain event loop: timers of the milliseconds
+/// before the tick (each millisecond's woken requests run before the
+/// next), then at the tick its timers and the backend's service, the
+/// requests woken by either (an answer beats a timeout of the same
+/// millisecond: an attempt's timeout looks at the answer first), then the
+/// user actions due.
+fn drive(
     s: &Scenario,
     opts: &RunOptions,
     strategy: Strategy,
     progress: &dyn Fn(u32),
 ) -> std::io::Result<Run> {
+    let parts = strategy
+        .parts()
+        .ok_or_else(|| std::io::Error::other("a plain strategy has no stacks"))?;
+    let start = Instant::now();
+    let period = Period::new(s);
+    // Installed before the layers are built: they read it from the start.
+    let mut clock = Clock::install(start, TIMER_SPAN_MS, period.tick_ms);
     let Setup {
         backend,
         mut fleets,
         period,
         t0,
-    } = Setup::new(s, opts, Instant::now());
+    } = Setup::new(s, opts, start);
     let devices = fleets.devices();
-    let parts = strategy
-        .parts()
-        .ok_or_else(|| std::io::Error::other("a plain strategy has no stacks"))?;
     let mut clients = client::layered(
         s,
         parts,
@@ -197,32 +211,37 @@ async fn drive(
         fleets.entitlements(),
     )
     .map_err(std::io::Error::other)?;
+    let mut tasks = Tasks::new();
     let tick_ms = period.tick_ms;
     let dt = Duration::from_millis(tick_ms);
     let mut due = Vec::new();
-    // One timer for the whole day, moved to each tick: no timer is created
-    // and torn down per tick.
-    let mut timer = std::pin::pin!(tokio::time::sleep_until(t0));
     for tick in 0..period.ticks() {
         let ms = tick * tick_ms;
+        while let Some(at) = ms.checked_sub(1).and_then(|m| clock.next_due(m)) {
+            clock.advance(at);
+            let now = t0 + Duration::from_millis(at);
+            tasks.run_ready(&mut |out| clients.end(now, out));
+        }
+        clock.advance(ms);
         let now = t0 + Duration::from_millis(ms);
-        timer.as_mut().reset(now);
-        timer.as_mut().await;
         backend.serve(now, period.second(ms), dt);
-        // Requests answered now finish before new ones are sent, as when
-        // each request was sent from its own task.
-        tokio::task::yield_now().await;
+        tasks.run_ready(&mut |out| clients.end(now, out));
         fleets.due(tick, period.second(ms), &mut due);
         for action in due.drain(..) {
-            clients.start(action, now);
+            if let Some(request) = clients.start(action, now) {
+                tasks.spawn(request, &mut |out| clients.end(now, out));
+            }
         }
         if ms.is_multiple_of(60_000) {
             progress((ms / 60_000) as u32);
         }
     }
     progress(period.minutes() as u32);
-    drop(clients);
     let rec = backend.take_recorder();
+    // Requests still in flight go before the clock their timers are on.
+    drop(tasks);
+    drop(clients);
+    drop(clock);
     Ok(Run {
         strategy,
         rec,

@@ -30,6 +30,7 @@ mod backend;
 mod chart;
 mod client;
 mod engine;
+mod exec;
 mod fleet;
 mod metrics;
 mod plain;
@@ -38,6 +39,7 @@ mod report;
 mod scenario;
 mod stack;
 mod strategy;
+pub(crate) mod timers;
 mod wheel;
 
 use std::sync::Mutex;

@@ -94,6 +94,31 @@ impl<T: Ord + Copy> Wheel<T> {
     /// Takes the first timer due by `until`, with its millisecond, if any.
     /// Timers set later for a millisecond before it fire at it.
     pub(crate) fn pop(&mut self, until: u64) -> Option<(u64, T)> {
+        let (ms, from_sorted) = self.first(until)?;
+        let item = if from_sorted {
+            self.pos += 1;
+            self.sorted[self.pos - 1].1
+        } else {
+            self.late.pop()?.0.2
+        };
+        self.next = ms;
+        Some((ms, item))
+    }
+
+    /// The first timer due by `until`, with its millisecond, left in place.
+    pub(crate) fn peek(&mut self, until: u64) -> Option<(u64, T)> {
+        let (ms, from_sorted) = self.first(until)?;
+        let item = if from_sorted {
+            self.sorted[self.pos].1
+        } else {
+            self.late.peek()?.0.2
+        };
+        Some((ms, item))
+    }
+
+    /// The millisecond of the first timer due by `until`, and whether it
+    /// is in `sorted` (else in `late`).
+    fn first(&mut self, until: u64) -> Option<(u64, bool)> {
         if until < self.next {
             return None;
         }
@@ -107,17 +132,7 @@ impl<T: Ord + Copy> Wheel<T> {
             (None, Some(b)) => (b, false),
             (None, None) => return None,
         };
-        if ms > until {
-            return None;
-        }
-        let item = if from_sorted {
-            self.pos += 1;
-            self.sorted[self.pos - 1].1
-        } else {
-            self.late.pop()?.0.2
-        };
-        self.next = ms;
-        Some((ms, item))
+        (ms <= until).then_some((ms, from_sorted))
     }
 
     fn load(&mut self, last: u64) {
@@ -190,11 +205,13 @@ mod tests {
     }
 
     #[test]
-    fn popping_takes_timers_one_at_a_time_in_firing_order() {
+    fn peeking_and_popping_take_timers_one_at_a_time_in_firing_order() {
         let mut wheel = Wheel::new(16, 4);
         wheel.set(7, 1);
         wheel.set(2, 2);
         wheel.set(7, 3);
+        assert_eq!(wheel.peek(1), None);
+        assert_eq!(wheel.peek(6), Some((2, 2)));
         assert_eq!(wheel.pop(6), Some((2, 2)));
         assert_eq!(wheel.pop(6), None);
         // Set after 2 fired, for a millisecond already passed: due at 2.

@@ -5,8 +5,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::time::{Sleep, sleep};
 use pin_project_lite::pin_project;
-use tokio::time::{Sleep, sleep};
 use tower::{Layer, Service};
 
 use crate::BoxError;

@@ -182,7 +182,7 @@ impl ThrottleHandle {
     /// their own refresh, at most `FOLD_EVERY` of theirs.
     #[cold]
     fn refresh_own(&self) {
-        let now = Instant::now();
+        let now = crate::time::now();
         let shared = &*self.shared;
         let mut st = self.lock();
         let (requests, accepts) = (
@@ -211,7 +211,7 @@ impl ThrottleHandle {
             }
             return Ok(());
         }
-        self.admit_at(Instant::now())
+        self.admit_at(crate::time::now())
     }
 
     /// The layer's accept: clock-free while the probability is 0.
@@ -223,12 +223,12 @@ impl ThrottleHandle {
             self.shared.pending_accepts.increment();
             return;
         }
-        self.record_accept_at(Instant::now());
+        self.record_accept_at(crate::time::now());
     }
 
     /// The layer's failed attempt: brings the probability up to date at once.
     pub(crate) fn failed(&self) {
-        self.refresh_at(Instant::now());
+        self.refresh_at(crate::time::now());
     }
 
     /// Decides one request at `now`: draws against the current probability,
@@ -331,7 +331,7 @@ impl ThrottleHandle {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn probability(&self) -> f64 {
-        self.probability_at(Instant::now())
+        self.probability_at(crate::time::now())
     }
 
     /// Counters and the probability at `now`.
@@ -369,7 +369,7 @@ impl ThrottleHandle {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn snapshot(&self) -> ThrottleSnapshot {
-        self.snapshot_at(Instant::now())
+        self.snapshot_at(crate::time::now())
     }
 }
 

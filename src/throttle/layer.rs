@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
 use tower::Layer;
 
 use super::Throttle;
@@ -308,7 +307,7 @@ impl<C> ThrottleBuilder<C> {
             self.k,
             self.max_probability,
             self.min_requests,
-            Instant::now(),
+            crate::time::now(),
         );
         let rng = self.seed.map_or_else(Rng::from_os, Rng::from_seed);
         Ok(ThrottleLayer {

@@ -31,14 +31,14 @@ impl Slow {
     #[inline]
     pub(crate) fn waiting(&mut self) {
         if let Self::Armed(limit) = *self {
-            *self = Instant::now()
+            *self = crate::time::now()
                 .checked_add(limit)
                 .map_or(Self::Off, Self::Until);
         }
     }
 
     fn late(self) -> bool {
-        matches!(self, Self::Until(at) if Instant::now() >= at)
+        matches!(self, Self::Until(at) if crate::time::now() >= at)
     }
 }
 

@@ -191,7 +191,7 @@ impl RatioBudget {
                     refused: 0,
                     cancelled: 0,
                 })),
-                epoch: Instant::now(),
+                epoch: crate::time::now(),
                 bucket_nanos,
                 deposit_units: units_down(config.ratio),
                 floor_units,
@@ -333,7 +333,7 @@ impl RatioBudget {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn snapshot(&self) -> RatioSnapshot {
-        self.snapshot_at(Instant::now())
+        self.snapshot_at(crate::time::now())
     }
 
     /// The budget's counters and available credit at `now`.
@@ -366,7 +366,7 @@ impl RatioBudget {
     #[cold]
     fn tick(&self) {
         let s = &*self.shared;
-        let now = Instant::now();
+        let now = crate::time::now();
         if s.bucket(now) > s.filed.load(Ordering::Relaxed)
             && let Ok(core) = s.core.try_lock()
         {
@@ -392,11 +392,11 @@ impl RetryBudget for RatioBudget {
     }
 
     fn try_retry(&self, kind: FailureKind) -> Result<(), BudgetRefused> {
-        self.try_retry_at(kind, Instant::now())
+        self.try_retry_at(kind, crate::time::now())
     }
 
     fn cancel_retry(&self, kind: FailureKind) {
-        self.cancel_retry_at(kind, Instant::now())
+        self.cancel_retry_at(kind, crate::time::now())
     }
 
     #[inline]

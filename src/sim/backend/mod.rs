@@ -175,8 +175,12 @@ impl Service<Call> for Lane {
     }
 
     fn call(&mut self, call: Call) -> Self::Future {
-        let sent =
-            lock(&self.shared).send(self.index, call.fleet, Instant::now(), Waiter::Task(None));
+        let sent = lock(&self.shared).send(
+            self.index,
+            call.fleet,
+            crate::time::now(),
+            Waiter::Task(None),
+        );
         match sent {
             Ok(slot) => LaneFuture::waiting(self.shared.clone(), slot),
             Err(shed) => LaneFuture::shed(shed),
