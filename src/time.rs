@@ -58,7 +58,7 @@ mod either {
         #[project = Proj]
         #[derive(Debug)]
         pub(crate) enum Sleep {
-            Tokio { #[pin] sleep: tokio::time::Sleep },
+            Tokio { sleep: Pin<Box<tokio::time::Sleep>> },
             Sim { sleep: SimSleep },
         }
     }
@@ -68,7 +68,7 @@ mod either {
         match SimSleep::until(deadline) {
             Some(sleep) => Sleep::Sim { sleep },
             None => Sleep::Tokio {
-                sleep: tokio::time::sleep_until(deadline),
+                sleep: Box::pin(tokio::time::sleep_until(deadline)),
             },
         }
     }
@@ -77,7 +77,7 @@ mod either {
         /// Moves the deadline to `deadline`, keeping the registration.
         pub(crate) fn reset(self: Pin<&mut Self>, deadline: Instant) {
             match self.project() {
-                Proj::Tokio { sleep } => sleep.reset(deadline),
+                Proj::Tokio { sleep } => sleep.as_mut().reset(deadline),
                 Proj::Sim { sleep } => sleep.reset(deadline),
             }
         }
@@ -88,7 +88,7 @@ mod either {
 
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
             match self.project() {
-                Proj::Tokio { sleep } => sleep.poll(cx),
+                Proj::Tokio { sleep } => sleep.as_mut().poll(cx),
                 Proj::Sim { sleep } => sleep.poll(cx),
             }
         }
