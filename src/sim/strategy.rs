@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use super::stack::Parts;
+use super::wheel::ms_ceil;
 use crate::backoff::{ExponentialBackoff, Jitter};
 use crate::rng::Rng;
-use tokio::time::Instant;
 
 /// A client strategy, from worst to best.
 ///
@@ -56,10 +56,19 @@ pub(crate) struct PlainPolicy {
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Delay {
-    /// Wait `period`, then on to the next whole multiple of it since `t0`.
-    Aligned { period: Duration, t0: Instant },
+    /// Wait `period`, then on to the next whole multiple of it since the
+    /// replay's start.
+    Aligned { period: Duration },
     /// Delays from a backoff schedule.
     Backoff(ExponentialBackoff),
+}
+
+/// What a jittered delay draws on: the request's own random stream and the
+/// delay it drew last.
+#[derive(Debug, Clone)]
+pub(crate) struct Draws {
+    pub(crate) rng: Rng,
+    pub(crate) previous: Duration,
 }
 
 // === impl Strategy ===
@@ -124,7 +133,7 @@ impl Strategy {
 
     /// The retry loop of a plain strategy with per-attempt `timeout`;
     /// `None` for layered ones.
-    pub(crate) fn plain(self, timeout: Duration, t0: Instant) -> Option<PlainPolicy> {
+    pub(crate) fn plain(self, timeout: Duration) -> Option<PlainPolicy> {
         let backoff = |jitter| {
             ExponentialBackoff::builder()
                 .base(Duration::from_secs(1))
@@ -137,7 +146,6 @@ impl Strategy {
         let delay = match self {
             Strategy::Naive => Delay::Aligned {
                 period: Duration::from_secs(1),
-                t0,
             },
             Strategy::Backoff => Delay::Backoff(backoff(Jitter::None)),
             Strategy::Jitter => Delay::Backoff(backoff(Jitter::Full)),
@@ -151,7 +159,7 @@ impl Strategy {
     }
 }
 
-// === impl Delay ===
+// === impl PlainPolicy ===
 
 impl PlainPolicy {
     /// The longest sleep between two attempts.
@@ -162,30 +170,33 @@ impl PlainPolicy {
             Delay::Backoff(b) => b.max(),
         }
     }
+
+    /// Whether its delays draw on a request's [`Draws`] (a jittered
+    /// backoff); other delays never read them.
+    pub(crate) fn draws(&self) -> bool {
+        matches!(self.delay, Delay::Backoff(b) if b.jitter() != Jitter::None)
+    }
 }
 
+// === impl Delay ===
+
 impl Delay {
-    /// When the attempt after a failure at `now` starts (the failed one
-    /// being retry `retry`, 0 for the first), and the delay to remember as
-    /// `previous`.
-    pub(crate) fn until(
-        &self,
-        now: Instant,
-        retry: u32,
-        previous: Duration,
-        rng: &mut Rng,
-    ) -> (Instant, Duration) {
+    /// The millisecond of the replay the attempt after a failure at `ms`
+    /// starts at, rounded up to whole milliseconds as the runtime's timers
+    /// round (the failed attempt being retry `retry`, 0 for the first).
+    /// A jittered delay draws on `draws` and remembers itself there.
+    pub(crate) fn until(&self, ms: u64, retry: u32, draws: &mut Draws) -> u64 {
         match *self {
-            Delay::Aligned { period, t0 } => {
-                let p = period.as_nanos().max(1);
-                let since = (now + period).saturating_duration_since(t0).as_nanos();
-                let aligned = since.div_ceil(p) * p;
-                let at = t0 + Duration::from_nanos(u64::try_from(aligned).unwrap_or(u64::MAX));
-                (at, period)
+            Delay::Aligned { period } => {
+                let p = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX).max(1);
+                let since = ms.saturating_mul(1_000_000).saturating_add(p);
+                let aligned = since.div_ceil(p).saturating_mul(p);
+                aligned.div_ceil(1_000_000)
             }
             Delay::Backoff(b) => {
-                let d = b.delay(retry, previous, rng);
-                (now + d, d)
+                let d = b.delay(retry, draws.previous, &mut draws.rng);
+                draws.previous = d;
+                ms.saturating_add(ms_ceil(d))
             }
         }
     }

@@ -11,6 +11,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::time::Duration;
 
 /// A timer in a heap: millisecond, order set, item.
 type Entry<T> = Reverse<(u64, u64, T)>;
@@ -36,6 +37,14 @@ pub(crate) struct Wheel<T> {
     set: u64,
     /// The first millisecond not fired yet.
     next: u64,
+}
+
+/// Whole milliseconds in `d`, rounded up (as the runtime's timers round).
+pub(crate) fn ms_ceil(d: Duration) -> u64 {
+    let sub = d.subsec_nanos().div_ceil(1_000_000);
+    d.as_secs()
+        .saturating_mul(1_000)
+        .saturating_add(u64::from(sub))
 }
 
 // === impl Wheel ===
