@@ -212,7 +212,7 @@ impl Loop {
     /// Sends the next attempt of request `id` at `ms`.
     fn send(&mut self, sh: &mut Shared, wheel: &mut Wheel<Timer>, ms: u64, id: u32) {
         let r = &mut self.requests[id as usize];
-        let Some(plan) = self.plans[r.action.fleet.index()] else {
+        let Some(plan) = &self.plans[r.action.fleet.index()] else {
             return;
         };
         r.sent += 1;
@@ -232,7 +232,7 @@ impl Loop {
     /// one, or end the request when it has used all its attempts.
     fn retry(&mut self, sh: &mut Shared, wheel: &mut Wheel<Timer>, ms: u64, id: u32) {
         let r = &mut self.requests[id as usize];
-        let Some(plan) = self.plans[r.action.fleet.index()] else {
+        let Some(plan) = &self.plans[r.action.fleet.index()] else {
             return;
         };
         if r.sent >= plan.policy.attempts {
