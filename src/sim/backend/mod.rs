@@ -24,6 +24,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower::Service;
 
+pub use self::call::{Call, Served, Shed};
 pub use self::future::LaneFuture;
 use self::slots::Slots;
 pub(crate) use self::slots::Waiter;
@@ -31,44 +32,6 @@ use super::record::{Fleet, LaneCount, Recorder};
 use super::scenario::LaneSpec;
 use crate::BoxError;
 use crate::classify::Hint;
-
-/// A request to a lane: which fleet sends it (for the report).
-///
-/// # Examples
-///
-/// ```
-/// use failsoft::sim::{Call, Fleet};
-/// let call = Call::new(Fleet::Vacuums);
-/// assert_eq!(call.fleet(), Fleet::Vacuums);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Call {
-    fleet: Fleet,
-}
-
-/// A lane's answer: how long the request waited in the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Served {
-    /// Time from arrival to response.
-    pub waited: Duration,
-}
-
-/// The lane rejected the request at once: its queue was full.
-///
-/// Carries the server's hint when the lane sends one.
-///
-/// # Examples
-///
-/// ```
-/// use failsoft::sim::Shed;
-/// let shed = Shed::new(None);
-/// assert_eq!(shed.hint(), None);
-/// assert_eq!(shed.to_string(), "overloaded: queue full");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shed {
-    hint: Option<Hint>,
-}
 
 /// One lane of the simulated backend, as a Tower [`Service`].
 ///
@@ -130,42 +93,6 @@ struct Queued {
     slot: usize,
 }
 
-// === impl Call ===
-
-impl Call {
-    /// A request sent by `fleet`.
-    pub const fn new(fleet: Fleet) -> Self {
-        Self { fleet }
-    }
-
-    /// The fleet that sent it.
-    pub const fn fleet(&self) -> Fleet {
-        self.fleet
-    }
-}
-
-// === impl Shed ===
-
-impl Shed {
-    /// A rejection carrying `hint`.
-    pub const fn new(hint: Option<Hint>) -> Self {
-        Self { hint }
-    }
-
-    /// What the server said about retrying.
-    pub const fn hint(&self) -> Option<Hint> {
-        self.hint
-    }
-}
-
-impl fmt::Display for Shed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("overloaded: queue full")
-    }
-}
-
-impl std::error::Error for Shed {}
-
 // === impl Lane ===
 
 impl fmt::Debug for Lane {
@@ -185,7 +112,7 @@ impl Service<Call> for Lane {
 
     fn call(&mut self, call: Call) -> Self::Future {
         let sent =
-            lock(&self.shared).send(self.index, call.fleet, Instant::now(), Waiter::Task(None));
+            lock(&self.shared).send(self.index, call.fleet(), Instant::now(), Waiter::Task(None));
         match sent {
             Ok(slot) => LaneFuture::waiting(self.shared.clone(), slot),
             Err(shed) => LaneFuture::shed(shed),
@@ -401,6 +328,7 @@ fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+mod call;
 mod future;
 mod slots;
 #[cfg(test)]
