@@ -6,7 +6,9 @@
 //! a logical request is a few words in a table, and its timeouts and retry
 //! sleeps are entries in a [`Wheel`] of whole milliseconds (the runtime's
 //! timer resolution). The backend answers through the same queue slots as
-//! for tasks and lists the requests it answered.
+//! for tasks and lists the requests it answered. The loop keeps time as
+//! whole milliseconds since the replay's start (integer arithmetic only)
+//! and drives the backend under one lock per tick.
 //!
 //! Within one tick, events happen in this order: timers of the
 //! milliseconds before the tick, the backend's service at the tick (an
@@ -186,10 +188,11 @@ impl Loop {
                 rng: self.jitter.next_stream(),
                 previous: Duration::ZERO,
             };
-            match self.draws.get_mut(id as usize) {
-                Some(d) => *d = draws,
-                None => self.draws.push(draws),
+            let i = id as usize;
+            if self.draws.len() <= i {
+                self.draws.resize(i + 1, self.unused.clone());
             }
+            self.draws[i] = draws;
         }
         self.send(sh, wheel, ms, id);
     }
