@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn every_request_ends_once_within_its_attempt_cap() {
         let s = Scenario::dec7_2021();
-        for strategy in [Strategy::Naive, Strategy::Jitter] {
+        for strategy in [Strategy::Naive, Strategy::Backoff, Strategy::Jitter] {
             let opts = RunOptions {
                 scale: 0.05,
                 strategies: vec![strategy],
