@@ -134,6 +134,16 @@ impl Recorder {
         self.endings[i][how as usize] += 1;
     }
 
+    /// Counts a request of `fleet` ending `how` in `minute`; a hard failure
+    /// of a device with nothing to fall back on (no `fallback`) counts as
+    /// [`Ending::HardBare`] too.
+    pub(crate) fn finished(&mut self, fleet: Fleet, fallback: bool, minute: usize, how: Ending) {
+        self.ended(fleet, minute, how);
+        if how == Ending::Hard && !fallback {
+            self.ended(fleet, minute, Ending::HardBare);
+        }
+    }
+
     pub(crate) fn lane_count(
         &self,
         lane: usize,

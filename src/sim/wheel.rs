@@ -1,16 +1,17 @@
 //! A timer wheel of whole milliseconds for the replay's event loops.
 //!
-//! Timers go into a ring of buckets, one per `bucket_ms` (the replay's
-//! tick), in the order set: setting one only appends to a bucket that is
-//! hot in the cache, wherever in the next seconds it fires. When the wheel
-//! reaches a bucket, it sorts the bucket's timers by millisecond (keeping
-//! the order set within one). Timers set for a bucket already reached wait
-//! in a small heap, and those beyond the ring's span in a heap of their
-//! own. Timers of one millisecond fire in the order they were set, so a
-//! replay is deterministic.
+//! Timers go into a ring of buckets of a power of two milliseconds (at
+//! most the replay's tick), in the order set: setting one only appends to
+//! a bucket that is hot in the cache, wherever in the next seconds it
+//! fires. When the wheel reaches a bucket, it sorts the bucket's timers by
+//! millisecond with a counting sort (keeping the order set within one).
+//! Timers set for a bucket already reached wait in a small heap, and those
+//! beyond the ring's span in a heap of their own. Timers of one millisecond
+//! fire in the order they were set, so a replay is deterministic.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::time::Duration;
 
 /// A timer in a heap: millisecond, order set, item.
 type Entry<T> = Reverse<(u64, u64, T)>;
@@ -18,11 +19,12 @@ type Entry<T> = Reverse<(u64, u64, T)>;
 /// Timers carrying a `T` each, fired in order of their millisecond.
 #[derive(Debug)]
 pub(crate) struct Wheel<T> {
-    /// Bucket `b % len` holds the timers of milliseconds
-    /// `[b * bucket_ms, (b + 1) * bucket_ms)`, for buckets `b` in
-    /// `[loaded, loaded + len)`.
+    /// Bucket `b & (len - 1)` holds the timers of milliseconds
+    /// `[b << shift, (b + 1) << shift)`, for buckets `b` in
+    /// `[loaded, loaded + len)`; `len` is a power of two.
     ring: Vec<Vec<(u64, T)>>,
-    bucket_ms: u64,
+    /// Buckets are `1 << shift` milliseconds wide.
+    shift: u32,
     /// The first bucket not sorted into `sorted` yet.
     loaded: u64,
     /// Timers of the buckets reached, in firing order from `pos` on.
@@ -36,19 +38,32 @@ pub(crate) struct Wheel<T> {
     set: u64,
     /// The first millisecond not fired yet.
     next: u64,
+    /// Scratch of the counting sort: the timers of the bucket being
+    /// loaded, then where each millisecond of it goes in `sorted`.
+    spill: Vec<(u64, T)>,
+    counts: Vec<usize>,
+}
+
+/// Whole milliseconds in `d`, rounded up (as the runtime's timers round).
+pub(crate) fn ms_ceil(d: Duration) -> u64 {
+    let sub = d.subsec_nanos().div_ceil(1_000_000);
+    d.as_secs()
+        .saturating_mul(1_000)
+        .saturating_add(u64::from(sub))
 }
 
 // === impl Wheel ===
 
 impl<T: Ord + Copy> Wheel<T> {
-    /// An empty wheel of buckets of `bucket_ms` whose ring spans at least
-    /// `span_ms` (capped at about a minute: longer timers wait in a heap).
+    /// An empty wheel of buckets of at most `bucket_ms` whose ring spans at
+    /// least `span_ms` (capped at about a minute: longer timers wait in a
+    /// heap).
     pub(crate) fn new(span_ms: u64, bucket_ms: u64) -> Self {
-        let bucket_ms = bucket_ms.max(1);
-        let len = (span_ms.min(1 << 16) / bucket_ms + 2) as usize;
+        let shift = bucket_ms.max(1).ilog2().min(16);
+        let len = ((span_ms.min(1 << 16) >> shift) + 2).next_power_of_two() as usize;
         Self {
             ring: (0..len).map(|_| Vec::new()).collect(),
-            bucket_ms,
+            shift,
             loaded: 0,
             sorted: Vec::new(),
             pos: 0,
@@ -56,6 +71,8 @@ impl<T: Ord + Copy> Wheel<T> {
             later: BinaryHeap::new(),
             set: 0,
             next: 0,
+            spill: Vec::new(),
+            counts: vec![0; 1 << shift],
         }
     }
 
@@ -63,10 +80,10 @@ impl<T: Ord + Copy> Wheel<T> {
     /// millisecond, if `ms` has passed).
     pub(crate) fn set(&mut self, ms: u64, item: T) {
         let ms = ms.max(self.next);
-        let bucket = ms / self.bucket_ms;
+        let bucket = ms >> self.shift;
         let len = self.ring.len() as u64;
         if bucket >= self.loaded && bucket - self.loaded < len {
-            self.ring[(bucket % len) as usize].push((ms, item));
+            self.ring[(bucket & (len - 1)) as usize].push((ms, item));
             return;
         }
         self.set += 1;
@@ -122,7 +139,7 @@ impl<T: Ord + Copy> Wheel<T> {
         if until < self.next {
             return None;
         }
-        self.load(until / self.bucket_ms);
+        self.load(until >> self.shift);
         let first = self.sorted.get(self.pos).map(|e| e.0);
         let late = self.late.peek().map(|Reverse(e)| e.0);
         // On a tie the sorted timer goes first: it was set earlier.
@@ -135,27 +152,61 @@ impl<T: Ord + Copy> Wheel<T> {
         (ms <= until).then_some((ms, from_sorted))
     }
 
+    /// Sorts the buckets up to `last` into `sorted`.
     fn load(&mut self, last: u64) {
         if self.pos == self.sorted.len() {
             self.sorted.clear();
             self.pos = 0;
         }
-        let len = self.ring.len() as u64;
+        let mask = self.ring.len() as u64 - 1;
         while self.loaded <= last {
-            let from = self.sorted.len();
-            let bucket = (self.loaded % len) as usize;
-            self.sorted.append(&mut self.ring[bucket]);
+            // Timers from beyond the span were set before the bucket's
+            // own: they go first.
             while let Some(Reverse((ms, _, _))) = self.later.peek() {
-                if ms / self.bucket_ms > self.loaded {
+                if ms >> self.shift > self.loaded {
                     break;
                 }
                 if let Some(Reverse((ms, _, item))) = self.later.pop() {
-                    self.sorted.push((ms, item));
+                    self.spill.push((ms, item));
                 }
             }
-            self.sorted[from..].sort_by_key(|e| e.0);
+            let bucket = &mut self.ring[(self.loaded & mask) as usize];
+            if self.spill.is_empty() {
+                std::mem::swap(&mut self.spill, bucket);
+            } else {
+                self.spill.append(bucket);
+            }
+            self.sort_spill(self.loaded << self.shift);
             self.loaded += 1;
         }
+    }
+
+    /// Appends the timers in `spill` (of milliseconds from `base` on, one
+    /// bucket's worth) to `sorted` by millisecond, keeping their order
+    /// within one, and empties `spill`.
+    fn sort_spill(&mut self, base: u64) {
+        let Some(&fill) = self.spill.first() else {
+            return;
+        };
+        let top = self.counts.len() - 1;
+        let slot = |ms: u64| (ms.saturating_sub(base) as usize).min(top);
+        self.counts.fill(0);
+        for e in &self.spill {
+            self.counts[slot(e.0)] += 1;
+        }
+        let mut at = self.sorted.len();
+        for c in &mut self.counts {
+            let n = *c;
+            *c = at;
+            at += n;
+        }
+        self.sorted.resize(at, fill);
+        for &e in &self.spill {
+            let c = &mut self.counts[slot(e.0)];
+            self.sorted[*c] = e;
+            *c += 1;
+        }
+        self.spill.clear();
     }
 }
 
@@ -220,6 +271,69 @@ mod tests {
         assert_eq!(wheel.pop(9), Some((7, 1)));
         assert_eq!(wheel.pop(9), Some((7, 3)));
         assert_eq!(wheel.pop(9), None);
+    }
+
+    #[test]
+    fn a_timer_from_beyond_the_span_fires_before_a_later_set_one_of_its_millisecond() {
+        let mut wheel = Wheel::new(4, 2);
+        wheel.set(100, 1);
+        assert!(fired(&mut wheel, 95).is_empty());
+        // Now within the ring's span: set after the first, fires after it.
+        wheel.set(100, 2);
+        wheel.set(99, 3);
+        assert_eq!(fired(&mut wheel, 100), vec![(99, 3), (100, 1), (100, 2)]);
+    }
+
+    #[test]
+    fn random_timers_fire_by_millisecond_then_in_the_order_set() {
+        use crate::rng::Rng;
+        use std::collections::BTreeSet;
+        let mut rng = Rng::from_seed(17);
+        let mut wheel = Wheel::new(300, 100);
+        // The model: every timer as (millisecond, order set, item).
+        let mut model = BTreeSet::new();
+        let (mut next, mut count, mut order) = (0u64, 0u32, 0u32);
+        let mut until = 0;
+        for _ in 0..400 {
+            for _ in 0..(rng.next_u64() % 20) {
+                let ms = until + rng.next_u64() % 1_000;
+                wheel.set(ms, count);
+                model.insert((ms.max(next), order, count));
+                (count, order) = (count + 1, order + 1);
+            }
+            until += rng.next_u64() % 150;
+            let mut seen = Vec::new();
+            wheel.advance(until, |w, ms, item| {
+                seen.push((ms, item));
+                // Some timers set more, due at once or soon.
+                if item % 3 == 0 {
+                    w.set(ms + u64::from(item % 5), item + 1_000_000);
+                }
+            });
+            let mut want = Vec::new();
+            while let Some(&(ms, _, item)) = model.first().filter(|e| e.0 <= until) {
+                model.pop_first();
+                next = ms;
+                want.push((ms, item));
+                if item % 3 == 0 {
+                    let at = (ms + u64::from(item % 5)).max(next);
+                    model.insert((at, order, item + 1_000_000));
+                    order += 1;
+                }
+            }
+            next = until + 1;
+            assert_eq!(seen, want, "until {until}");
+        }
+        assert!(count > 3_000, "{count} timers");
+    }
+
+    #[test]
+    fn whole_milliseconds_round_up() {
+        assert_eq!(ms_ceil(Duration::ZERO), 0);
+        assert_eq!(ms_ceil(Duration::from_nanos(1)), 1);
+        assert_eq!(ms_ceil(Duration::from_millis(5_000)), 5_000);
+        assert_eq!(ms_ceil(Duration::new(2, 1_000_001)), 2_002);
+        assert_eq!(ms_ceil(Duration::MAX), u64::MAX);
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //! the backend once per tick; it hands out the capacity of that tick
 //! to the queue heads whose minimum service time has passed, and wakes their
 //! clients through answer slots (see `slots`).
+//!
+//! Inside, time is whole nanoseconds since the replay's start, so the hot
+//! paths do integer arithmetic only; the `Instant`s of the Tower side are
+//! converted once per call.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -20,6 +24,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower::Service;
 
+pub use self::call::{Call, Served, Shed};
 pub use self::future::LaneFuture;
 use self::slots::Slots;
 pub(crate) use self::slots::Waiter;
@@ -27,44 +32,6 @@ use super::record::{Fleet, LaneCount, Recorder};
 use super::scenario::LaneSpec;
 use crate::BoxError;
 use crate::classify::Hint;
-
-/// A request to a lane: which fleet sends it (for the report).
-///
-/// # Examples
-///
-/// ```
-/// use failsoft::sim::{Call, Fleet};
-/// let call = Call::new(Fleet::Vacuums);
-/// assert_eq!(call.fleet(), Fleet::Vacuums);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Call {
-    fleet: Fleet,
-}
-
-/// A lane's answer: how long the request waited in the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Served {
-    /// Time from arrival to response.
-    pub waited: Duration,
-}
-
-/// The lane rejected the request at once: its queue was full.
-///
-/// Carries the server's hint when the lane sends one.
-///
-/// # Examples
-///
-/// ```
-/// use failsoft::sim::Shed;
-/// let shed = Shed::new(None);
-/// assert_eq!(shed.hint(), None);
-/// assert_eq!(shed.to_string(), "overloaded: queue full");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shed {
-    hint: Option<Hint>,
-}
 
 /// One lane of the simulated backend, as a Tower [`Service`].
 ///
@@ -93,6 +60,9 @@ pub(crate) struct Shared {
     t0: Instant,
 }
 
+/// Nanoseconds in a minute of the replay.
+const MINUTE_NS: u64 = 60_000_000_000;
+
 /// A lane's settings after scaling.
 #[derive(Debug, Clone)]
 pub(crate) struct LaneConfig {
@@ -109,53 +79,19 @@ struct LaneState {
     cfg: LaneConfig,
     queue: VecDeque<Queued>,
     limit: usize,
-    service: Duration,
+    /// Minimum service time, in nanoseconds.
+    service: u64,
     credit: f64,
     rps: f64,
     fraction: f64,
 }
 
 struct Queued {
-    arrived: Instant,
+    /// Nanoseconds since the replay's start.
+    arrived: u64,
     fleet: Fleet,
     slot: usize,
 }
-
-// === impl Call ===
-
-impl Call {
-    /// A request sent by `fleet`.
-    pub const fn new(fleet: Fleet) -> Self {
-        Self { fleet }
-    }
-
-    /// The fleet that sent it.
-    pub const fn fleet(&self) -> Fleet {
-        self.fleet
-    }
-}
-
-// === impl Shed ===
-
-impl Shed {
-    /// A rejection carrying `hint`.
-    pub const fn new(hint: Option<Hint>) -> Self {
-        Self { hint }
-    }
-
-    /// What the server said about retrying.
-    pub const fn hint(&self) -> Option<Hint> {
-        self.hint
-    }
-}
-
-impl fmt::Display for Shed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("overloaded: queue full")
-    }
-}
-
-impl std::error::Error for Shed {}
 
 // === impl Lane ===
 
@@ -177,7 +113,7 @@ impl Service<Call> for Lane {
     fn call(&mut self, call: Call) -> Self::Future {
         let sent = lock(&self.shared).send(
             self.index,
-            call.fleet,
+            call.fleet(),
             crate::time::now(),
             Waiter::Task(None),
         );
@@ -197,7 +133,7 @@ impl Backend {
             .map(|cfg| {
                 let limit = (cfg.full_rps * cfg.spec.queue_s).round().max(1.0) as usize;
                 LaneState {
-                    service: Duration::from_millis(u64::from(cfg.spec.service_ms)),
+                    service: u64::from(cfg.spec.service_ms) * 1_000_000,
                     queue: VecDeque::with_capacity(limit.min(1 << 16)),
                     limit,
                     credit: 0.0,
@@ -228,67 +164,22 @@ impl Backend {
     /// Runs `f` on the counters with the minute of `now`.
     pub(crate) fn record_at(&self, now: Instant, f: impl FnOnce(&mut Recorder, usize)) {
         let mut shared = lock(&self.shared);
-        let minute = shared.minute(now);
+        let minute = minute(shared.nanos(now));
         f(&mut shared.rec, minute);
     }
 
-    /// Sends an attempt of `fleet` to lane `index` at `now`, answered to
-    /// `waiter`: its answer slot, or the lane's rejection.
-    pub(crate) fn send(
-        &self,
-        index: usize,
-        fleet: Fleet,
-        now: Instant,
-        waiter: Waiter,
-    ) -> Result<usize, Shed> {
-        lock(&self.shared).send(index, fleet, now, waiter)
-    }
-
-    /// The client of `slot` gives up waiting (the lane still serves it).
-    pub(crate) fn abandon(&self, slot: usize) {
-        lock(&self.shared).slots.abandon(slot);
-    }
-
-    /// Moves the ids of the event-loop requests answered so far to `out`.
-    pub(crate) fn take_answered(&self, out: &mut Vec<u32>) {
-        lock(&self.shared).slots.take_answered(out);
+    /// The shared state, for a caller that drives the backend itself (the
+    /// plain event loop, once per tick).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Shared> {
+        lock(&self.shared)
     }
 
     /// Serves one tick of length `dt` ending at `now`; `sec` is the time of
     /// day in seconds.
     pub(crate) fn serve(&self, now: Instant, sec: f64, dt: Duration) {
         let mut shared = lock(&self.shared);
-        let minute = shared.minute(now);
-        let Shared {
-            rec, lanes, slots, ..
-        } = &mut *shared;
-        for (index, lane) in lanes.iter_mut().enumerate() {
-            lane.set_capacity(sec);
-            let budget = lane.rps * dt.as_secs_f64();
-            rec.add_capacity(index, minute, budget);
-            lane.credit += budget;
-            while lane.credit >= 1.0 {
-                let Some(head) = lane.queue.front() else {
-                    break;
-                };
-                if head.arrived + lane.service > now {
-                    break;
-                }
-                let Some(q) = lane.queue.pop_front() else {
-                    break;
-                };
-                lane.credit -= 1.0;
-                rec.count(index, q.fleet, minute, LaneCount::Served);
-                let waited = now.saturating_duration_since(q.arrived);
-                if slots.answer(q.slot, Served { waited }) {
-                    rec.count(index, q.fleet, minute, LaneCount::Good);
-                } else {
-                    rec.count(index, q.fleet, minute, LaneCount::Wasted);
-                }
-            }
-            // Idle capacity is not banked beyond one tick.
-            lane.credit = lane.credit.min(budget.max(1.0));
-        }
+        let now = shared.nanos(now);
+        shared.serve_at(now, sec, dt);
     }
 
     /// Takes the counters out, leaving empty ones.
@@ -302,12 +193,13 @@ impl Backend {
 // === impl Shared ===
 
 impl Shared {
-    fn minute(&self, now: Instant) -> usize {
-        (now.saturating_duration_since(self.t0).as_secs() / 60) as usize
+    /// Nanoseconds from the replay's start to `at` (0 before it).
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.t0).as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Queues an attempt at lane `index`, or rejects it when the queue is
-    /// full (spending the lane's rejection cost).
+    /// Queues an attempt at lane `index`, or rejects it with the lane's
+    /// hint when the queue is full.
     fn send(
         &mut self,
         index: usize,
@@ -315,13 +207,28 @@ impl Shared {
         now: Instant,
         waiter: Waiter,
     ) -> Result<usize, Shed> {
-        let minute = self.minute(now);
+        let now = self.nanos(now);
+        self.send_at(index, fleet, now, waiter)
+            .ok_or_else(|| Shed::new(self.lanes[index].hint()))
+    }
+
+    /// Queues an attempt of `fleet` at lane `index` at `now` (nanoseconds
+    /// since the start), answered to `waiter`: its answer slot, or `None`
+    /// when the full queue rejects it (spending the lane's rejection cost).
+    pub(crate) fn send_at(
+        &mut self,
+        index: usize,
+        fleet: Fleet,
+        now: u64,
+        waiter: Waiter,
+    ) -> Option<usize> {
+        let minute = minute(now);
         let lane = &mut self.lanes[index];
         self.rec.count(index, fleet, minute, LaneCount::Attempts);
         if lane.queue.len() >= lane.limit {
             self.rec.count(index, fleet, minute, LaneCount::Rejected);
             lane.credit = (lane.credit - lane.cfg.spec.reject_cost).max(-lane.cfg.full_rps);
-            return Err(Shed::new(lane.hint()));
+            return None;
         }
         let slot = self.slots.open(waiter);
         lane.queue.push_back(Queued {
@@ -329,8 +236,59 @@ impl Shared {
             fleet,
             slot,
         });
-        Ok(slot)
+        Some(slot)
     }
+
+    /// The client of `slot` gives up waiting (the lane still serves it).
+    pub(crate) fn abandon(&mut self, slot: usize) {
+        self.slots.abandon(slot);
+    }
+
+    /// Moves the ids of the event-loop requests answered so far to `out`.
+    pub(crate) fn take_answered(&mut self, out: &mut Vec<u32>) {
+        self.slots.take_answered(out);
+    }
+
+    /// Serves one tick of length `dt` ending at `now` (nanoseconds since
+    /// the start); `sec` is the time of day in seconds.
+    pub(crate) fn serve_at(&mut self, now: u64, sec: f64, dt: Duration) {
+        let minute = minute(now);
+        let Shared {
+            rec, lanes, slots, ..
+        } = self;
+        for (index, lane) in lanes.iter_mut().enumerate() {
+            lane.set_capacity(sec);
+            let budget = lane.rps * dt.as_secs_f64();
+            rec.add_capacity(index, minute, budget);
+            lane.credit += budget;
+            while lane.credit >= 1.0 {
+                let Some(head) = lane.queue.front() else {
+                    break;
+                };
+                if head.arrived.saturating_add(lane.service) > now {
+                    break;
+                }
+                let Some(q) = lane.queue.pop_front() else {
+                    break;
+                };
+                lane.credit -= 1.0;
+                rec.count(index, q.fleet, minute, LaneCount::Served);
+                let waited = Duration::from_nanos(now.saturating_sub(q.arrived));
+                if slots.answer(q.slot, Served { waited }) {
+                    rec.count(index, q.fleet, minute, LaneCount::Good);
+                } else {
+                    rec.count(index, q.fleet, minute, LaneCount::Wasted);
+                }
+            }
+            // Idle capacity is not banked beyond one tick.
+            lane.credit = lane.credit.min(budget.max(1.0));
+        }
+    }
+}
+
+/// The minute of the replay at `now` (nanoseconds since the start).
+fn minute(now: u64) -> usize {
+    (now / MINUTE_NS) as usize
 }
 
 // === impl LaneState ===
@@ -374,6 +332,7 @@ fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+mod call;
 mod future;
 mod slots;
 #[cfg(test)]

@@ -147,3 +147,40 @@ async fn idle_capacity_is_not_banked() {
     let done = calls.iter_mut().map(poll).filter(Poll::is_ready).count();
     assert!(done <= 2, "{done} served in one tick");
 }
+
+#[test]
+fn the_event_loop_path_queues_rejects_and_lists_answers_in_nanoseconds() {
+    // 2 requests per second, 1 second of queue: room for two.
+    let b = backend(2.0, 1.0, true);
+    let mut shared = b.lock();
+    let ms = |n: u64| n * 1_000_000;
+    assert_eq!(
+        shared.send_at(0, Fleet::Vacuums, 0, Waiter::Request(7)),
+        Some(0)
+    );
+    assert!(
+        shared
+            .send_at(0, Fleet::Vacuums, ms(10), Waiter::Request(8))
+            .is_some()
+    );
+    assert_eq!(
+        shared.send_at(0, Fleet::Vacuums, ms(20), Waiter::Request(9)),
+        None
+    );
+    shared.abandon(1);
+    let mut answered = Vec::new();
+    // 49 ms in, the first request's 50 ms of service have not passed.
+    shared.serve_at(ms(49), 0.0, Duration::from_secs(1));
+    shared.take_answered(&mut answered);
+    assert!(answered.is_empty());
+    shared.serve_at(ms(1_060), 0.0, Duration::from_secs(1));
+    shared.take_answered(&mut answered);
+    assert_eq!(answered, vec![7], "the abandoned one is served as waste");
+    drop(shared);
+    let rec = b.take_recorder();
+    let sum = |what| rec.lane_count(0, Fleet::Vacuums, 0, what);
+    assert_eq!(sum(LaneCount::Attempts), 3);
+    assert_eq!(sum(LaneCount::Rejected), 1);
+    assert_eq!(sum(LaneCount::Good), 1);
+    assert_eq!(sum(LaneCount::Wasted), 1);
+}

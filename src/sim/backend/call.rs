@@ -1,0 +1,81 @@
+//! What a lane is sent, and what it answers: a service or a rejection.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::classify::Hint;
+use crate::sim::record::Fleet;
+
+/// A request to a lane: which fleet sends it (for the report).
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::sim::{Call, Fleet};
+/// let call = Call::new(Fleet::Vacuums);
+/// assert_eq!(call.fleet(), Fleet::Vacuums);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    fleet: Fleet,
+}
+
+/// A lane's answer: how long the request waited in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Served {
+    /// Time from arrival to response.
+    pub waited: Duration,
+}
+
+/// The lane rejected the request at once: its queue was full.
+///
+/// Carries the server's hint when the lane sends one.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::sim::Shed;
+/// let shed = Shed::new(None);
+/// assert_eq!(shed.hint(), None);
+/// assert_eq!(shed.to_string(), "overloaded: queue full");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shed {
+    hint: Option<Hint>,
+}
+
+// === impl Call ===
+
+impl Call {
+    /// A request sent by `fleet`.
+    pub const fn new(fleet: Fleet) -> Self {
+        Self { fleet }
+    }
+
+    /// The fleet that sent it.
+    pub const fn fleet(&self) -> Fleet {
+        self.fleet
+    }
+}
+
+// === impl Shed ===
+
+impl Shed {
+    /// A rejection carrying `hint`.
+    pub const fn new(hint: Option<Hint>) -> Self {
+        Self { hint }
+    }
+
+    /// What the server said about retrying.
+    pub const fn hint(&self) -> Option<Hint> {
+        self.hint
+    }
+}
+
+impl fmt::Display for Shed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("overloaded: queue full")
+    }
+}
+
+impl std::error::Error for Shed {}
