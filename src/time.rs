@@ -35,12 +35,13 @@ pub(crate) fn after(delay: Duration) -> Instant {
 }
 
 /// A sleep of `delay` (saturating as [`after`]).
+#[cfg(not(feature = "sim"))]
 pub(crate) fn sleep(delay: Duration) -> Sleep {
     sleep_until(after(delay))
 }
 
 #[cfg(feature = "sim")]
-pub(crate) use self::either::{Sleep, sleep_until};
+pub(crate) use self::either::{Sleep, sleep, sleep_until};
 
 #[cfg(feature = "sim")]
 mod either {
@@ -70,6 +71,15 @@ mod either {
             None => Sleep::Tokio {
                 sleep: Box::pin(tokio::time::sleep_until(deadline)),
             },
+        }
+    }
+
+    /// A sleep of `delay` (saturating as [`after`](super::after)), on the
+    /// replay's clock if this thread has one.
+    pub(crate) fn sleep(delay: std::time::Duration) -> Sleep {
+        match SimSleep::after(delay) {
+            Some(sleep) => Sleep::Sim { sleep },
+            None => sleep_until(super::after(delay)),
         }
     }
 

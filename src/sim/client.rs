@@ -96,32 +96,61 @@ pub(crate) fn layered(
 // === impl Clients ===
 
 impl<B: Stack, S: Stack> Clients<B, S> {
-    /// Sends `action`, due `now`, through its client's stack, and returns
-    /// the request awaiting its answer (`None` if no client serves it).
-    pub(crate) fn start(&mut self, action: Action, now: Instant) -> Option<Request<B, S>> {
+    /// Records `action` as started at `now`; whether a client serves it,
+    /// to send it with [`request`](Self::request).
+    pub(crate) fn begin(&mut self, action: Action, now: Instant) -> bool {
         self.backend.record_at(now, |rec, minute| {
             rec.started(action.lane, action.fleet, minute)
         });
-        let stacks = self.stacks[action.fleet.index()].get_mut(action.lane)?;
-        if stacks.is_empty() {
-            return None;
-        }
+        self.stacks[action.fleet.index()]
+            .get(action.lane)
+            .is_some_and(|s| !s.is_empty())
+    }
+
+    /// Sends `action` through its client's stack (on the client's own
+    /// instance: its layers are ready at once, as they fail fast rather
+    /// than wait, so no clone is made per request) and returns the request
+    /// awaiting the answer. Built in one expression, so the caller can
+    /// place it without copies.
+    pub(crate) fn request(&mut self, action: Action) -> Request<B, S> {
+        let call = Call::new(action.fleet);
+        let Some(stacks) = self.stacks[action.fleet.index()]
+            .get_mut(action.lane)
+            .filter(|s| !s.is_empty())
+        else {
+            let err = "no client sends to this lane".into();
+            return Request {
+                answer: Answering::Refused { err: Some(err) },
+                action,
+            };
+        };
         let count = stacks.len();
         let pair = &mut stacks[action.device as usize % count];
-        let answer = if action.fallback {
-            match send(&mut pair.soft, Call::new(action.fleet)) {
-                Sent::Now(f) => Answering::Soft { f },
-                Sent::Later(f) => Answering::SoftWait { f },
-                Sent::Refused(err) => Answering::Refused { err: Some(err) },
-            }
-        } else {
-            match send(&mut pair.bare, Call::new(action.fleet)) {
-                Sent::Now(f) => Answering::Bare { f },
-                Sent::Later(f) => Answering::BareWait { f },
-                Sent::Refused(err) => Answering::Refused { err: Some(err) },
-            }
-        };
-        Some(Request { answer, action })
+        let mut cx = Context::from_waker(Waker::noop());
+        Request {
+            answer: if action.fallback {
+                match pair.soft.poll_ready(&mut cx) {
+                    Poll::Ready(Ok(())) => Answering::Soft {
+                        f: pair.soft.call(call),
+                    },
+                    Poll::Ready(Err(err)) => Answering::Refused { err: Some(err) },
+                    Poll::Pending => Answering::SoftWait {
+                        f: pair.soft.clone().oneshot(call),
+                    },
+                }
+            } else {
+                match pair.bare.poll_ready(&mut cx) {
+                    Poll::Ready(Ok(())) => Answering::Bare {
+                        f: pair.bare.call(call),
+                    },
+                    Poll::Ready(Err(err)) => Answering::Refused { err: Some(err) },
+                    Poll::Pending => Answering::BareWait {
+                        f: pair.bare.clone().oneshot(call),
+                    },
+                }
+            },
+            action,
+        }
     }
 
     /// Records that `action` ended at `now` as `ending`.
@@ -131,27 +160,6 @@ impl<B: Stack, S: Stack> Clients<B, S> {
             .then_some(self.entitlements.as_deref())
             .flatten();
         finish(&self.backend, now, action, ending, grant);
-    }
-}
-
-/// How a stack took a call.
-enum Sent<T: Stack> {
-    /// Called at once.
-    Now(T::Future),
-    /// Not ready at once: a clone waits for readiness, then calls.
-    Later(Oneshot<T, Call>),
-    /// The stack failed instead of becoming ready.
-    Refused(BoxError),
-}
-
-/// Drives `stack` to readiness and calls it, on the client's own instance:
-/// its layers are ready at once (they fail fast rather than wait), so no
-/// clone of the stack is made per request.
-fn send<T: Stack>(stack: &mut T, call: Call) -> Sent<T> {
-    match stack.poll_ready(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(Ok(())) => Sent::Now(stack.call(call)),
-        Poll::Ready(Err(err)) => Sent::Refused(err),
-        Poll::Pending => Sent::Later(stack.clone().oneshot(call)),
     }
 }
 

@@ -228,8 +228,10 @@ fn drive(
         tasks.run_ready(&mut |out| clients.end(now, out));
         fleets.due(tick, period.second(ms), &mut due);
         for action in due.drain(..) {
-            if let Some(request) = clients.start(action, now) {
-                tasks.spawn(request, &mut |out| clients.end(now, out));
+            if clients.begin(action, now)
+                && let Some(out) = tasks.spawn(|| clients.request(action))
+            {
+                clients.end(now, out);
             }
         }
         if ms.is_multiple_of(60_000) {
@@ -248,3 +250,6 @@ fn drive(
         devices,
     })
 }
+
+#[cfg(test)]
+mod tests;

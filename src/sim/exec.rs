@@ -66,12 +66,14 @@ impl<F: Future> Tasks<F> {
         self.slots.len() - self.free.len()
     }
 
-    /// Polls `task` once at once; `done` gets its output if it is ready,
-    /// otherwise it waits in a slot until woken.
-    pub(crate) fn spawn(&mut self, task: F, done: &mut impl FnMut(F::Output)) {
+    /// Places the task `make` returns in a free slot (built there, not
+    /// copied in) and polls it once: its output if it is ready at once,
+    /// otherwise it waits in the slot until woken.
+    #[inline(always)]
+    pub(crate) fn spawn(&mut self, make: impl FnOnce() -> F) -> Option<F::Output> {
         let index = match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize].task.set(Some(task));
+                self.slots[i as usize].task.set(Some(make()));
                 i
             }
             None => {
@@ -82,14 +84,16 @@ impl<F: Future> Tasks<F> {
                     ready: self.ready.clone(),
                 });
                 self.slots.push(Slot {
-                    task: Box::pin(Some(task)),
+                    task: Box::pin(Some(make())),
                     waker: Waker::from(wake.clone()),
                     wake,
                 });
                 index
             }
         };
-        self.poll(index, done);
+        let mut out = None;
+        self.poll(index, &mut |o| out = Some(o));
+        out
     }
 
     /// Polls the woken requests, and those they wake, until none is left.
@@ -156,14 +160,14 @@ mod tests {
         let mut tasks = Tasks::new();
         let mut outs = Vec::new();
         let mut done = |o| outs.push(o);
-        tasks.spawn(after_wakes(0, 1), &mut done);
-        tasks.spawn(after_wakes(2, 2), &mut done);
-        tasks.spawn(after_wakes(1, 3), &mut done);
+        done(tasks.spawn(|| after_wakes(0, 1)).unwrap());
+        assert!(tasks.spawn(|| after_wakes(2, 2)).is_none());
+        assert!(tasks.spawn(|| after_wakes(1, 3)).is_none());
         assert_eq!(tasks.len(), 2);
         tasks.run_ready(&mut done);
         assert_eq!(tasks.len(), 0);
         // A slot freed is taken again: no new one is made.
-        tasks.spawn(after_wakes(1, 4), &mut done);
+        assert!(tasks.spawn(|| after_wakes(1, 4)).is_none());
         assert_eq!(tasks.slots.len(), 2);
         tasks.run_ready(&mut done);
         drop(tasks);
@@ -187,7 +191,7 @@ mod tests {
             Poll::Ready(())
         });
         let mut ended = 0;
-        tasks.spawn(fut, &mut |()| ended += 1);
+        assert!(tasks.spawn(|| fut).is_none());
         tasks.run_ready(&mut |()| ended += 1);
         assert_eq!((polls.load(Ordering::Relaxed), ended), (2, 1));
     }

@@ -44,7 +44,7 @@ pub(crate) enum Ending {
 }
 
 /// Counters of one replay, one slot per minute of the simulated period.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Recorder {
     pub(crate) minutes: usize,
     pub(crate) lanes: usize,

@@ -15,6 +15,7 @@
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -64,7 +65,11 @@ pub(crate) fn now() -> Option<Instant> {
 /// Whole milliseconds from `t0` to `at`, rounded up (as Tokio rounds a
 /// deadline to its timer's resolution); 0 for an instant before `t0`.
 fn ms_after(t0: Instant, at: Instant) -> u64 {
-    let d = at.saturating_duration_since(t0);
+    ms_ceil(at.saturating_duration_since(t0))
+}
+
+/// Whole milliseconds in `d`, rounded up.
+fn ms_ceil(d: Duration) -> u64 {
     d.as_secs()
         .saturating_mul(1000)
         .saturating_add(u64::from(d.subsec_nanos().div_ceil(1_000_000)))
@@ -116,7 +121,7 @@ impl Clock {
                     self.fired.push(waker);
                 }
             }
-            NOW.set(Some(t.t0 + std::time::Duration::from_millis(t.ms)));
+            NOW.set(Some(t.t0 + Duration::from_millis(t.ms)));
         });
         // Woken outside the borrow: a waker may touch the timers.
         self.fired.drain(..).for_each(Waker::wake);
@@ -186,6 +191,19 @@ impl SimSleep {
             let t = t.as_ref()?;
             Some(Self {
                 at_ms: ms_after(t.t0, deadline),
+                key: None,
+            })
+        })
+    }
+
+    /// A sleep of `delay` from now, or `None` when no clock is installed.
+    /// The same as [`until`](Self::until) now plus `delay`, without
+    /// instant arithmetic: now is a whole millisecond.
+    pub(crate) fn after(delay: Duration) -> Option<Self> {
+        TIMERS.with_borrow(|t| {
+            let t = t.as_ref()?;
+            Some(Self {
+                at_ms: t.ms.saturating_add(ms_ceil(delay)),
                 key: None,
             })
         })
