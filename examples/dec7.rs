@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use failsoft::sim::{Fleet, RunOptions, Scenario, Strategy, chart_svg, replay};
+use failsoft::sim::{Engine, Fleet, RunOptions, Scenario, Strategy, chart_svg, replay};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 // The replay allocates and frees a task (and its aligned cell) per request;
@@ -54,6 +54,16 @@ struct Args {
     /// Strategies replayed in parallel (default: available cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// What runs the layered strategies: the replay's own clock, or a
+    /// paused Tokio runtime (the same report, several times slower).
+    #[arg(long, value_enum, default_value_t = EngineArg::Replay)]
+    engine: EngineArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum EngineArg {
+    Replay,
+    Tokio,
 }
 
 fn parse<T>(
@@ -95,6 +105,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         threads: args
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        engine: match args.engine {
+            EngineArg::Replay => Engine::Replay,
+            EngineArg::Tokio => Engine::Tokio,
+        },
     };
     let minutes = u64::from(scenario.sim.end.minutes() - scenario.sim.start.minutes());
     let multi = MultiProgress::new();

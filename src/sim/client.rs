@@ -15,7 +15,7 @@ use tower::util::Oneshot;
 
 use super::backend::{Backend, Call, Lane};
 use super::fleet::{Action, fleet_devices};
-use super::record::{Ending, FLEETS, Fleet};
+use super::record::{Ending, FLEETS, Fleet, Tally};
 use super::report::fleet_lanes;
 use super::scenario::{ClientSpec, Scenario};
 use super::stack::{self, Answer, Parts, Stack, Stacks};
@@ -29,6 +29,7 @@ pub(crate) struct Clients<B, S> {
     /// Stacks by fleet, then lane, then stack index.
     stacks: [Vec<Vec<Stacks<B, S>>>; FLEETS],
     entitlements: Option<Arc<[AtomicBool]>>,
+    tally: Tally,
 }
 
 /// The client settings of `fleet`, if the scenario has the fleet.
@@ -90,18 +91,18 @@ pub(crate) fn layered(
         backend,
         stacks,
         entitlements,
+        tally: Tally::default(),
     })
 }
 
 // === impl Clients ===
 
 impl<B: Stack, S: Stack> Clients<B, S> {
-    /// Records `action` as started at `now`; whether a client serves it,
-    /// to send it with [`request`](Self::request).
-    pub(crate) fn begin(&mut self, action: Action, now: Instant) -> bool {
-        self.backend.record_at(now, |rec, minute| {
-            rec.started(action.lane, action.fleet, minute)
-        });
+    /// Counts `action` as started (recorded at the next
+    /// [`flush`](Self::flush)); whether a client serves it, to send it with
+    /// [`request`](Self::request).
+    pub(crate) fn begin(&mut self, action: Action) -> bool {
+        self.tally.started(action.lane, action.fleet);
         self.stacks[action.fleet.index()]
             .get(action.lane)
             .is_some_and(|s| !s.is_empty())
@@ -153,13 +154,29 @@ impl<B: Stack, S: Stack> Clients<B, S> {
         }
     }
 
-    /// Records that `action` ended at `now` as `ending`.
-    pub(crate) fn end(&self, now: Instant, (action, ending): (Action, Ending)) {
-        let grant = action
-            .grants
-            .then_some(self.entitlements.as_deref())
-            .flatten();
-        finish(&self.backend, now, action, ending, grant);
+    /// Counts how `action` ended (recorded at the next
+    /// [`flush`](Self::flush)); a success grants the device its
+    /// entitlement at once, if the action grants one.
+    pub(crate) fn end(&mut self, (action, ending): (Action, Ending)) {
+        if ending == Ending::Ok
+            && action.grants
+            && let Some(flag) = self
+                .entitlements
+                .as_deref()
+                .and_then(|g| g.get(action.device as usize))
+        {
+            flag.store(true, Ordering::Relaxed);
+        }
+        self.tally.finished(action.fleet, action.fallback, ending);
+    }
+
+    /// Records the starts and endings counted since the last flush, as at
+    /// `now`.
+    pub(crate) fn flush(&mut self, now: Instant) {
+        if !self.tally.is_empty() {
+            self.backend
+                .record_at(now, |rec, minute| rec.add(&mut self.tally, minute));
+        }
     }
 }
 
@@ -203,24 +220,4 @@ impl<B: Stack, S: Stack> Future for Request<B, S> {
         };
         Poll::Ready((*this.action, ending))
     }
-}
-
-/// Records how `action` ended at `now`; a success grants the device its
-/// entitlement when `grant` holds the fleet's flags.
-pub(crate) fn finish(
-    backend: &Backend,
-    now: Instant,
-    action: Action,
-    ending: Ending,
-    grant: Option<&[AtomicBool]>,
-) {
-    if let (Ending::Ok, Some(flag)) = (ending, grant.and_then(|g| g.get(action.device as usize))) {
-        flag.store(true, Ordering::Relaxed);
-    }
-    backend.record_at(now, |rec, minute| {
-        rec.ended(action.fleet, minute, ending);
-        if ending == Ending::Hard && !action.fallback {
-            rec.ended(action.fleet, minute, Ending::HardBare);
-        }
-    });
 }

@@ -45,7 +45,7 @@ mod wheel;
 use std::sync::Mutex;
 
 pub use self::backend::{Call, Lane, LaneFuture, Served, Shed};
-pub use self::engine::RunOptions;
+pub use self::engine::{Engine, RunOptions};
 pub use self::record::Fleet;
 pub use self::report::{Report, Row};
 pub use self::scenario::{

@@ -144,6 +144,23 @@ impl Recorder {
         }
     }
 
+    /// Adds `tally` as counted in `minute`, and empties it.
+    pub(crate) fn add(&mut self, tally: &mut Tally, minute: usize) {
+        for (i, n) in tally.started.iter_mut().enumerate() {
+            if *n > 0 {
+                let j = i * self.minutes + minute.min(self.minutes - 1);
+                self.organic[j] += std::mem::take(n);
+            }
+        }
+        for (f, counts) in tally.endings.iter_mut().enumerate() {
+            let i = f * self.minutes + minute.min(self.minutes - 1);
+            for (how, n) in counts.iter_mut().enumerate() {
+                self.endings[i][how] += std::mem::take(n);
+            }
+        }
+        tally.any = false;
+    }
+
     pub(crate) fn lane_count(
         &self,
         lane: usize,
@@ -164,5 +181,83 @@ impl Recorder {
 
     pub(crate) fn capacity(&self, lane: usize, minute: usize) -> f64 {
         self.capacity[lane * self.minutes + minute]
+    }
+}
+
+/// Requests started and ended at one instant, counted apart from the
+/// [`Recorder`] and added to it at once ([`Recorder::add`]): one lock of
+/// the backend per instant rather than two per request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tally {
+    /// By lane, then fleet.
+    started: Vec<u64>,
+    endings: [[u64; 4]; FLEETS],
+    any: bool,
+}
+
+// === impl Tally ===
+
+impl Tally {
+    /// Counts a request of `fleet` started on `lane`.
+    pub(crate) fn started(&mut self, lane: usize, fleet: Fleet) {
+        let i = lane * FLEETS + fleet.index();
+        if i >= self.started.len() {
+            self.started.resize(i + 1, 0);
+        }
+        self.started[i] += 1;
+        self.any = true;
+    }
+
+    /// Counts an ending as [`Recorder::finished`] does.
+    pub(crate) fn finished(&mut self, fleet: Fleet, fallback: bool, how: Ending) {
+        let counts = &mut self.endings[fleet.index()];
+        counts[how as usize] += 1;
+        if how == Ending::Hard && !fallback {
+            counts[Ending::HardBare as usize] += 1;
+        }
+        self.any = true;
+    }
+
+    /// Whether nothing was counted since the last [`Recorder::add`].
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tally_adds_up_to_what_recording_each_request_gives() {
+        let (mut one_by_one, mut at_once) = (Recorder::new(3, 2), Recorder::new(3, 2));
+        let mut tally = Tally::default();
+        let endings = [
+            (Fleet::Vacuums, true, Ending::Hard),
+            (Fleet::Streaming, false, Ending::Hard),
+            (Fleet::Streaming, false, Ending::Ok),
+            (Fleet::Tickets, true, Ending::Soft),
+        ];
+        for minute in [1, 2] {
+            for (lane, fleet) in [
+                (0, Fleet::Vacuums),
+                (1, Fleet::Streaming),
+                (1, Fleet::Tickets),
+            ] {
+                one_by_one.started(lane, fleet, minute);
+                tally.started(lane, fleet);
+            }
+            for (fleet, fallback, how) in endings {
+                one_by_one.finished(fleet, fallback, minute, how);
+                tally.finished(fleet, fallback, how);
+            }
+            assert!(!tally.is_empty());
+            at_once.add(&mut tally, minute);
+            assert!(tally.is_empty());
+        }
+        assert_eq!(at_once, one_by_one);
+        // A hard failure with nothing to fall back on counts twice.
+        assert_eq!(at_once.ending(Fleet::Streaming, 1, Ending::HardBare), 1);
+        assert_eq!(at_once.organic(1, Fleet::Tickets, 2), 1);
     }
 }
