@@ -4,8 +4,9 @@
 //! A scenario ([`Scenario`], from TOML) describes lanes (shared backend
 //! dependencies whose capacity changes over the day) and device fleets. A
 //! replay ([`replay`]) runs the day once per [`Strategy`]: the layered ones
-//! drive the crate's Tower layers on their own current-thread Tokio runtime
-//! with paused time, the plain retry loops run as an event loop on
+//! drive the crate's Tower layers on the replay's own simulated clock and
+//! executor (or, with [`Engine::Tokio`], on a current-thread Tokio runtime
+//! with paused time), the plain retry loops run as an event loop on
 //! simulated milliseconds. A simulated day takes seconds and the same seed
 //! gives the same [`Report`], byte for byte.
 //!
@@ -119,19 +120,19 @@ pub fn replay(
 }
 
 /// Relative cost of replaying `strategy`: its CPU time at scale 1, in
-/// tenths of a second, as measured. The layered strategies drive Tokio
-/// tasks and timers, the retry layer alone (metastable, three attempts per
-/// action) most; the plain ones are an event loop.
+/// tenths of a second, as measured. The layered strategies run the real
+/// layers' futures and timers, the retry layer alone (metastable, three
+/// attempts per action) most; the plain ones are a lean event loop.
 const fn cost(strategy: Strategy) -> u32 {
     match strategy {
-        Strategy::RetryOnly => 37,
-        Strategy::Failsoft => 17,
-        Strategy::NoBudget => 16,
-        Strategy::NoFallback => 16,
-        Strategy::NoThrottleBreaker => 15,
-        Strategy::Jitter => 9,
-        Strategy::Backoff => 7,
-        Strategy::Naive => 7,
+        Strategy::RetryOnly => 21,
+        Strategy::NoBudget => 11,
+        Strategy::Failsoft => 10,
+        Strategy::NoFallback => 9,
+        Strategy::NoThrottleBreaker => 9,
+        Strategy::Jitter => 8,
+        Strategy::Backoff => 5,
+        Strategy::Naive => 5,
     }
 }
 
