@@ -111,8 +111,7 @@ impl<B: Stack, S: Stack> Clients<B, S> {
     /// Sends `action` through its client's stack (on the client's own
     /// instance: its layers are ready at once, as they fail fast rather
     /// than wait, so no clone is made per request) and returns the request
-    /// awaiting the answer. Built in one expression, so the caller can
-    /// place it without copies.
+    /// awaiting the answer.
     pub(crate) fn request(&mut self, action: Action) -> Request<B, S> {
         let call = Call::new(action.fleet);
         let Some(stacks) = self.stacks[action.fleet.index()]
@@ -127,31 +126,22 @@ impl<B: Stack, S: Stack> Clients<B, S> {
         };
         let count = stacks.len();
         let pair = &mut stacks[action.device as usize % count];
-        let mut cx = Context::from_waker(Waker::noop());
-        Request {
-            answer: if action.fallback {
-                match pair.soft.poll_ready(&mut cx) {
-                    Poll::Ready(Ok(())) => Answering::Soft {
-                        f: pair.soft.call(call),
-                    },
-                    Poll::Ready(Err(err)) => Answering::Refused { err: Some(err) },
-                    Poll::Pending => Answering::SoftWait {
-                        f: pair.soft.clone().oneshot(call),
-                    },
-                }
-            } else {
-                match pair.bare.poll_ready(&mut cx) {
-                    Poll::Ready(Ok(())) => Answering::Bare {
-                        f: pair.bare.call(call),
-                    },
-                    Poll::Ready(Err(err)) => Answering::Refused { err: Some(err) },
-                    Poll::Pending => Answering::BareWait {
-                        f: pair.bare.clone().oneshot(call),
-                    },
-                }
-            },
-            action,
-        }
+        let answer = if action.fallback {
+            send(
+                &mut pair.soft,
+                call,
+                |f| Answering::Soft { f },
+                |f| Answering::SoftWait { f },
+            )
+        } else {
+            send(
+                &mut pair.bare,
+                call,
+                |f| Answering::Bare { f },
+                |f| Answering::BareWait { f },
+            )
+        };
+        Request { answer, action }
     }
 
     /// Counts how `action` ended (recorded at the next
@@ -177,6 +167,22 @@ impl<B: Stack, S: Stack> Clients<B, S> {
             self.backend
                 .record_at(now, |rec, minute| rec.add(&mut self.tally, minute));
         }
+    }
+}
+
+/// Calls `stack` if it is ready at once (`now`), or a clone of it once
+/// ready (`later`). Inlined, so the future is built where the caller puts it.
+#[inline(always)]
+fn send<B: Stack, S: Stack, T: Stack>(
+    stack: &mut T,
+    call: Call,
+    now: impl FnOnce(T::Future) -> Answering<B, S>,
+    later: impl FnOnce(Oneshot<T, Call>) -> Answering<B, S>,
+) -> Answering<B, S> {
+    match stack.poll_ready(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(())) => now(stack.call(call)),
+        Poll::Ready(Err(err)) => Answering::Refused { err: Some(err) },
+        Poll::Pending => later(stack.clone().oneshot(call)),
     }
 }
 
