@@ -42,6 +42,8 @@ pub(crate) struct Wheel<T> {
     /// loaded, then where each millisecond of it goes in `sorted`.
     spill: Vec<(u64, T)>,
     counts: Vec<usize>,
+    /// Timers in the ring, so a stretch of empty buckets is skipped at once.
+    in_ring: usize,
 }
 
 /// Whole milliseconds in `d`, rounded up (as the runtime's timers round).
@@ -73,6 +75,7 @@ impl<T: Ord + Copy> Wheel<T> {
             next: 0,
             spill: Vec::new(),
             counts: vec![0; 1 << shift],
+            in_ring: 0,
         }
     }
 
@@ -84,6 +87,7 @@ impl<T: Ord + Copy> Wheel<T> {
         let len = self.ring.len() as u64;
         if bucket >= self.loaded && bucket - self.loaded < len {
             self.ring[(bucket & (len - 1)) as usize].push((ms, item));
+            self.in_ring += 1;
             return;
         }
         self.set += 1;
@@ -160,6 +164,19 @@ impl<T: Ord + Copy> Wheel<T> {
         }
         let mask = self.ring.len() as u64 - 1;
         while self.loaded <= last {
+            if self.in_ring == 0 {
+                // Nothing in the ring: go straight to the first bucket
+                // holding a timer from beyond the span, or past `last`.
+                let later = self
+                    .later
+                    .peek()
+                    .map(|Reverse((ms, _, _))| ms >> self.shift);
+                let to = later.map_or(last + 1, |b| b.min(last + 1));
+                self.loaded = self.loaded.max(to);
+                if self.loaded > last {
+                    break;
+                }
+            }
             // Timers from beyond the span were set before the bucket's
             // own: they go first.
             while let Some(Reverse((ms, _, _))) = self.later.peek() {
@@ -171,6 +188,7 @@ impl<T: Ord + Copy> Wheel<T> {
                 }
             }
             let bucket = &mut self.ring[(self.loaded & mask) as usize];
+            self.in_ring -= bucket.len();
             if self.spill.is_empty() {
                 std::mem::swap(&mut self.spill, bucket);
             } else {
@@ -334,6 +352,24 @@ mod tests {
         assert_eq!(ms_ceil(Duration::from_millis(5_000)), 5_000);
         assert_eq!(ms_ceil(Duration::new(2, 1_000_001)), 2_002);
         assert_eq!(ms_ceil(Duration::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn a_query_far_ahead_skips_empty_buckets_at_once() {
+        let mut wheel = Wheel::new(1_000, 64);
+        wheel.set(5, 1);
+        // Bucket by bucket, these would take billions of steps.
+        assert_eq!(wheel.pop(u64::MAX / 2), Some((5, 1)));
+        assert_eq!(wheel.pop(u64::MAX / 2), None);
+        wheel.set(1 << 40, 2);
+        wheel.set((1 << 40) + 3, 3);
+        assert_eq!(wheel.pop(u64::MAX / 2), Some((1 << 40, 2)));
+        // Set near the new position, in the ring again.
+        wheel.set((1 << 40) + 1, 4);
+        assert_eq!(
+            fired(&mut wheel, u64::MAX / 2),
+            vec![((1 << 40) + 1, 4), ((1 << 40) + 3, 3)]
+        );
     }
 
     #[test]
