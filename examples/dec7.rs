@@ -55,7 +55,7 @@ struct Args {
     #[arg(long)]
     threads: Option<usize>,
     /// What runs the layered strategies: the replay's own clock, or a
-    /// paused Tokio runtime (the same report, several times slower).
+    /// paused Tokio runtime (a reference: about half as fast).
     #[arg(long, value_enum, default_value_t = EngineArg::Replay)]
     engine: EngineArg,
 }
