@@ -148,15 +148,7 @@ impl<B: Stack, S: Stack> Clients<B, S> {
     /// [`flush`](Self::flush)); a success grants the device its
     /// entitlement at once, if the action grants one.
     pub(crate) fn end(&mut self, (action, ending): (Action, Ending)) {
-        if ending == Ending::Ok
-            && action.grants
-            && let Some(flag) = self
-                .entitlements
-                .as_deref()
-                .and_then(|g| g.get(action.device as usize))
-        {
-            flag.store(true, Ordering::Relaxed);
-        }
+        grant(self.entitlements.as_deref(), action, ending);
         self.tally.finished(action.fleet, action.fallback, ending);
     }
 
@@ -167,6 +159,17 @@ impl<B: Stack, S: Stack> Clients<B, S> {
             self.backend
                 .record_at(now, |rec, minute| rec.add(&mut self.tally, minute));
         }
+    }
+}
+
+/// Grants the device of `action` its entitlement (in `flags`) if the
+/// action grants one and ended well.
+pub(crate) fn grant(flags: Option<&[AtomicBool]>, action: Action, ending: Ending) {
+    if ending == Ending::Ok
+        && action.grants
+        && let Some(flag) = flags.and_then(|g| g.get(action.device as usize))
+    {
+        flag.store(true, Ordering::Relaxed);
     }
 }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::wheel::Wheel;
+use super::wheel::{Wheel, ms_ceil};
 
 thread_local! {
     /// The simulated time, while a [`Clock`] is installed on this thread.
@@ -66,13 +66,6 @@ pub(crate) fn now() -> Option<Instant> {
 /// deadline to its timer's resolution); 0 for an instant before `t0`.
 fn ms_after(t0: Instant, at: Instant) -> u64 {
     ms_ceil(at.saturating_duration_since(t0))
-}
-
-/// Whole milliseconds in `d`, rounded up.
-fn ms_ceil(d: Duration) -> u64 {
-    d.as_secs()
-        .saturating_mul(1000)
-        .saturating_add(u64::from(d.subsec_nanos().div_ceil(1_000_000)))
 }
 
 // === impl Clock ===

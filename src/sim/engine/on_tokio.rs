@@ -2,14 +2,13 @@
 //! time, one task per request: [`Engine::Tokio`](super::Engine::Tokio).
 
 use std::pin::pin;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::{RunOptions, Setup};
 use crate::sim::client;
-use crate::sim::record::{Ending, Recorder};
+use crate::sim::record::Recorder;
 use crate::sim::scenario::Scenario;
 use crate::sim::stack::Parts;
 
@@ -70,12 +69,7 @@ async fn drive(
             let (backend, grants) = (backend.clone(), grants.clone());
             tokio::spawn(async move {
                 let (action, ending) = request.await;
-                let flag = grants
-                    .as_deref()
-                    .and_then(|g| g.get(action.device as usize));
-                if let (Ending::Ok, true, Some(flag)) = (ending, action.grants, flag) {
-                    flag.store(true, Ordering::Relaxed);
-                }
+                client::grant(grants.as_deref(), action, ending);
                 backend.record_at(Instant::now(), |rec, minute| {
                     rec.finished(action.fleet, action.fallback, minute, ending)
                 });
