@@ -11,6 +11,7 @@ use super::backend::{Backend, LaneConfig};
 use super::client;
 use super::exec::Tasks;
 use super::fleet::{self, Fleets};
+use super::options::{Engine, RunOptions};
 use super::plain;
 use super::record::{Fleet, Recorder};
 use super::scenario::Scenario;
@@ -19,84 +20,12 @@ use super::strategy::Strategy;
 use super::timers::Clock;
 use crate::rng::Streams;
 
-/// What to replay: seed, scale, strategies, fleets and switches.
-///
-/// # Examples
-///
-/// ```
-/// use failsoft::sim::{RunOptions, Strategy};
-/// let opts = RunOptions { scale: 0.1, strategies: vec![Strategy::Naive], ..RunOptions::default() };
-/// assert_eq!(opts.seed, 7);
-/// ```
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Seed of every random choice.
-    pub seed: u64,
-    /// Multiplies device counts and capacities (ratios stay the same).
-    pub scale: f64,
-    /// Strategies to replay, each on its own copy of the day.
-    pub strategies: Vec<Strategy>,
-    /// Fleets to simulate; empty means all in the scenario. Fleets left out
-    /// send nothing, so they no longer load shared lanes.
-    pub fleets: Vec<Fleet>,
-    /// Let lanes send server hints as their scenario says (`false`: never).
-    pub hints: bool,
-    /// Strategies replayed in parallel (each on its own thread).
-    pub threads: usize,
-    /// What runs the layered strategies' requests and timers.
-    pub engine: Engine,
-}
-
-/// What runs the layered strategies' requests and timers (the plain
-/// strategies always run as an event loop).
-///
-/// Both run the same layers on timers of whole milliseconds. Timers due in
-/// the same millisecond fire in the order set on the replay's clock, and
-/// in the order of Tokio's timer wheel on Tokio's, which is not always the
-/// same: a small replay gives the same report byte for byte, a large one
-/// differs in a few counts (at the default scale, one rejection of one
-/// strategy moves from one fleet to the other).
-///
-/// # Examples
-///
-/// ```
-/// use failsoft::sim::{Engine, RunOptions};
-/// let opts = RunOptions { engine: Engine::Tokio, ..RunOptions::default() };
-/// assert_ne!(opts.engine, Engine::default());
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Engine {
-    /// The replay's own clock and executor: each request a future in a
-    /// reused slot, each timer an entry in a wheel of whole milliseconds
-    /// (the resolution of Tokio's timers), timers of one millisecond in
-    /// the order set. About twice as fast as [`Engine::Tokio`].
-    #[default]
-    Replay,
-    /// A current-thread Tokio runtime on paused time, a task per request:
-    /// the reference the replay's clock is checked against.
-    Tokio,
-}
-
 /// The raw outcome of replaying one strategy.
 #[derive(Debug, Clone)]
 pub(crate) struct Run {
     pub(crate) strategy: Strategy,
     pub(crate) rec: Recorder,
     pub(crate) devices: u64,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        Self {
-            seed: 7,
-            scale: 1.0,
-            strategies: Strategy::ALL.to_vec(),
-            fleets: Vec::new(),
-            hints: true,
-            threads: 1,
-            engine: Engine::Replay,
-        }
-    }
 }
 
 /// The simulated period in ticks, as both the plain event loop and the

@@ -34,6 +34,7 @@ mod engine;
 mod exec;
 mod fleet;
 mod metrics;
+mod options;
 mod plain;
 mod record;
 mod report;
@@ -46,7 +47,7 @@ mod wheel;
 use std::sync::Mutex;
 
 pub use self::backend::{Call, Lane, LaneFuture, Served, Shed};
-pub use self::engine::{Engine, RunOptions};
+pub use self::options::{Engine, MAX_DEVICES, RunOptions};
 pub use self::record::Fleet;
 pub use self::report::{Report, Row};
 pub use self::scenario::{
@@ -63,14 +64,19 @@ pub use self::strategy::Strategy;
 ///
 /// # Errors
 ///
-/// An I/O error if a Tokio runtime or a thread cannot be created, or if a
-/// strategy's layers reject their configuration (the scenario's client
-/// settings).
+/// An I/O error of kind [`InvalidInput`](std::io::ErrorKind::InvalidInput)
+/// carrying a [`ConfigError`](crate::ConfigError) if the options fail
+/// [`RunOptions::validate`] (a scale that is not a finite number above
+/// zero, or too many devices). An I/O error if a Tokio runtime or a thread
+/// cannot be created, or if a strategy's layers reject their configuration
+/// (the scenario's client settings).
 pub fn replay(
     scenario: &Scenario,
     opts: &RunOptions,
     progress: &(dyn Fn(Strategy, u32) + Sync),
 ) -> std::io::Result<Report> {
+    opts.validate(scenario)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     // Longest first, so the last strategy to start is a short one and the
     // threads finish close together. Results keep the order of `opts`.
     let mut jobs: Vec<(usize, Strategy)> = opts.strategies.iter().copied().enumerate().collect();

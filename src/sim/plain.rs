@@ -22,8 +22,9 @@ use std::time::Duration;
 
 use super::backend::{Shared, Waiter};
 use super::client::client_spec;
-use super::engine::{RunOptions, Setup};
+use super::engine::Setup;
 use super::fleet::Action;
+use super::options::RunOptions;
 use super::record::{Ending, FLEETS, Fleet, Recorder};
 use super::scenario::Scenario;
 use super::strategy::{Draws, PlainPolicy, Strategy};
