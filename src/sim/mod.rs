@@ -51,7 +51,7 @@ pub use self::options::{Engine, MAX_DEVICES, RunOptions};
 pub use self::record::Fleet;
 pub use self::report::{Report, Row};
 pub use self::scenario::{
-    CapacityPoint, ClientSpec, ClockTime, DEC7_2021, Fact, LaneSpec, Period, Scenario,
+    CapacityPoint, ClientSpec, ClockTime, DEC7_2021, Fact, LaneSpec, MAX_RPS, Period, Scenario,
     ScenarioError, Source, StreamingSpec, TicketSpec, VacuumSpec, Window,
 };
 pub use self::strategy::Strategy;

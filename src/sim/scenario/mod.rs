@@ -19,7 +19,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use self::clock::ClockTime;
-pub use self::validate::ScenarioError;
+pub use self::validate::{MAX_RPS, ScenarioError};
 
 /// A whole scenario: period, timeline, lanes and fleets.
 ///

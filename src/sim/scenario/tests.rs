@@ -62,6 +62,21 @@ fn negative_capacity_is_rejected() {
 }
 
 #[test]
+fn rates_beyond_a_billion_per_second_are_rejected_and_the_limit_is_not() {
+    for big in ["1e300", "inf", "nan"] {
+        let err = with("capacity_rps = 18.0", &format!("capacity_rps = {big}")).unwrap_err();
+        assert_eq!(err.field(), "lanes.edge.capacity_rps", "{big}");
+        assert!(err.problem().contains("requests per second"), "{err}");
+    }
+    assert!(with("capacity_rps = 18.0", "capacity_rps = 1e9").is_ok());
+    let err = with("provisioned_rps = 122.0", "provisioned_rps = 2e9").unwrap_err();
+    assert_eq!(err.field(), "tickets.provisioned_rps");
+    assert!(with("provisioned_rps = 122.0", "provisioned_rps = 0.0").is_ok());
+    let err = with("provisioned_rps = 122.0", "provisioned_rps = -1.0").unwrap_err();
+    assert_eq!(err.field(), "tickets.provisioned_rps");
+}
+
+#[test]
 fn negative_period_is_rejected() {
     let err = with("period_s = 300.0", "period_s = -300.0").unwrap_err();
     assert_eq!(err.field(), "vacuums.period_s");

@@ -9,13 +9,14 @@ use super::{ClientSpec, ClockTime, LaneSpec, Scenario};
 /// Rules checked after parsing:
 /// - `sim.start < sim.end`, and `sim.tick_ms` within 1..=1000;
 /// - timeline times in order (non-decreasing);
-/// - each lane: `capacity_rps` positive and finite, `queue_s` finite and
-///   at least 0, `reject_cost` and `do_not_retry_below` within [0, 1],
+/// - each lane: `capacity_rps` positive and at most [`MAX_RPS`], `queue_s`
+///   finite and at least 0, `reject_cost` and `do_not_retry_below` within [0, 1],
 ///   capacity points strictly in time order, each `fraction` within
 ///   [0, 1], and the first point not a ramp;
 /// - each fleet: its lanes exist, counts and periods positive, shares and
 ///   probabilities within [0, 1], timeouts and deadlines positive and
-///   finite, `devices_per_stack >= 1`, stay bounds ordered;
+///   finite, `devices_per_stack >= 1`, stay bounds ordered, the tickets'
+///   `provisioned_rps` within 0..=[`MAX_RPS`];
 /// - at least one fleet.
 ///
 /// Parsing itself rejects unknown fields, wrong types and malformed times.
@@ -36,6 +37,23 @@ pub struct ScenarioError {
     field: String,
     problem: String,
 }
+
+/// The largest request rate a scenario may give a lane (`capacity_rps`) or
+/// provision for a fleet (`provisioned_rps`), before scaling: a billion
+/// requests per second, far beyond any one backend, and small enough that
+/// every figure derived from it stays finite at any scale a replay allows.
+///
+/// # Examples
+///
+/// ```
+/// use failsoft::sim::{MAX_RPS, Scenario};
+///
+/// let text = failsoft::sim::DEC7_2021.replace("capacity_rps = 46.0", "capacity_rps = 1e300");
+/// let err = Scenario::from_toml(&text, "big.toml").unwrap_err();
+/// assert_eq!(err.field(), "lanes.core.capacity_rps");
+/// assert!(MAX_RPS >= 1e9);
+/// ```
+pub const MAX_RPS: f64 = 1e9;
 
 // === impl ScenarioError ===
 
@@ -173,6 +191,28 @@ impl Check<'_> {
         }
     }
 
+    /// A request rate: above zero (or at least zero if `zero_ok`) and at
+    /// most [`MAX_RPS`].
+    fn rate(&self, field: &str, v: f64, zero_ok: bool) -> Result<(), ScenarioError> {
+        let low = if zero_ok { v >= 0.0 } else { v > 0.0 };
+        if low && v <= MAX_RPS {
+            Ok(())
+        } else {
+            let what = if zero_ok {
+                "a rate of at least 0"
+            } else {
+                "a positive rate"
+            };
+            Err(self.fail(
+                field,
+                &format!(
+                    "must be {what} and at most {MAX_RPS:e} requests per second (got {})",
+                    shown(v)
+                ),
+            ))
+        }
+    }
+
     fn unit(&self, field: &str, v: f64) -> Result<(), ScenarioError> {
         if (0.0..=1.0).contains(&v) {
             Ok(())
@@ -207,7 +247,7 @@ impl Check<'_> {
 
     fn lane_spec(&self, name: &str, l: &LaneSpec) -> Result<(), ScenarioError> {
         let f = |k: &str| format!("lanes.{name}.{k}");
-        self.positive(&f("capacity_rps"), l.capacity_rps)?;
+        self.rate(&f("capacity_rps"), l.capacity_rps, false)?;
         if !(l.queue_s.is_finite() && l.queue_s >= 0.0) {
             return Err(self.fail(&f("queue_s"), "must be a finite number >= 0"));
         }
@@ -231,6 +271,15 @@ impl Check<'_> {
             prev = Some(p.at);
         }
         Ok(())
+    }
+}
+
+/// `v` as written in a message: plain, or in exponent form when large.
+fn shown(v: f64) -> String {
+    if v.abs() >= 1e9 {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 
@@ -289,9 +338,7 @@ impl Scenario {
             c.positive("tickets.arrival_minutes", t.arrival_minutes)?;
             c.positive("tickets.stay_min_minutes", t.stay_min_minutes)?;
             c.positive("tickets.stay_max_minutes", t.stay_max_minutes)?;
-            if !(t.provisioned_rps.is_finite() && t.provisioned_rps >= 0.0) {
-                return Err(c.fail("tickets.provisioned_rps", "must be a finite number >= 0"));
-            }
+            c.rate("tickets.provisioned_rps", t.provisioned_rps, true)?;
             if t.stay_max_minutes < t.stay_min_minutes {
                 return Err(c.fail("tickets.stay_max_minutes", "must be >= stay_min_minutes"));
             }
