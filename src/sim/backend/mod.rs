@@ -26,12 +26,12 @@ use tower::Service;
 
 pub use self::call::{Call, Served, Shed};
 pub use self::future::LaneFuture;
+pub(crate) use self::lane_state::LaneConfig;
+use self::lane_state::{LaneState, Queued};
 use self::slots::Slots;
 pub(crate) use self::slots::Waiter;
 use super::record::{Fleet, LaneCount, Recorder};
-use super::scenario::LaneSpec;
 use crate::BoxError;
-use crate::classify::Hint;
 
 /// One lane of the simulated backend, as a Tower [`Service`].
 ///
@@ -62,36 +62,6 @@ pub(crate) struct Shared {
 
 /// Nanoseconds in a minute of the replay.
 const MINUTE_NS: u64 = 60_000_000_000;
-
-/// A lane's settings after scaling.
-#[derive(Debug, Clone)]
-pub(crate) struct LaneConfig {
-    pub(crate) spec: LaneSpec,
-    /// Full capacity in requests per second, scaled.
-    pub(crate) full_rps: f64,
-    /// Extra full capacity over `[from, to)` seconds of the day.
-    pub(crate) extras: Vec<(f64, f64, f64)>,
-    /// Send hints at all (the run's switch).
-    pub(crate) hints: bool,
-}
-
-struct LaneState {
-    cfg: LaneConfig,
-    queue: VecDeque<Queued>,
-    limit: usize,
-    /// Minimum service time, in nanoseconds.
-    service: u64,
-    credit: f64,
-    rps: f64,
-    fraction: f64,
-}
-
-struct Queued {
-    /// Nanoseconds since the replay's start.
-    arrived: u64,
-    fleet: Fleet,
-    slot: usize,
-}
 
 // === impl Lane ===
 
@@ -291,49 +261,13 @@ fn minute(now: u64) -> usize {
     (now / MINUTE_NS) as usize
 }
 
-// === impl LaneState ===
-
-impl LaneState {
-    fn set_capacity(&mut self, sec: f64) {
-        let extra: f64 = self
-            .cfg
-            .extras
-            .iter()
-            .filter(|(from, to, _)| (*from..*to).contains(&sec))
-            .map(|(_, _, rps)| rps)
-            .sum();
-        self.fraction = self.cfg.spec.fraction_at(sec);
-        self.rps = (self.cfg.full_rps + extra) * self.fraction;
-    }
-
-    fn hint(&self) -> Option<Hint> {
-        if !self.cfg.hints {
-            return None;
-        }
-        if self
-            .cfg
-            .spec
-            .do_not_retry_below
-            .is_some_and(|t| self.fraction < t)
-        {
-            return Some(Hint::DoNotRetry);
-        }
-        if self.cfg.spec.retry_after {
-            // The time the queue needs to drain, in whole seconds, at least 1.
-            let wait = self.queue.len() as f64 / self.rps.max(1e-3);
-            let secs = wait.ceil().clamp(1.0, 3600.0) as u64;
-            return Some(Hint::RetryAfter(Duration::from_secs(secs)));
-        }
-        None
-    }
-}
-
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 mod call;
 mod future;
+mod lane_state;
 mod slots;
 #[cfg(test)]
 mod tests;

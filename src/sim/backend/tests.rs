@@ -4,6 +4,8 @@ use std::task::{Context, Poll};
 use futures::task::noop_waker_ref;
 
 use super::*;
+use crate::classify::Hint;
+use crate::sim::scenario::LaneSpec;
 use crate::sim::scenario::{CapacityPoint, ClockTime, Source};
 
 const T: Duration = Duration::from_millis(100);
