@@ -94,6 +94,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         None => Scenario::dec7_2021(),
     };
     let mut strategies = parse(&args.strategy, "strategy", Strategy::from_name)?;
+    // `--strategy naive,naive` means naive once.
+    strategies = strategies
+        .iter()
+        .enumerate()
+        .filter(|&(i, s)| !strategies[..i].contains(s))
+        .map(|(_, s)| *s)
+        .collect();
     if strategies.is_empty() {
         strategies = Strategy::ALL.to_vec();
     }

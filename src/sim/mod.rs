@@ -65,7 +65,9 @@ pub use self::strategy::Strategy;
 /// # Errors
 ///
 /// An I/O error of kind [`InvalidInput`](std::io::ErrorKind::InvalidInput)
-/// carrying a [`ConfigError`](crate::ConfigError) if the options fail
+/// carrying a [`ScenarioError`] if the scenario fails
+/// [`Scenario::validate`] (it was changed in code after loading), or a
+/// [`ConfigError`](crate::ConfigError) if the options fail
 /// [`RunOptions::validate`] (a scale that is not a finite number above
 /// zero, or too many devices). An I/O error if a Tokio runtime or a thread
 /// cannot be created, or if a strategy's layers reject their configuration
@@ -75,8 +77,11 @@ pub fn replay(
     opts: &RunOptions,
     progress: &(dyn Fn(Strategy, u32) + Sync),
 ) -> std::io::Result<Report> {
-    opts.validate(scenario)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let invalid = |e: Box<dyn std::error::Error + Send + Sync>| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, e)
+    };
+    scenario.validate().map_err(|e| invalid(e.into()))?;
+    opts.validate(scenario).map_err(|e| invalid(e.into()))?;
     // Longest first, so the last strategy to start is a short one and the
     // threads finish close together. Results keep the order of `opts`.
     let mut jobs: Vec<(usize, Strategy)> = opts.strategies.iter().copied().enumerate().collect();
@@ -184,5 +189,60 @@ mod tests {
             assert!(names[first_jitter..].iter().all(|n| *n == "jitter"));
         }
         assert_eq!(two.to_json().unwrap(), run(&order, 1).to_json().unwrap());
+    }
+
+    #[test]
+    fn a_replay_refuses_a_scenario_broken_in_code_instead_of_panicking() {
+        type Break = fn(&mut Scenario);
+        let breaks: [(Break, &str); 4] = [
+            (|s| s.sim.tick_ms = 0, "sim.tick_ms"),
+            (|s| s.lanes.clear(), "vacuums.lane"),
+            (
+                |s| std::mem::swap(&mut s.sim.start, &mut s.sim.end),
+                "sim.end",
+            ),
+            (
+                |s| {
+                    if let Some(v) = s.vacuums.as_mut() {
+                        v.client.devices_per_stack = 0;
+                    }
+                },
+                "vacuums.client.devices_per_stack",
+            ),
+        ];
+        for (broken, field) in breaks {
+            let mut s = Scenario::dec7_2021();
+            broken(&mut s);
+            let opts = RunOptions {
+                strategies: vec![Strategy::Naive, Strategy::Failsoft],
+                scale: 0.01,
+                ..RunOptions::default()
+            };
+            let err = replay(&s, &opts, &|_, _| {}).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{field}");
+            let inner = err
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<ScenarioError>());
+            assert_eq!(inner.map(|e| e.field()), Some(field));
+        }
+    }
+
+    #[test]
+    fn a_replay_refuses_bad_options_before_it_starts() {
+        let s = Scenario::dec7_2021();
+        let err = replay(
+            &s,
+            &RunOptions {
+                scale: f64::NAN,
+                ..RunOptions::default()
+            },
+            &|_, _| {},
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        let inner = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<crate::ConfigError>());
+        assert_eq!(inner.map(crate::ConfigError::field), Some("sim.scale"));
     }
 }

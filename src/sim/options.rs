@@ -131,7 +131,9 @@ impl RunOptions {
     /// # Errors
     ///
     /// A [`ConfigError`] naming `sim.scale` if the scale is not a finite
-    /// number above zero, or if it gives more than [`MAX_DEVICES`] devices.
+    /// number above zero, or if it gives more than [`MAX_DEVICES`] devices;
+    /// one naming `sim.strategies` if a strategy is listed twice (its rows
+    /// would be reported twice).
     ///
     /// # Examples
     ///
@@ -151,6 +153,10 @@ impl RunOptions {
                 "sim.scale",
                 "must be a finite number above zero",
             ));
+        }
+        let strategies = &self.strategies;
+        if (1..strategies.len()).any(|i| strategies[..i].contains(&strategies[i])) {
+            return Err(ConfigError::new("sim.strategies", "lists a strategy twice"));
         }
         if self.devices(scenario) > MAX_DEVICES {
             return Err(ConfigError::new(
@@ -204,6 +210,21 @@ mod tests {
     }
 
     #[test]
+    fn a_strategy_listed_twice_is_refused() {
+        let s = Scenario::dec7_2021();
+        let twice = RunOptions {
+            strategies: vec![Strategy::Naive, Strategy::Failsoft, Strategy::Naive],
+            ..at(1.0)
+        };
+        assert_eq!(twice.validate(&s).unwrap_err().field(), "sim.strategies");
+        let once = RunOptions {
+            strategies: vec![Strategy::Naive, Strategy::Failsoft],
+            ..at(1.0)
+        };
+        assert!(once.validate(&s).is_ok());
+    }
+
+    #[test]
     fn only_the_selected_fleets_count_towards_the_limit() {
         let s = Scenario::dec7_2021();
         let all = at(1.0).devices(&s);
@@ -212,14 +233,5 @@ mod tests {
             ..at(1.0)
         };
         assert!(vacuums.devices(&s) > 0 && vacuums.devices(&s) < all);
-    }
-
-    #[test]
-    fn a_replay_refuses_bad_options_before_it_starts() {
-        let s = Scenario::dec7_2021();
-        let err = super::super::replay(&s, &at(f64::NAN), &|_, _| {}).unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-        let inner = err.get_ref().and_then(|e| e.downcast_ref::<ConfigError>());
-        assert_eq!(inner.map(ConfigError::field), Some("sim.scale"));
     }
 }

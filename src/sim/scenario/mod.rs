@@ -249,8 +249,30 @@ impl Scenario {
     pub fn from_toml(text: &str, file: &str) -> Result<Self, ScenarioError> {
         let scenario: Scenario =
             toml::from_str(text).map_err(|e| ScenarioError::from_toml(file, text, &e))?;
-        scenario.validate(file)?;
+        scenario.validate_as(file)?;
         Ok(scenario)
+    }
+
+    /// Checks the rules of [`ScenarioError`] on a scenario built or changed
+    /// in code; errors name the file `scenario`. [`replay`](super::replay)
+    /// makes this check before it starts.
+    ///
+    /// # Errors
+    ///
+    /// A [`ScenarioError`] naming the field and the problem.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::sim::Scenario;
+    ///
+    /// let mut s = Scenario::dec7_2021();
+    /// s.sim.tick_ms = 0;
+    /// let err = s.validate().unwrap_err();
+    /// assert_eq!(err.to_string(), "scenario: sim.tick_ms: must be within 1..=1000");
+    /// ```
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        self.validate_as("scenario")
     }
 
     /// Reads, parses and validates the scenario at `path`.

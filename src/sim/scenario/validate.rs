@@ -284,7 +284,7 @@ fn shown(v: f64) -> String {
 }
 
 impl Scenario {
-    pub(super) fn validate(&self, file: &str) -> Result<(), ScenarioError> {
+    pub(super) fn validate_as(&self, file: &str) -> Result<(), ScenarioError> {
         let c = Check { file };
         if self.sim.start >= self.sim.end {
             return Err(c.fail("sim.end", "times out of order: must be after sim.start"));
