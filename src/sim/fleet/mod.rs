@@ -5,6 +5,7 @@
 //! devices due in it. Every device draws its phase and traits from its own
 //! seeded stream.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -32,8 +33,17 @@ pub(crate) struct Fleets {
 }
 
 /// A calendar of devices by phase within a period of `len` ticks.
+///
+/// Devices are kept sorted by phase (those of one phase in the order
+/// given), so its size follows the devices, not the period: a period of a
+/// day in 1 ms ticks costs nothing extra. Asked tick after tick, as the
+/// replay does, it walks on from where it stopped.
 struct Calendar {
-    slots: Vec<Vec<u32>>,
+    len: u64,
+    phases: Vec<u64>,
+    devices: Vec<u32>,
+    /// The tick it expects next, and where that tick's phase starts.
+    cursor: Cell<(u64, usize)>,
 }
 
 struct Vacuums {
@@ -87,19 +97,39 @@ fn ticks(seconds: f64, tick_s: f64) -> usize {
 // === impl Calendar ===
 
 impl Calendar {
-    fn new(len: usize) -> Self {
+    /// A calendar of `len` ticks (at least 1) holding each `(phase,
+    /// device)`; a phase beyond the period wraps.
+    fn new(len: usize, entries: Vec<(usize, u32)>) -> Self {
+        let len = (len as u64).max(1);
+        let mut entries: Vec<(u64, u32)> = entries
+            .into_iter()
+            .map(|(phase, device)| (phase as u64 % len, device))
+            .collect();
+        // Stable: devices of one phase keep their order.
+        entries.sort_by_key(|e| e.0);
+        let (phases, devices) = entries.into_iter().unzip();
         Self {
-            slots: vec![Vec::new(); len],
+            len,
+            phases,
+            devices,
+            cursor: Cell::new((0, 0)),
         }
     }
 
-    fn add(&mut self, phase: usize, device: u32) {
-        let len = self.slots.len();
-        self.slots[phase % len].push(device);
-    }
-
+    /// The devices due at `tick`.
     fn due(&self, tick: u64) -> &[u32] {
-        &self.slots[(tick % self.slots.len() as u64) as usize]
+        let phase = tick % self.len;
+        let (expected, at) = self.cursor.get();
+        let from = if tick == expected {
+            at
+        } else {
+            self.phases.partition_point(|&p| p < phase)
+        };
+        let to = from + self.phases[from..].partition_point(|&p| p == phase);
+        let next = tick.wrapping_add(1);
+        self.cursor
+            .set((next, if next.is_multiple_of(self.len) { 0 } else { to }));
+        &self.devices[from..to]
     }
 }
 
@@ -164,15 +194,16 @@ impl Vacuums {
     fn new(s: &Scenario, v: &VacuumSpec, scale: f64, tick_s: f64, streams: &Streams) -> Self {
         let devices = scaled(v.devices, scale);
         let period = ticks(v.period_s, tick_s);
-        let mut checkins = Calendar::new(period);
+        let mut checkins = Vec::with_capacity(devices as usize);
         let mut herd = Vec::new();
         for d in 0..devices {
             let mut rng = streams.stream(device_id(Fleet::Vacuums, d));
-            checkins.add((rng.next_u64() % period as u64) as usize, d);
+            checkins.push(((rng.next_u64() % period as u64) as usize, d));
             if rng.chance(v.herd_fraction) {
                 herd.push(d);
             }
         }
+        let checkins = Calendar::new(period, checkins);
         Self {
             lane: s.lane_index(&v.lane).unwrap_or(0),
             checkins,
@@ -223,14 +254,15 @@ impl Streaming {
         let total = (scaled(v.streams_end, scale) as usize).max(initial);
         let until = f64::from(v.grow_until.seconds()).max(start);
         let (hb, rf) = (ticks(v.heartbeat_s, tick_s), ticks(v.refresh_s, tick_s));
-        let (mut heartbeats, mut refreshes) = (Calendar::new(hb), Calendar::new(rf));
+        let (mut heartbeats, mut refreshes) =
+            (Vec::with_capacity(total), Vec::with_capacity(total));
         let mut starts = Vec::with_capacity(total);
         let mut new_cached = Vec::with_capacity(total);
         let growing = (total - initial).max(1) as f64;
         for d in 0..total {
             let mut rng = streams.stream(device_id(Fleet::Streaming, d as u32));
-            heartbeats.add((rng.next_u64() % hb as u64) as usize, d as u32);
-            refreshes.add((rng.next_u64() % rf as u64) as usize, d as u32);
+            heartbeats.push(((rng.next_u64() % hb as u64) as usize, d as u32));
+            refreshes.push(((rng.next_u64() % rf as u64) as usize, d as u32));
             let at = if d < initial {
                 f64::NEG_INFINITY
             } else {
@@ -247,8 +279,8 @@ impl Streaming {
             starts,
             next_start: initial,
             initial,
-            heartbeats,
-            refreshes,
+            heartbeats: Calendar::new(hb, heartbeats),
+            refreshes: Calendar::new(rf, refreshes),
             cached,
             new_cached,
         }
@@ -296,7 +328,7 @@ impl Tickets {
     fn new(s: &Scenario, v: &TicketSpec, scale: f64, tick_s: f64, streams: &Streams) -> Self {
         let fans = scaled(v.fans, scale);
         let period = ticks(v.poll_s, tick_s);
-        let mut polls = Calendar::new(period);
+        let mut polls = Vec::with_capacity(fans as usize);
         let open = f64::from(v.on_sale.seconds());
         let (mut arrive, mut leave) = (Vec::new(), Vec::new());
         for d in 0..fans {
@@ -305,14 +337,14 @@ impl Tickets {
             let u = rng.next_f64();
             let at = open + v.arrival_minutes * 60.0 * u * u;
             let stay = rng.uniform(v.stay_min_minutes, v.stay_max_minutes) * 60.0;
-            polls.add((at / tick_s).round() as usize, d);
+            polls.push(((at / tick_s).round() as usize, d));
             arrive.push(at);
             leave.push(at + stay);
         }
         let close = leave.iter().copied().fold(open, f64::max);
         Self {
             lane: s.lane_index(&v.lane).unwrap_or(0),
-            polls,
+            polls: Calendar::new(period, polls),
             arrive,
             leave,
             open,

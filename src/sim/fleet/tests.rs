@@ -87,3 +87,48 @@ fn traffic_depends_on_the_seed_only() {
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
 }
+
+/// The devices a calendar of `len` ticks lists at `tick`, by brute force.
+fn due_by_scan(entries: &[(usize, u32)], len: usize, tick: u64) -> Vec<u32> {
+    let phase = (tick % len as u64) as usize;
+    entries
+        .iter()
+        .filter(|e| e.0 % len == phase)
+        .map(|e| e.1)
+        .collect()
+}
+
+#[test]
+fn a_calendar_lists_each_tick_its_devices_in_order_given_walked_or_jumped() {
+    let entries: Vec<(usize, u32)> = (0..200u32)
+        .map(|d| ((d as usize * 7919) % 53 + usize::from(d % 3 == 0) * 53, d))
+        .collect();
+    let cal = Calendar::new(37, entries.clone());
+    // Walked tick after tick over several periods, as the replay does.
+    for tick in 0..200 {
+        assert_eq!(
+            cal.due(tick),
+            due_by_scan(&entries, 37, tick),
+            "tick {tick}"
+        );
+    }
+    // Asked out of order (the ticket fleet skips ticks outside its hours).
+    for tick in [5_000, 3, 3, 4, 90, 1_000_001, 36, 37] {
+        assert_eq!(
+            cal.due(tick),
+            due_by_scan(&entries, 37, tick),
+            "tick {tick}"
+        );
+    }
+}
+
+#[test]
+fn a_calendar_of_a_huge_period_costs_no_more_than_its_devices() {
+    // A period of usize::MAX ticks (a period far beyond the day): no slot
+    // per tick is allocated, and each device is due at its phase only.
+    let cal = Calendar::new(usize::MAX, vec![(5, 1), (2, 0), (5, 2)]);
+    assert_eq!(cal.devices.len(), 3);
+    assert_eq!(cal.due(2), [0]);
+    assert_eq!(cal.due(3), [] as [u32; 0]);
+    assert_eq!(cal.due(5), [1, 2]);
+}
