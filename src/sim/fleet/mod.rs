@@ -125,7 +125,13 @@ impl Calendar {
         } else {
             self.phases.partition_point(|&p| p < phase)
         };
-        let to = from + self.phases[from..].partition_point(|&p| p == phase);
+        // The devices due now follow at once: walk over them (they are
+        // read next anyway) rather than search.
+        let to = from
+            + self.phases[from..]
+                .iter()
+                .take_while(|&&p| p == phase)
+                .count();
         let next = tick.wrapping_add(1);
         self.cursor
             .set((next, if next.is_multiple_of(self.len) { 0 } else { to }));
