@@ -327,9 +327,14 @@ impl fmt::Display for Throttled {
 
 impl Error for Throttled {}
 
+/// The most buckets a sliding window may have (breaker, budget, throttle):
+/// each is a slot allocated up front, and a thousand already resolve a
+/// window finer than anyone reads it.
+pub(crate) const MOST_BUCKETS: u32 = 1_000;
+
 /// Checks a sliding window cut into buckets, as the budgets and the
-/// throttle use: the window is not zero, there is at least one bucket, and
-/// each bucket is at least 1 ms long.
+/// throttle use: the window is not zero, there are 1 to [`MOST_BUCKETS`]
+/// buckets, and each bucket is at least 1 ms long.
 pub(crate) fn check_bucketed_window(
     window_field: &'static str,
     buckets_field: &'static str,
@@ -339,8 +344,8 @@ pub(crate) fn check_bucketed_window(
     if window.is_zero() {
         return Err(ConfigError::new(window_field, "must be greater than zero"));
     }
-    if buckets == 0 {
-        return Err(ConfigError::new(buckets_field, "must be at least 1"));
+    if buckets == 0 || buckets > MOST_BUCKETS {
+        return Err(ConfigError::new(buckets_field, "must be within [1, 1000]"));
     }
     if window < Duration::from_millis(1).saturating_mul(buckets) {
         return Err(ConfigError::new(

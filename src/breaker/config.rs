@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::window::Window;
 use crate::backoff::{ExponentialBackoff, Jitter};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, MOST_BUCKETS};
 use crate::rng::Streams;
 
 /// A validated circuit-breaker configuration.
@@ -87,7 +87,6 @@ pub struct BreakerConfigBuilder {
 }
 
 const LARGEST_WINDOW: u32 = 1 << 20;
-const MOST_BUCKETS: u32 = 1_000;
 
 // === impl BreakerConfig ===
 

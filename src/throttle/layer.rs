@@ -267,7 +267,7 @@ impl<C> ThrottleBuilder<C> {
     /// A [`ConfigError`] naming the field when:
     /// - `throttle.window` is zero, or shorter than its buckets (less than
     ///   1 ms per bucket);
-    /// - `throttle.buckets` is zero;
+    /// - `throttle.buckets` is zero or more than 1,000;
     /// - `throttle.k` is NaN, infinite or below 1;
     /// - `throttle.max_probability` is NaN or outside `[0, 1)`;
     /// - `throttle.slow_call` is zero (every call would be slow).

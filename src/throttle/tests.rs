@@ -60,6 +60,12 @@ fn rejects_bad_configuration_naming_the_field() {
         (b().window(Duration::ZERO).build(), "throttle.window"),
         (b().buckets(0).build(), "throttle.buckets"),
         (
+            b().window(Duration::from_secs(86_400))
+                .buckets(u32::MAX)
+                .build(),
+            "throttle.buckets",
+        ),
+        (
             b().window(Duration::from_millis(10)).buckets(20).build(),
             "throttle.window",
         ),

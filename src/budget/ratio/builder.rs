@@ -78,7 +78,7 @@ impl RatioBudgetBuilder {
     /// - `budget.ratio` is NaN or outside `[0, 1]`;
     /// - `budget.floor` is NaN, infinite or negative;
     /// - `budget.window` is zero;
-    /// - `budget.buckets` is zero;
+    /// - `budget.buckets` is zero or more than 1,000;
     /// - `budget.window` is shorter than its buckets: less than 1 ms per
     ///   bucket.
     ///

@@ -49,6 +49,16 @@ fn rejects_zero_buckets() {
 }
 
 #[test]
+fn rejects_more_buckets_than_a_thousand_instead_of_allocating_them() {
+    let long = Duration::from_secs(86_400);
+    // u32::MAX buckets used to allocate 64 GiB and abort the process.
+    let err = cfg().window(long).buckets(u32::MAX).build().unwrap_err();
+    assert_eq!(err.field(), "budget.buckets");
+    assert!(cfg().window(long).buckets(1_000).build().is_ok());
+    assert!(cfg().window(long).buckets(1_001).build().is_err());
+}
+
+#[test]
 fn rejects_window_shorter_than_its_buckets() {
     let err = cfg()
         .window(Duration::from_millis(5))
