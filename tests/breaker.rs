@@ -6,7 +6,7 @@ use failsoft::BoxError;
 use failsoft::backoff::{ExponentialBackoff, Jitter};
 use failsoft::breaker::{
     Breaker, BreakerConfig, BreakerConfigBuilder, CircuitBreaker, CircuitBreakerLayer,
-    KeyedCircuitBreakerLayer, State, Window,
+    KeyedBreakers, KeyedCircuitBreakerLayer, State, Window,
 };
 use failsoft::classify::{FailureKind, Verdict, classify_error};
 use failsoft::error::{CircuitOpen, Throttled};
@@ -262,6 +262,20 @@ async fn keyed_breakers_isolate_keys_within_a_memory_bound() {
     assert_eq!(layer.breakers().len(), 2);
     // Key 1 was least recently used and evicted: it starts closed again.
     svc.clone().oneshot((1, true)).await.unwrap();
+}
+
+#[test]
+fn a_keyed_map_reserves_nothing_for_keys_it_has_not_seen() {
+    // `LruCache::new` reserves room for every key up front: `usize::MAX`
+    // keys used to panic with a capacity overflow, a million to allocate
+    // tens of MB before the first request.
+    let cfg = builder().build().unwrap();
+    let breakers = KeyedBreakers::<u64>::new(cfg, usize::MAX).unwrap();
+    for key in 0..3 {
+        breakers.get_or_insert(key).force_open();
+    }
+    assert_eq!(breakers.len(), 3);
+    assert_eq!(breakers.get(&1).map(|b| b.state()), Some(State::ForcedOpen));
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

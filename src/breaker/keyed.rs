@@ -131,7 +131,8 @@ impl<K: Hash + Eq> KeyedBreakers<K> {
         Ok(Self {
             inner: Arc::new(KeyedInner {
                 cfg,
-                map: Mutex::new(LruCache::new(cap)),
+                // Grows with the keys seen: a large `max_keys` reserves nothing.
+                map: Mutex::new(LruCache::sparse(cap)),
             }),
         })
     }
