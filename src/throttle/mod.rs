@@ -36,6 +36,7 @@ use crate::error::Throttled;
 pub mod future;
 mod handle;
 mod layer;
+mod pace;
 mod settle;
 #[cfg(test)]
 mod tests;
@@ -45,7 +46,7 @@ pub use self::handle::{ThrottleHandle, ThrottleSnapshot};
 pub use self::layer::{ThrottleBuilder, ThrottleLayer};
 
 use self::future::ResponseFuture;
-pub(crate) use self::settle::{Slow, settle};
+pub(crate) use self::settle::{Owner, Sent, Slow};
 
 /// Rejects requests locally, at once, with the SRE book's adaptive
 /// probability; see the [module docs](self).

@@ -321,6 +321,8 @@ fn requests_admitted_on_one_thread_and_accepted_on_another_are_never_throttled()
         .unwrap()
         .handle();
     let (send, accepts) = std::sync::mpsc::channel::<()>();
+    // Each request is decided here and, once sent and answered, counted
+    // with its accept on the other thread.
     let (ack, acked) = std::sync::mpsc::channel::<()>();
     let acceptor = {
         let handle = handle.clone();

@@ -79,7 +79,7 @@ impl Window {
         self.head = bucket;
     }
 
-    /// Counts one request (sent or rejected locally) at `now`.
+    /// Counts one request sent to the backend at `now`.
     pub(crate) fn record_request(&mut self, now: Instant) {
         self.record(now, 1, 0);
     }
@@ -103,15 +103,61 @@ impl Window {
     /// `min(max_probability, max(0, (requests − K·accepts) / (requests + 1)))`
     /// over the window at `now`; 0 while the window holds fewer than
     /// `min_requests` requests.
+    ///
+    /// The same formula over the newest two buckets ([`Self::recent`]) is
+    /// the other bound: once they hold `min_requests` requests (at least
+    /// one), the lower of the two applies. A backend that accepts
+    /// everything again is believed within two buckets, while the whole
+    /// window still judges a client too quiet to fill them.
     pub(crate) fn probability(&mut self, now: Instant) -> f64 {
         self.advance(now);
         if self.totals.requests < self.min_requests {
             return 0.0;
         }
-        let requests = self.totals.requests as f64;
-        let accepts = self.totals.accepts as f64;
+        let whole = self.formula(self.totals);
+        let recent = self.recent();
+        if recent.requests >= self.min_requests.max(1) {
+            whole.min(self.formula(recent))
+        } else {
+            whole
+        }
+    }
+
+    fn formula(&self, counts: Counts) -> f64 {
+        let requests = counts.requests as f64;
+        let accepts = counts.accepts as f64;
         let p = (requests - self.k * accepts) / (requests + 1.0);
         p.clamp(0.0, self.max_probability)
+    }
+
+    /// The counts of the newest two buckets (the current one, partly
+    /// filled, and the one before it), as of the last update.
+    fn recent(&self) -> Counts {
+        let len = self.slots.len() as u64;
+        let mut sum = self.slots[(self.head % len) as usize];
+        if self.head >= 1 && len > 1 {
+            let prev = self.slots[((self.head - 1) % len) as usize];
+            sum.requests = sum.requests.saturating_add(prev.requests);
+            sum.accepts = sum.accepts.saturating_add(prev.accepts);
+        }
+        sum
+    }
+
+    /// Accepts per second over the newest two buckets at `now` (the span
+    /// from the start of the older one to `now`), when they hold at least
+    /// `min_requests` accepts (at least one): enough to measure.
+    pub(crate) fn busy_accept_rate(&mut self, now: Instant) -> Option<f64> {
+        self.advance(now);
+        let accepts = self.recent().accepts;
+        if accepts < self.min_requests.max(1) {
+            return None;
+        }
+        let accepts = accepts as f64;
+        let first = self.head.saturating_sub(1);
+        let start_nanos = u128::from(first) * self.bucket_nanos;
+        let now_nanos = now.saturating_duration_since(self.epoch).as_nanos();
+        let span = (now_nanos.saturating_sub(start_nanos) as f64 / 1e9).max(1e-3);
+        Some(accepts / span)
     }
 
     /// Requests and accepts inside the window (as of the last update).
