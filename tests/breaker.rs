@@ -213,7 +213,8 @@ async fn ramp_up_rejects_some_calls_after_closing() {
         ramped > 100,
         "about 90% rejected at the ramp's start: {ramped}"
     );
-    time::sleep(Duration::from_secs(10)).await;
+    // A first ramp lasts 10 to 15 s.
+    time::sleep(Duration::from_secs(15)).await;
     for _ in 0..200 {
         svc.clone().oneshot(true).await.unwrap();
     }

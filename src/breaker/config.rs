@@ -53,6 +53,7 @@ pub struct BreakerConfig {
     pub(crate) half_open_successes: u32,
     pub(crate) open_backoff: ExponentialBackoff,
     pub(crate) ramp_up: Option<Duration>,
+    pub(crate) trip_memory: Duration,
     pub(crate) streams: Arc<Streams>,
 }
 
@@ -83,6 +84,7 @@ pub struct BreakerConfigBuilder {
     half_open_successes: u32,
     open_backoff: Option<ExponentialBackoff>,
     ramp_up: Option<Duration>,
+    trip_memory: Duration,
     seed: Option<u64>,
 }
 
@@ -113,6 +115,7 @@ impl BreakerConfig {
             half_open_successes: 3,
             open_backoff: None,
             ramp_up: Some(Duration::from_secs(10)),
+            trip_memory: Duration::from_secs(120),
             seed: None,
         }
     }
@@ -210,6 +213,21 @@ impl BreakerConfig {
     pub const fn ramp_up(&self) -> Option<Duration> {
         self.ramp_up
     }
+
+    /// How long the breaker must stay closed before it forgets its trips
+    /// (see [`BreakerConfigBuilder::trip_memory`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::BreakerConfig;
+    /// # use std::time::Duration;
+    /// assert_eq!(BreakerConfig::builder().build()?.trip_memory(), Duration::from_secs(120));
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub const fn trip_memory(&self) -> Duration {
+        self.trip_memory
+    }
 }
 
 fn default_open_backoff() -> Result<ExponentialBackoff, ConfigError> {
@@ -293,7 +311,14 @@ impl BreakerConfigBuilder {
     }
 
     /// After closing, admit a share of calls growing linearly from 10% to
-    /// 100% over `period`. Default 10 s.
+    /// 100% over a ramp of `period` × U(1, 1.5), doubled for each trip the
+    /// breaker remembers beyond the first (at most ×8; see
+    /// [`trip_memory`](Self::trip_memory)). Default 10 s.
+    ///
+    /// A fleet of breakers facing one backend trips together; the jitter
+    /// spreads their returns, and the growth keeps a fleet that keeps
+    /// tripping (a backend with too little capacity for all of it) from
+    /// bringing every device back above capacity within one short ramp.
     pub const fn ramp_up(mut self, period: Duration) -> Self {
         self.ramp_up = Some(period);
         self
@@ -302,6 +327,30 @@ impl BreakerConfigBuilder {
     /// Admit every call at once after closing.
     pub const fn without_ramp_up(mut self) -> Self {
         self.ramp_up = None;
+        self
+    }
+
+    /// How long the breaker must stay closed, without a trip, before it
+    /// forgets the trips before. Default 2 minutes.
+    ///
+    /// While it remembers, each trip opens for longer (the
+    /// [open backoff](Self::open_backoff) counts remembered trips) and
+    /// each ramp-up is longer: a backend that fails again soon after a
+    /// successful probe is kept away longer, so a fleet stops flapping
+    /// with it. Zero forgets at every close (the behaviour of breakers
+    /// whose open time restarts from the base after each recovery).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::breaker::BreakerConfig;
+    /// use std::time::Duration;
+    /// let cfg = BreakerConfig::builder().trip_memory(Duration::from_secs(300)).build()?;
+    /// assert_eq!(cfg.trip_memory(), Duration::from_secs(300));
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub const fn trip_memory(mut self, memory: Duration) -> Self {
+        self.trip_memory = memory;
         self
     }
 
@@ -357,6 +406,7 @@ impl BreakerConfigBuilder {
             half_open_successes: self.half_open_successes,
             open_backoff,
             ramp_up: self.ramp_up,
+            trip_memory: self.trip_memory,
             streams: Arc::new(Streams::new(self.seed)),
         })
     }

@@ -140,7 +140,9 @@ pub struct Snapshot {
     pub calls: u32,
     /// When the next probe may go out, while open.
     pub next_probe: Option<Instant>,
-    /// Trips since the breaker last closed (grows the open time).
+    /// Trips the breaker remembers (they grow the open time and the
+    /// ramp-up; forgotten once it has stayed closed for its
+    /// [`trip_memory`](super::BreakerConfigBuilder::trip_memory)).
     pub trips: u32,
     /// `true` while the ramp-up after closing still limits calls.
     pub ramping_up: bool,
@@ -548,7 +550,7 @@ impl Breaker {
             slow_call_rate: totals.slow_rate(),
             calls: totals.calls,
             next_probe: core.next_probe(),
-            trips: core.trips(),
+            trips: core.trips(now),
             ramping_up: core.is_ramping(),
         }
     }

@@ -119,6 +119,8 @@ pub(crate) struct Core {
     consecutive: u32,
     trips: u32,
     last_open: Duration,
+    /// When the breaker last closed after a trip, while it remembers trips.
+    closed_at: Option<Instant>,
 }
 
 /// Epochs wrap within 60 bits so they fit the breaker's atomic word.
@@ -216,6 +218,7 @@ impl Core {
             consecutive: 0,
             trips: 0,
             last_open: Duration::ZERO,
+            closed_at: None,
         }
     }
 
@@ -268,9 +271,16 @@ impl Core {
         self.window.totals(now)
     }
 
-    /// Consecutive trips since the breaker last closed.
-    pub(crate) fn trips(&self) -> u32 {
-        self.trips
+    /// Trips the breaker remembers at `now` (see
+    /// [`trip_memory`](super::BreakerConfigBuilder::trip_memory)).
+    pub(crate) fn trips(&self, now: Instant) -> u32 {
+        if self.forgets_at(now) { 0 } else { self.trips }
+    }
+
+    /// `true` once the breaker has stayed closed for its trip memory.
+    fn forgets_at(&self, now: Instant) -> bool {
+        self.closed_at
+            .is_some_and(|at| now.saturating_duration_since(at) >= self.cfg.trip_memory)
     }
 
     /// Decides whether a call may go out at `now`.
@@ -423,6 +433,11 @@ impl Core {
     }
 
     fn trip(&mut self, reason: TripReason, now: Instant) -> Transition {
+        if self.forgets_at(now) {
+            self.trips = 0;
+            self.last_open = Duration::ZERO;
+        }
+        self.closed_at = None;
         let open_for = self
             .cfg
             .open_backoff
@@ -442,10 +457,20 @@ impl Core {
         }
     }
 
+    /// Closes after successful probes. The trips are remembered until the
+    /// breaker has stayed closed for its trip memory; the ramp-up is
+    /// jittered and grows with them.
     fn close(&mut self, now: Instant) {
-        self.trips = 0;
-        self.last_open = Duration::ZERO;
-        let ramp = self.cfg.ramp_up.map(|period| (now, period));
+        self.closed_at = Some(now);
+        let growth = f64::from(1u32 << self.trips.saturating_sub(1).min(3));
+        let jitter = 1.0 + 0.5 * self.rng.next_f64();
+        let ramp = self.cfg.ramp_up.map(|period| {
+            let secs = period.as_secs_f64() * growth * jitter;
+            (
+                now,
+                Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
+            )
+        });
         self.enter(Phase::Closed { ramp });
     }
 
@@ -472,6 +497,7 @@ impl Core {
     pub(crate) fn reset(&mut self) -> Transition {
         self.trips = 0;
         self.last_open = Duration::ZERO;
+        self.closed_at = None;
         self.enter(Phase::Closed { ramp: None });
         Transition::Manual(State::Closed)
     }

@@ -67,7 +67,8 @@ impl Pacer {
         if wait.is_zero() {
             return None;
         }
-        let wait = wait.mul_f64(jitter.clamp(1.0, 2.0));
+        let secs = wait.as_secs_f64() * jitter.clamp(1.0, 2.0);
+        let wait = Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
         let until = now.checked_add(wait).unwrap_or(now);
         let rate = accept_rate.map(|r| r * HEADROOM).filter(|r| r.is_finite());
         let pace = match self.pace.filter(|p| now < p.until) {
