@@ -8,7 +8,8 @@ use super::stop::{GIVE_UP_KINDS, StopReason};
 use crate::stripes::thread_stripe;
 
 /// Counts kept by a retry layer, readable at runtime without a metrics
-/// backend: amplification is `attempts / requests`.
+/// backend: amplification is attempts that reached the transport divided
+/// by logical requests ([`RetrySnapshot::amplification`]).
 ///
 /// Counts are striped: each thread adds to its own cache line, and a
 /// [`snapshot`](RetryCounters::snapshot) sums the stripes. Threads on
@@ -50,7 +51,9 @@ pub struct RetryCounters {
 pub struct RetrySnapshot {
     /// Logical requests (calls to the retry service).
     pub requests: u64,
-    /// Attempts sent to the inner service: `requests + retries`.
+    /// Attempts handed to the inner service: `requests + retries`. Those a
+    /// layer below rejected locally (an open breaker, the throttle) are
+    /// among them; [`sent`](Self::sent) leaves them out.
     pub attempts: u64,
     /// Retries sent (attempts after the first).
     pub retries: u64,
@@ -225,17 +228,57 @@ impl fmt::Debug for RetryCounters {
 // === impl RetrySnapshot ===
 
 impl RetrySnapshot {
-    /// Load amplification, `attempts / requests`; `None` before any request.
+    /// Attempts that reached the transport: [`attempts`](Self::attempts)
+    /// less the [local rejections](Self::local_rejections). A local
+    /// rejection ends its request, so each counts once.
     ///
     /// # Examples
     ///
     /// ```
-    /// # use failsoft::retry::RetrySnapshot;
+    /// # use failsoft::retry::{GiveUps, RetrySnapshot};
+    /// let s = RetrySnapshot {
+    ///     requests: 10,
+    ///     attempts: 11,
+    ///     retries: 1,
+    ///     give_ups: GiveUps { local_rejection: 8, ..Default::default() },
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(s.sent(), 3);
+    /// ```
+    pub const fn sent(&self) -> u64 {
+        self.attempts.saturating_sub(self.give_ups.local_rejection)
+    }
+
+    /// Attempts rejected locally by a layer below (circuit open, throttled):
+    /// they never reached the transport.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::retry::{GiveUps, RetrySnapshot};
+    /// let s = RetrySnapshot { give_ups: GiveUps { local_rejection: 2, ..Default::default() }, ..Default::default() };
+    /// assert_eq!(s.local_rejections(), 2);
+    /// ```
+    pub const fn local_rejections(&self) -> u64 {
+        self.give_ups.local_rejection
+    }
+
+    /// Load amplification: attempts that reached the transport
+    /// ([`sent`](Self::sent)) per logical request; `None` before any
+    /// request. Below 1 when layers below shed load locally.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::retry::{GiveUps, RetrySnapshot};
     /// let s = RetrySnapshot { requests: 4, attempts: 6, ..Default::default() };
     /// assert_eq!(s.amplification(), Some(1.5));
+    /// // Three of the attempts were rejected by an open breaker.
+    /// let shed = RetrySnapshot { give_ups: GiveUps { local_rejection: 3, ..s.give_ups }, ..s };
+    /// assert_eq!(shed.amplification(), Some(0.75));
     /// ```
     pub fn amplification(&self) -> Option<f64> {
-        (self.requests > 0).then(|| self.attempts as f64 / self.requests as f64)
+        (self.requests > 0).then(|| self.sent() as f64 / self.requests as f64)
     }
 }
 

@@ -62,7 +62,7 @@ use std::time::Duration;
 use tower::Layer;
 
 use crate::backoff::ExponentialBackoff;
-use crate::breaker::{Breaker, BreakerConfig, BreakerConfigBuilder};
+use crate::breaker::{Breaker, BreakerConfig, BreakerConfigBuilder, Window};
 use crate::budget::{RatioBudget, RatioBudgetBuilder};
 use crate::classify::{ByResult, DefaultClassify};
 use crate::error::ConfigError;
@@ -138,7 +138,7 @@ pub struct StackBuilder<F = Decline, C = DefaultClassify> {
     backoff: Option<ExponentialBackoff>,
     budget: RatioBudgetBuilder,
     throttle: Option<ThrottleBuilder>,
-    breaker: BreakerConfigBuilder,
+    breaker: Option<BreakerConfigBuilder>,
     seed: Option<u64>,
     fallback: F,
     on_failures: bool,
@@ -159,12 +159,47 @@ impl StackLayer {
             // `None`: the default throttle, with answers slower than half
             // the attempt timeout counted as no accepts (see `build`).
             throttle: None,
-            breaker: BreakerConfig::builder(),
+            // `None`: the stack's breaker (see `StackBuilder::breaker`).
+            breaker: None,
             seed: None,
             fallback: Decline,
             on_failures: false,
             classify: DefaultClassify,
         }
+    }
+}
+
+impl StackLayer {
+    /// The stack's default breaker for a given attempt timeout (what
+    /// [`build`](Self::build) uses unless [`breaker`](Self::breaker) was
+    /// given), to start a custom breaker from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::breaker::Window;
+    /// use failsoft::stack::StackLayer;
+    /// use std::time::Duration;
+    ///
+    /// let cfg = StackLayer::default_breaker(Duration::from_secs(2)).build()?;
+    /// assert_eq!(cfg.window(), Window::Time { length: Duration::from_secs(60), buckets: 12 });
+    /// assert_eq!(cfg.slow_call_rate(), Some(0.5));
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub const fn default_breaker(attempt_timeout: Duration) -> BreakerConfigBuilder {
+        BreakerConfig::builder()
+            .window(Window::Time {
+                length: Duration::from_secs(60),
+                buckets: 12,
+            })
+            .minimum_calls(5)
+            .slow_calls(
+                0.5,
+                match attempt_timeout.checked_div(2) {
+                    Some(half) => half,
+                    None => attempt_timeout,
+                },
+            )
     }
 }
 
@@ -254,9 +289,20 @@ impl<F, C> StackBuilder<F, C> {
         self
     }
 
-    /// The breaker. Default: [`BreakerConfig::builder`].
+    /// The breaker; this replaces the stack's default whole.
+    ///
+    /// Default: [`BreakerConfig::builder`] judged the way a device needs:
+    /// rates over a 60 s time window (in 12 buckets) once it holds 5 calls,
+    /// so they work at 0.1 requests per second, where a count window of
+    /// 100 calls with a minimum of 20 would take minutes to fill; and
+    /// calls slower than half the attempt timeout count as slow, tripping
+    /// the breaker when half the window's calls are, before a backend's
+    /// queue grows to the timeout. Everything else as
+    /// [`BreakerConfig`]'s defaults: 5 failures in a row, a 50 % failure
+    /// rate, growing open times remembered for 2 minutes, a jittered
+    /// ramp-up. See [`StackLayer::default_breaker`].
     pub const fn breaker(mut self, breaker: BreakerConfigBuilder) -> Self {
-        self.breaker = breaker;
+        self.breaker = Some(breaker);
         self
     }
 
@@ -370,7 +416,9 @@ impl<F, C> StackBuilder<F, C> {
         let mut throttle = self
             .throttle
             .unwrap_or_else(|| ThrottleLayer::builder().slow_call(self.attempt_timeout / 2));
-        let mut breaker = self.breaker;
+        let mut breaker = self
+            .breaker
+            .unwrap_or_else(|| StackLayer::default_breaker(self.attempt_timeout));
         if let Some([r, t, b]) = seeds {
             retry = retry.seed(r);
             throttle = throttle.seed(t);

@@ -277,7 +277,8 @@ impl ThrottleHandle {
                 if p > 0.0 && st.rng.chance(p) {
                     // The SRE rule counts the client's own rejections as
                     // requests: that is what holds it near K × accepts.
-                    st.fold(now, 1, 0);
+                    st.window.record_rejection(now);
+                    st.requests = st.requests.saturating_add(1);
                     Err(Throttled::new(p))
                 } else {
                     Ok(())

@@ -30,6 +30,8 @@ pub(crate) struct Window {
 struct Counts {
     requests: u64,
     accepts: u64,
+    /// Of the requests, those the throttle itself rejected.
+    rejected: u64,
 }
 
 // === impl Window ===
@@ -75,6 +77,7 @@ impl Window {
             let old = std::mem::take(self.slot(b));
             self.totals.requests -= old.requests;
             self.totals.accepts -= old.accepts;
+            self.totals.rejected -= old.rejected;
         }
         self.head = bucket;
     }
@@ -87,6 +90,14 @@ impl Window {
     /// Counts one accept (the backend handled the request) at `now`.
     pub(crate) fn record_accept(&mut self, now: Instant) {
         self.record(now, 0, 1);
+    }
+
+    /// Counts one request the throttle rejected itself at `now`.
+    pub(crate) fn record_rejection(&mut self, now: Instant) {
+        self.record(now, 1, 0);
+        let head = self.head;
+        self.slot(head).rejected += 1;
+        self.totals.rejected += 1;
     }
 
     /// Counts `requests` requests and `accepts` accepts at `now`.
@@ -104,10 +115,13 @@ impl Window {
     /// over the window at `now`; 0 while the window holds fewer than
     /// `min_requests` requests.
     ///
-    /// The same formula over the newest two buckets ([`Self::recent`]) is
-    /// the other bound: once they hold `min_requests` requests (at least
-    /// one), the lower of the two applies. A backend that accepts
-    /// everything again is believed within two buckets, while the whole
+    /// The newest two buckets ([`Self::recent`]) bound it from above once
+    /// they hold `min_requests` requests (at least one): by the same
+    /// formula over them, and by 0 if they also hold `min_requests` sent
+    /// attempts of which the backend accepted at least `1 − 1/(2K)`
+    /// (three quarters at `K = 2`, well above the `1/K` the rule holds an
+    /// overloaded backend to). A backend that accepts again is believed
+    /// within two buckets, whatever the client rejected before; the whole
     /// window still judges a client too quiet to fill them.
     pub(crate) fn probability(&mut self, now: Instant) -> f64 {
         self.advance(now);
@@ -116,11 +130,16 @@ impl Window {
         }
         let whole = self.formula(self.totals);
         let recent = self.recent();
-        if recent.requests >= self.min_requests.max(1) {
-            whole.min(self.formula(recent))
-        } else {
-            whole
+        let enough = self.min_requests.max(1);
+        if recent.requests < enough {
+            return whole;
         }
+        let sent = recent.requests - recent.rejected;
+        let two_k = 2.0 * self.k;
+        if sent >= enough && recent.accepts as f64 * two_k >= sent as f64 * (two_k - 1.0) {
+            return 0.0;
+        }
+        whole.min(self.formula(recent))
     }
 
     fn formula(&self, counts: Counts) -> f64 {
@@ -139,6 +158,7 @@ impl Window {
             let prev = self.slots[((self.head - 1) % len) as usize];
             sum.requests = sum.requests.saturating_add(prev.requests);
             sum.accepts = sum.accepts.saturating_add(prev.accepts);
+            sum.rejected = sum.rejected.saturating_add(prev.rejected);
         }
         sum
     }
