@@ -94,7 +94,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     eprintln!(
         "server admits {:.0}/s; load {:.0}/s for {:.0} s, then {:.0}/s for {:.0} s",
-        args.allowed, args.overload_rate, args.overload_secs, args.recovery_rate, args.recovery_secs
+        args.allowed,
+        args.overload_rate,
+        args.overload_secs,
+        args.recovery_rate,
+        args.recovery_secs
     );
     let mut rows = Vec::new();
     for kind in kinds {

@@ -43,7 +43,10 @@ async fn run(kind: Kind) -> Figures {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_retry_client_meets_the_targets() {
     let figures = run(Kind::NoRetry).await;
-    assert_eq!(figures.logical, PLAN.overload.count() + PLAN.recovery.count());
+    assert_eq!(
+        figures.logical,
+        PLAN.overload.count() + PLAN.recovery.count()
+    );
     assert!(
         figures.attempts <= figures.logical,
         "a client without retries sent {} attempts for {} requests",
@@ -60,7 +63,10 @@ async fn no_retry_client_meets_the_targets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failsoft_default_stack_recovers_from_a_rate_limit() {
     let figures = run(Kind::Failsoft).await;
-    assert_eq!(figures.logical, PLAN.overload.count() + PLAN.recovery.count());
+    assert_eq!(
+        figures.logical,
+        PLAN.overload.count() + PLAN.recovery.count()
+    );
     let misses = figures.misses(OVERLOAD_FLOOR);
     assert!(misses.is_empty(), "{figures:?}\nmissed: {misses:#?}");
 }
