@@ -16,7 +16,8 @@ use crate::rng::Streams;
 /// - stay open for a jittered, growing time: 5 s on the first trip, doubling
 ///   on each trip that follows a failed probe, capped at 60 s, with
 ///   [`Jitter::Equal`] (each open time lies in `[ceiling / 2, ceiling]`);
-/// - half-open admits at most 3 probes and closes after 3 successes;
+/// - half-open admits at most 3 probes and closes after 3 successes; probes
+///   that take longer than 30 s lose their slots to other calls;
 /// - after closing, ramp traffic up over 10 s.
 ///
 /// # Sharing
@@ -54,6 +55,7 @@ pub struct BreakerConfig {
     pub(crate) open_backoff: ExponentialBackoff,
     pub(crate) ramp_up: Option<Duration>,
     pub(crate) trip_memory: Duration,
+    pub(crate) half_open_wait: Duration,
     pub(crate) streams: Arc<Streams>,
 }
 
@@ -85,6 +87,7 @@ pub struct BreakerConfigBuilder {
     open_backoff: Option<ExponentialBackoff>,
     ramp_up: Option<Duration>,
     trip_memory: Duration,
+    half_open_wait: Duration,
     seed: Option<u64>,
 }
 
@@ -116,6 +119,7 @@ impl BreakerConfig {
             open_backoff: None,
             ramp_up: Some(Duration::from_secs(10)),
             trip_memory: Duration::from_secs(120),
+            half_open_wait: Duration::from_secs(30),
             seed: None,
         }
     }
@@ -227,6 +231,21 @@ impl BreakerConfig {
     /// ```
     pub const fn trip_memory(&self) -> Duration {
         self.trip_memory
+    }
+
+    /// How long half-open waits for its probes before it gives their slots
+    /// to others (see [`BreakerConfigBuilder::half_open_wait`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::BreakerConfig;
+    /// # use std::time::Duration;
+    /// assert_eq!(BreakerConfig::builder().build()?.half_open_wait(), Duration::from_secs(30));
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub const fn half_open_wait(&self) -> Duration {
+        self.half_open_wait
     }
 }
 
@@ -354,6 +373,31 @@ impl BreakerConfigBuilder {
         self
     }
 
+    /// The longest half-open waits for the probes it let out before it
+    /// gives their slots to other calls. Default 30 s.
+    ///
+    /// A layer reserves a probe's slot when its `poll_ready` admits it, so
+    /// a service that never gets ready (a full `Buffer`, a balancer with
+    /// no endpoint) could hold every slot, and the breaker would reject
+    /// everyone, forever. After this wait the next call starts a fresh
+    /// half-open period with the slots free; the late probes' outcomes are
+    /// ignored. (resilience4j's maximum wait in half-open, on by default
+    /// here.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::breaker::BreakerConfig;
+    /// use std::time::Duration;
+    /// let cfg = BreakerConfig::builder().half_open_wait(Duration::from_secs(5)).build()?;
+    /// assert_eq!(cfg.half_open_wait(), Duration::from_secs(5));
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub const fn half_open_wait(mut self, wait: Duration) -> Self {
+        self.half_open_wait = wait;
+        self
+    }
+
     /// Seeds the breakers' jitter and ramp-up draws. Default: a seed from
     /// the operating system.
     pub const fn seed(mut self, seed: u64) -> Self {
@@ -407,6 +451,7 @@ impl BreakerConfigBuilder {
             open_backoff,
             ramp_up: self.ramp_up,
             trip_memory: self.trip_memory,
+            half_open_wait: self.half_open_wait,
             streams: Arc::new(Streams::new(self.seed)),
         })
     }

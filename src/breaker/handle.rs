@@ -265,7 +265,7 @@ impl Breaker {
                 start: self.start_of(&now),
                 probe: None,
             }),
-            None => self.acquire_locked(now()),
+            None => self.acquire_locked(now(), true),
         }
     }
 
@@ -294,7 +294,7 @@ impl Breaker {
     /// machine decides, under the lock.
     #[cold]
     #[inline(never)]
-    pub(crate) fn acquire_locked(&self, now: Instant) -> Result<Permit, CircuitOpen> {
+    pub(crate) fn acquire_locked(&self, now: Instant, timed: bool) -> Result<Permit, CircuitOpen> {
         let (result, change) = {
             let mut core = self.lock();
             let out = core.acquire(now);
@@ -305,7 +305,14 @@ impl Breaker {
         match result {
             Ok(ticket) => Ok(Permit {
                 ticket,
-                start: self.start_of(&|| now),
+                // A layer admits in `poll_ready`, before the call: its
+                // permit is timed from the call's first wait, so a slow
+                // wait for readiness never makes a call slow.
+                start: if timed {
+                    self.start_of(&|| now)
+                } else {
+                    NO_START
+                },
                 probe: ticket.probe().then(|| {
                     Box::new(ProbeSlot {
                         breaker: Some(self.clone()),

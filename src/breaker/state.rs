@@ -101,9 +101,18 @@ pub(crate) struct Call {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
-    Closed { ramp: Option<(Instant, Duration)> },
-    Open { until: Instant },
-    HalfOpen { in_flight: u32, successes: u32 },
+    Closed {
+        ramp: Option<(Instant, Duration)>,
+    },
+    Open {
+        until: Instant,
+    },
+    HalfOpen {
+        in_flight: u32,
+        successes: u32,
+        /// When this half-open period began.
+        since: Instant,
+    },
     ForcedOpen,
     Disabled,
 }
@@ -296,6 +305,7 @@ impl Core {
             self.enter(Phase::HalfOpen {
                 in_flight: 0,
                 successes: 0,
+                since: now,
             });
             change = Some(Transition::HalfOpened);
         }
@@ -324,9 +334,24 @@ impl Core {
             Phase::HalfOpen {
                 in_flight,
                 successes,
+                since,
             } => {
                 if in_flight.saturating_add(*successes) < self.cfg.half_open_probes {
                     *in_flight += 1;
+                    Ok(true)
+                } else if *in_flight > 0
+                    && now.saturating_duration_since(*since) >= self.cfg.half_open_wait
+                {
+                    // The probes out have waited too long (for a service
+                    // that never gets ready, or a call that never ends):
+                    // their slots go to others. A fresh half-open period
+                    // ignores their outcomes, as of any older epoch.
+                    self.enter(Phase::HalfOpen {
+                        in_flight: 1,
+                        successes: 0,
+                        since: now,
+                    });
+                    change = Some(Transition::HalfOpened);
                     Ok(true)
                 } else {
                     Err(Refusal {
@@ -367,6 +392,7 @@ impl Core {
             Phase::HalfOpen {
                 in_flight,
                 successes,
+                ..
             } if ticket.probe() => {
                 *in_flight = in_flight.saturating_sub(1);
                 let slow_fails = self.cfg.slow_call_rate.is_some() && call.slow;
