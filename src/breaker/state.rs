@@ -130,6 +130,9 @@ pub(crate) struct Core {
     last_open: Duration,
     /// When the breaker last closed after a trip, while it remembers trips.
     closed_at: Option<Instant>,
+    /// The latest instant the machine was told of; plain successes counted
+    /// apart since then happened after it.
+    seen: Instant,
 }
 
 /// Epochs wrap within 60 bits so they fit the breaker's atomic word.
@@ -228,6 +231,7 @@ impl Core {
             trips: 0,
             last_open: Duration::ZERO,
             closed_at: None,
+            seen: now,
         }
     }
 
@@ -260,7 +264,19 @@ impl Core {
     pub(crate) fn success_is_noop(&self) -> bool {
         matches!(self.phase, Phase::Closed { ramp: None })
             && self.consecutive == 0
-            && (!self.uses_window() || self.window.is_full_of_successes())
+            && (!self.uses_window()
+                || self.window.is_full_of_successes()
+                || self.window.is_clean_time_window(self.seen))
+    }
+
+    /// Folds `count` plain successes counted apart (a clean time window's)
+    /// into the window, spread over the time since the machine last saw
+    /// a call.
+    pub(crate) fn fold_successes(&mut self, count: u64, now: Instant) {
+        if count > 0 && matches!(self.phase, Phase::Closed { .. }) {
+            self.window.fold_successes(count, self.seen, now);
+        }
+        self.seen = self.seen.max(now);
     }
 
     fn uses_window(&self) -> bool {

@@ -835,3 +835,46 @@ fn slow_calls_are_timed_even_before_the_breaker_existed() {
     }
     assert_eq!(b.state(), State::Open, "600 ms calls are slow");
 }
+
+#[test]
+fn a_clean_time_window_counts_successes_apart_and_spreads_them_over_their_span() {
+    let cfg = builder()
+        .without_consecutive_failures()
+        .failure_rate(0.5)
+        .window(Window::Time {
+            length: secs(60),
+            buckets: 12,
+        })
+        .minimum_calls(5)
+        .build()
+        .unwrap();
+    let b = Breaker::new(&cfg);
+    let t0 = Instant::now();
+    // 120 successes over a minute: the window is clean, so they are
+    // counted without the lock...
+    for i in 0..120u64 {
+        call(&b, OK, t0 + Duration::from_millis(500 * i));
+    }
+    assert_ne!(b.word() & 0b1000, 0, "a success is counted apart");
+    // ...and still weigh against the first failures.
+    let t1 = t0 + secs(60);
+    for _ in 0..10 {
+        call(&b, FAIL, t1);
+    }
+    let snap = b.snapshot_at(t1);
+    assert_eq!(snap.state, State::Closed, "10 of about 130 failed");
+    assert!((125..=131).contains(&snap.calls), "{snap:?}");
+    // Spread over the minute they happened in, the successes leave the
+    // window gradually: half a minute on, about half of them remain, and
+    // the same failure rate that did not trip then trips now.
+    let t2 = t1 + secs(30);
+    let calls = b.snapshot_at(t2).calls;
+    assert!((60..=80).contains(&calls), "{calls} calls left");
+    for _ in 0..70 {
+        call(&b, FAIL, t2);
+        if b.state() == State::Open {
+            break;
+        }
+    }
+    assert_eq!(b.state(), State::Open);
+}

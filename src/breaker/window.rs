@@ -169,6 +169,30 @@ impl Sliding {
         }
     }
 
+    /// `true` when a time window holds no failure and no slow call at
+    /// `now`: its plain successes may then be counted apart, without the
+    /// lock, and folded in later ([`Self::fold_successes`]).
+    pub(crate) fn is_clean_time_window(&self, now: Instant) -> bool {
+        match self {
+            Sliding::Count(_) => false,
+            Sliding::Time(w) => {
+                let t = w.totals(now);
+                t.failures == 0 && t.slow == 0
+            }
+        }
+    }
+
+    /// Records `count` plain successes that happened between `since` and
+    /// `now`, spread evenly over the buckets of that span (a time window;
+    /// a count window records them as they come instead).
+    pub(crate) fn fold_successes(&mut self, count: u64, since: Instant, now: Instant) {
+        if let Sliding::Time(w) = self
+            && count > 0
+        {
+            w.fold_successes(count, since, now);
+        }
+    }
+
     /// `true` when the window is full of plain successes, so one more
     /// success would change nothing. Only a count window can know this
     /// without reading the clock.
@@ -220,6 +244,26 @@ impl TimeWindow {
             };
         }
         bucket.totals.add(failure, slow);
+    }
+
+    fn fold_successes(&mut self, count: u64, since: Instant, now: Instant) {
+        let n = self.buckets.len() as u64;
+        let last = self.tick(now);
+        let first = self.tick(since).max(last.saturating_sub(n - 1));
+        let ticks = last - first + 1;
+        for (i, tick) in (first..=last).enumerate() {
+            // Spread evenly; the remainder goes to the newest buckets.
+            let share = count / ticks + u64::from((i as u64) >= ticks - count % ticks);
+            let bucket = &mut self.buckets[(tick % n) as usize];
+            if bucket.tick != tick {
+                *bucket = Bucket {
+                    tick,
+                    totals: Totals::default(),
+                };
+            }
+            let share = u32::try_from(share).unwrap_or(u32::MAX);
+            bucket.totals.calls = bucket.totals.calls.saturating_add(share);
+        }
     }
 
     fn totals(&self, now: Instant) -> Totals {
