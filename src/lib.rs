@@ -138,7 +138,7 @@ pub mod sim;
 pub mod stack;
 mod stripes;
 pub mod throttle;
-mod time;
+pub mod time;
 
 pub use crate::error::ConfigError;
 
