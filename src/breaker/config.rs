@@ -331,7 +331,7 @@ impl BreakerConfigBuilder {
 
     /// After closing, admit a share of calls growing linearly from 10% to
     /// 100% over a ramp of `period` × U(1, 1.5), doubled for each trip the
-    /// breaker remembers beyond the first (at most ×8; see
+    /// breaker remembers beyond the first (at most ×4; see
     /// [`trip_memory`](Self::trip_memory)). Default 10 s.
     ///
     /// A fleet of breakers facing one backend trips together; the jitter

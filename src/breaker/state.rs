@@ -504,7 +504,7 @@ impl Core {
     /// jittered and grows with them.
     fn close(&mut self, now: Instant) {
         self.closed_at = Some(now);
-        let growth = f64::from(1u32 << self.trips.saturating_sub(1).min(3));
+        let growth = f64::from(1u32 << self.trips.saturating_sub(1).min(2));
         let jitter = 1.0 + 0.5 * self.rng.next_f64();
         let ramp = self.cfg.ramp_up.map(|period| {
             let secs = period.as_secs_f64() * growth * jitter;

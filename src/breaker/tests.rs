@@ -469,6 +469,12 @@ fn ramp_ups_are_jittered_and_grow_with_remembered_trips() {
         three.iter().all(|&ms| (40_000..=60_100).contains(&ms)),
         "{three:?}"
     );
+    // The growth stops at four times the period.
+    let five = ramps(5);
+    assert!(
+        five.iter().all(|&ms| (40_000..=60_100).contains(&ms)),
+        "{five:?}"
+    );
 }
 
 #[test]

@@ -116,13 +116,15 @@ impl Window {
     /// `min_requests` requests.
     ///
     /// The newest two buckets ([`Self::recent`]) bound it from above once
-    /// they hold `min_requests` requests (at least one): by the same
-    /// formula over them, and by 0 if they also hold `min_requests` sent
-    /// attempts of which the backend accepted at least `1 − 1/(2K)`
-    /// (three quarters at `K = 2`, well above the `1/K` the rule holds an
-    /// overloaded backend to). A backend that accepts again is believed
-    /// within two buckets, whatever the client rejected before; the whole
-    /// window still judges a client too quiet to fill them.
+    /// they hold `min_requests` requests (at least one) and the backend
+    /// accepted at least `1 − 1/(2K)` of the attempts sent in them (three
+    /// quarters at `K = 2`, well above the `1/K` the rule holds an
+    /// overloaded backend to): by the same formula over them, and by 0 if
+    /// they also hold `min_requests` sent attempts. A backend that accepts
+    /// again is believed within a few buckets, whatever the client
+    /// rejected before, while an overloaded one is judged by the whole
+    /// window as the SRE rule has it (a bound taken from the newest
+    /// buckets alone would be biased low by their noise).
     pub(crate) fn probability(&mut self, now: Instant) -> f64 {
         self.advance(now);
         if self.totals.requests < self.min_requests {
@@ -131,12 +133,13 @@ impl Window {
         let whole = self.formula(self.totals);
         let recent = self.recent();
         let enough = self.min_requests.max(1);
-        if recent.requests < enough {
-            return whole;
-        }
         let sent = recent.requests - recent.rejected;
         let two_k = 2.0 * self.k;
-        if sent >= enough && recent.accepts as f64 * two_k >= sent as f64 * (two_k - 1.0) {
+        let accepting = sent > 0 && recent.accepts as f64 * two_k >= sent as f64 * (two_k - 1.0);
+        if recent.requests < enough || !accepting {
+            return whole;
+        }
+        if sent >= enough {
             return 0.0;
         }
         whole.min(self.formula(recent))
