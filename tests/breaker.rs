@@ -467,3 +467,39 @@ async fn manual_states_override_the_layer() {
     assert!(roundtrip(&mut svc, &mut handle, false).await.is_err());
     assert_eq!(breaker.state(), State::Open);
 }
+
+// Issue 13, defect 9: `record_at` with an instant one full window old
+// used to clear the newest bucket of a time window.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn record_at_a_stale_instant_keeps_the_newest_calls() {
+    let cfg = builder()
+        .failure_rate(0.9)
+        .without_consecutive_failures()
+        .window(Window::Time {
+            length: Duration::from_secs(10),
+            buckets: 10,
+        })
+        .minimum_calls(100)
+        .build()
+        .unwrap();
+    let breaker = Breaker::new(&cfg);
+    let t0 = Instant::now();
+    let newest = t0 + Duration::from_millis(10_500);
+    for _ in 0..5 {
+        let permit = breaker.try_acquire_at(newest).unwrap();
+        breaker.record_at(
+            permit,
+            failsoft::classify::Outcome::Retryable(FailureKind::Error),
+            newest,
+        );
+    }
+    let permit = breaker.try_acquire_at(newest).unwrap();
+    breaker.record_at(
+        permit,
+        failsoft::classify::Outcome::Success,
+        t0 + Duration::from_millis(500),
+    );
+    let snap = breaker.snapshot_at(newest);
+    assert_eq!(snap.calls, 5);
+    assert_eq!(snap.failure_rate, 1.0);
+}
