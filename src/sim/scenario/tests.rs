@@ -152,7 +152,12 @@ fn capacity_steps_and_ramps() {
 // character, inside a multi-byte one, and panicked.
 #[test]
 fn non_ascii_before_an_equals_sign_is_an_error_not_a_panic() {
-    for text in ["¡=\n$", "é=1\nx", "[sim]\nstart = \"07:00\"\nnaïve¡ = 1\n", "ключ = ?"] {
+    for text in [
+        "¡=\n$",
+        "é=1\nx",
+        "[sim]\nstart = \"07:00\"\nnaïve¡ = 1\n",
+        "ключ = ?",
+    ] {
         let err = Scenario::from_toml(text, "bad.toml").unwrap_err();
         assert_eq!(err.file(), "bad.toml");
         assert!(err.problem().contains("(line "), "{text:?}: {err}");
