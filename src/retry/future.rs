@@ -275,8 +275,8 @@ where
     fn expire(self: Pin<&mut Self>) -> Result<S::Response, BoxError> {
         let mut this = self.project();
         this.state.set(State::Done);
-        if let Some(kind) = this.guard.withdrawn.take() {
-            this.guard.shared.budget.cancel_retry(kind);
+        if let Some(receipt) = this.guard.withdrawn.take() {
+            this.guard.shared.budget.cancel_retry(receipt);
         }
         this.guard.record(StopReason::Deadline);
         let limit = this.guard.shared.config.deadline.unwrap_or_default();
