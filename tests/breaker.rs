@@ -260,8 +260,11 @@ async fn keyed_breakers_isolate_keys_within_a_memory_bound() {
     svc.clone().oneshot((2, true)).await.unwrap();
     svc.clone().oneshot((3, true)).await.unwrap();
     assert_eq!(layer.breakers().len(), 2);
-    // Key 1 was least recently used and evicted: it starts closed again.
-    svc.clone().oneshot((1, true)).await.unwrap();
+    // Key 1 was least recently used but open: key 2, closed, was evicted
+    // instead (issue 13), and key 1 still rejects.
+    let err = svc.clone().oneshot((1, true)).await.unwrap_err();
+    assert!(err.is::<CircuitOpen>(), "key 1 is still open");
+    assert!(layer.breakers().get(&2).is_none());
 }
 
 #[test]
