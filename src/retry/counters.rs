@@ -8,7 +8,9 @@ use super::stop::{GIVE_UP_KINDS, StopReason};
 use crate::stripes::thread_stripe;
 
 /// Counts kept by a retry layer, readable at runtime without a metrics
-/// backend: amplification is `attempts / requests`.
+/// backend: amplification is `attempts / requests`. Every request ends in
+/// exactly one of success, a give-up or a cancel, so once none is in
+/// flight, `requests == successes + give_ups.total() + cancelled`.
 ///
 /// Counts are striped: each thread adds to its own cache line, and a
 /// [`snapshot`](RetryCounters::snapshot) sums the stripes. Threads on
@@ -54,6 +56,8 @@ pub struct RetrySnapshot {
     pub attempts: u64,
     /// Retries sent (attempts after the first).
     pub retries: u64,
+    /// Requests that ended in success.
+    pub successes: u64,
     /// Requests that ended in failure, by reason.
     pub give_ups: GiveUps,
     /// Requests whose future was dropped before it finished.
@@ -101,6 +105,7 @@ pub struct GiveUps {
 struct Stripe {
     requests: AtomicU64,
     retries: AtomicU64,
+    successes: AtomicU64,
     cancelled: AtomicU64,
     hints_honoured: AtomicU64,
     hints_clamped: AtomicU64,
@@ -148,6 +153,7 @@ impl RetryCounters {
             let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
             s.requests += load(&stripe.requests);
             s.retries += load(&stripe.retries);
+            s.successes += load(&stripe.successes);
             s.cancelled += load(&stripe.cancelled);
             s.hints_honoured += load(&stripe.hints_honoured);
             s.hints_clamped += load(&stripe.hints_clamped);
@@ -183,6 +189,11 @@ impl RetryCounters {
 
     pub(crate) fn retry(&self) {
         add(&self.mine().retries);
+    }
+
+    #[inline]
+    pub(crate) fn succeeded(&self) {
+        add(&self.mine().successes);
     }
 
     pub(crate) fn cancelled(&self) {
@@ -294,5 +305,7 @@ mod tests {
         let c = RetryCounters::new();
         c.stopped(StopReason::Succeeded);
         assert_eq!(c.snapshot().give_ups.total(), 0);
+        c.succeeded();
+        assert_eq!(c.snapshot().successes, 1);
     }
 }

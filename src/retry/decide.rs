@@ -143,7 +143,9 @@ impl<S, C, B: RetryBudget, R> Guard<S, C, B, R> {
     #[inline]
     pub(super) fn record(&mut self, stop: StopReason) {
         self.stop = Some(stop);
-        if !stop.is_success() {
+        if stop.is_success() {
+            self.shared.counters.succeeded();
+        } else {
             self.gave_up(stop);
         }
     }
