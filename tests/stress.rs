@@ -156,7 +156,9 @@ async fn the_stack_keeps_its_invariants_under_a_storm() {
                 let fut = svc.clone().oneshot(i);
                 // One request in five is given up by its caller after
                 // 0–30 ms: its future is dropped wherever it is.
-                let give_up = draw.is_multiple_of(5).then(|| Duration::from_millis(draw % 31));
+                let give_up = draw
+                    .is_multiple_of(5)
+                    .then(|| Duration::from_millis(draw % 31));
                 let outcome = tokio::spawn(async move {
                     match give_up {
                         Some(wait) => drop(time::timeout(wait, fut).await),
