@@ -11,7 +11,9 @@
 //! - **Time-based**: the calls of the last `length`, kept in `buckets`
 //!   buckets of `length / buckets` each. A bucket is reused (and cleared)
 //!   when time comes round to it again, so the window never counts a call
-//!   older than `length`; it forgets in steps of one bucket.
+//!   older than `length`; it forgets in steps of one bucket. A call
+//!   recorded late, at an instant whose bucket has already been reused, is
+//!   dropped: it never erases the newer calls in that slot.
 //!
 //! Both keep running totals, so reading the rates costs no scan of the ring
 //! (the time window sums at most `buckets` small structs).
@@ -237,6 +239,13 @@ impl TimeWindow {
         let tick = self.tick(now);
         let n = self.buckets.len() as u64;
         let bucket = &mut self.buckets[(tick % n) as usize];
+        if bucket.tick > tick {
+            // The slot already holds a newer bucket, so this call's bucket
+            // has left the window: the call is forgotten, as it would have
+            // been had it been recorded on time. (Clearing the slot would
+            // erase newer calls.)
+            return;
+        }
         if bucket.tick != tick {
             *bucket = Bucket {
                 tick,
@@ -279,5 +288,47 @@ impl TimeWindow {
             }
         }
         sum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn time_window(t0: Instant) -> Sliding {
+        let spec = Window::Time {
+            length: Duration::from_secs(10),
+            buckets: 10,
+        };
+        Sliding::new(spec, t0)
+    }
+
+    // Issue 13, defect 9: a call recorded at an instant one full window
+    // old maps to the newest bucket's slot and used to clear it.
+    #[test]
+    fn a_stale_instant_does_not_erase_newer_calls() {
+        let t0 = Instant::now();
+        let mut w = time_window(t0);
+        let newest = t0 + Duration::from_millis(10_500);
+        for _ in 0..5 {
+            w.record(true, false, newest);
+        }
+        w.record(false, false, t0 + Duration::from_millis(500));
+        let totals = w.totals(newest);
+        assert_eq!((totals.calls, totals.failures), (5, 5));
+        // Stale but still inside the window: counted in its own bucket.
+        w.record(false, false, t0 + Duration::from_millis(1_500));
+        assert_eq!(w.totals(newest).calls, 6);
+    }
+
+    #[test]
+    fn a_bucket_is_reused_once_time_comes_round_to_it() {
+        let t0 = Instant::now();
+        let mut w = time_window(t0);
+        w.record(true, false, t0);
+        let later = t0 + Duration::from_secs(10);
+        w.record(false, true, later);
+        let totals = w.totals(later);
+        assert_eq!((totals.calls, totals.failures, totals.slow), (1, 0, 1));
     }
 }

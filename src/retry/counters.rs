@@ -9,7 +9,9 @@ use crate::stripes::thread_stripe;
 
 /// Counts kept by a retry layer, readable at runtime without a metrics
 /// backend: amplification is attempts that reached the transport divided
-/// by logical requests ([`RetrySnapshot::amplification`]).
+/// by logical requests ([`RetrySnapshot::amplification`]). Every request
+/// ends in exactly one of success, a give-up or a cancel, so once none is
+/// in flight, `requests == successes + give_ups.total() + cancelled`.
 ///
 /// Counts are striped: each thread adds to its own cache line, and a
 /// [`snapshot`](RetryCounters::snapshot) sums the stripes. Threads on
@@ -57,6 +59,8 @@ pub struct RetrySnapshot {
     pub attempts: u64,
     /// Retries sent (attempts after the first).
     pub retries: u64,
+    /// Requests that ended in success.
+    pub successes: u64,
     /// Requests that ended in failure, by reason.
     pub give_ups: GiveUps,
     /// Requests whose future was dropped before it finished.
@@ -104,6 +108,7 @@ pub struct GiveUps {
 struct Stripe {
     requests: AtomicU64,
     retries: AtomicU64,
+    successes: AtomicU64,
     cancelled: AtomicU64,
     hints_honoured: AtomicU64,
     hints_clamped: AtomicU64,
@@ -151,6 +156,7 @@ impl RetryCounters {
             let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
             s.requests += load(&stripe.requests);
             s.retries += load(&stripe.retries);
+            s.successes += load(&stripe.successes);
             s.cancelled += load(&stripe.cancelled);
             s.hints_honoured += load(&stripe.hints_honoured);
             s.hints_clamped += load(&stripe.hints_clamped);
@@ -186,6 +192,11 @@ impl RetryCounters {
 
     pub(crate) fn retry(&self) {
         add(&self.mine().retries);
+    }
+
+    #[inline]
+    pub(crate) fn succeeded(&self) {
+        add(&self.mine().successes);
     }
 
     pub(crate) fn cancelled(&self) {
@@ -337,5 +348,7 @@ mod tests {
         let c = RetryCounters::new();
         c.stopped(StopReason::Succeeded);
         assert_eq!(c.snapshot().give_ups.total(), 0);
+        c.succeeded();
+        assert_eq!(c.snapshot().successes, 1);
     }
 }

@@ -19,7 +19,8 @@ use crate::rng::Rng;
 pub(super) struct Guard<S, C, B: RetryBudget, R> {
     pub(super) shared: Arc<Local<S, C, B, R>>,
     pub(super) stop: Option<StopReason>,
-    pub(super) withdrawn: Option<FailureKind>,
+    /// The receipt of the budget withdrawal for a retry not yet sent.
+    pub(super) withdrawn: Option<B::Receipt>,
 }
 
 /// How long the next attempt may run, and whether the deadline (rather
@@ -122,8 +123,8 @@ impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
         if past_deadline(delay) {
             return Err(StopReason::Deadline);
         }
-        shared.budget.try_retry(kind).map_err(StopReason::Budget)?;
-        self.guard.withdrawn = Some(kind);
+        let receipt = shared.budget.try_retry(kind).map_err(StopReason::Budget)?;
+        self.guard.withdrawn = Some(receipt);
         *self.previous_delay = delay;
         tracing::debug!(
             attempt = self.attempts + 1,
@@ -142,7 +143,9 @@ impl<S, C, B: RetryBudget, R> Guard<S, C, B, R> {
     #[inline]
     pub(super) fn record(&mut self, stop: StopReason) {
         self.stop = Some(stop);
-        if !stop.is_success() {
+        if stop.is_success() {
+            self.shared.counters.succeeded();
+        } else {
             self.gave_up(stop);
         }
     }
@@ -156,8 +159,8 @@ impl<S, C, B: RetryBudget, R> Guard<S, C, B, R> {
 
 impl<S, C, B: RetryBudget, R> Drop for Guard<S, C, B, R> {
     fn drop(&mut self) {
-        if let Some(kind) = self.withdrawn.take() {
-            self.shared.budget.cancel_retry(kind);
+        if let Some(receipt) = self.withdrawn.take() {
+            self.shared.budget.cancel_retry(receipt);
         }
         if self.stop.is_none() {
             self.shared.counters.cancelled();

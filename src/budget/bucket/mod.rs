@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::units::{to_f64, units_down, units_up};
-use super::{BudgetRefused, RetryBudget};
+use super::{BudgetRefused, RetryBudget, TokenReceipt};
 use crate::classify::FailureKind;
 
 mod builder;
@@ -59,8 +59,8 @@ pub use self::builder::TokenBucketBuilder;
 ///
 /// # Cancel safety
 ///
-/// [`cancel_retry`](RetryBudget::cancel_retry) returns a granted retry's cost
-/// (up to capacity). A bucket that charges failures
+/// [`cancel_retry`](RetryBudget::cancel_retry) returns the cost its
+/// [`TokenReceipt`] records (up to capacity), once. A bucket that charges failures
 /// ([`charge_refused`](TokenBucketBuilder::charge_refused), the gRPC preset)
 /// has charged for the failure, which did happen, so it gives nothing back.
 ///
@@ -213,10 +213,12 @@ impl TokenBucket {
 }
 
 impl RetryBudget for TokenBucket {
+    type Receipt = TokenReceipt;
+
     #[inline]
     fn on_request(&self) {}
 
-    fn try_retry(&self, kind: FailureKind) -> Result<(), BudgetRefused> {
+    fn try_retry(&self, kind: FailureKind) -> Result<TokenReceipt, BudgetRefused> {
         let s = &*self.shared;
         let cost = s.cost(kind);
         let mut granted = false;
@@ -236,7 +238,7 @@ impl RetryBudget for TokenBucket {
             });
         if granted {
             s.granted.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            return Ok(TokenReceipt { cost });
         }
         let tokens = update.unwrap_or_else(|t| t);
         s.refused.fetch_add(1, Ordering::Relaxed);
@@ -254,7 +256,7 @@ impl RetryBudget for TokenBucket {
         Err(BudgetRefused::new(reason))
     }
 
-    fn cancel_retry(&self, kind: FailureKind) {
+    fn cancel_retry(&self, receipt: TokenReceipt) {
         let s = &*self.shared;
         if s.charge_refused {
             return;
@@ -264,7 +266,7 @@ impl RetryBudget for TokenBucket {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| g.checked_sub(1))
             .is_ok();
         if had_grant {
-            s.add(s.cost(kind));
+            s.add(receipt.cost);
             s.cancelled.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -134,9 +134,8 @@ fn refunds_never_exceed_capacity() {
 #[test]
 fn cancel_gives_the_cost_back_once() {
     let b = TokenBucket::aws_standard();
-    b.try_retry(FailureKind::Timeout).unwrap();
-    b.cancel_retry(FailureKind::Timeout);
-    b.cancel_retry(FailureKind::Timeout);
+    let receipt = b.try_retry(FailureKind::Timeout).unwrap();
+    b.cancel_retry(receipt);
     let s = b.snapshot();
     assert_eq!((s.tokens, s.granted, s.cancelled), (500.0, 0, 1));
 }
@@ -144,8 +143,8 @@ fn cancel_gives_the_cost_back_once() {
 #[test]
 fn grpc_cancel_keeps_the_failure_charge() {
     let b = TokenBucket::grpc();
-    b.try_retry(FailureKind::Error).unwrap();
-    b.cancel_retry(FailureKind::Error);
+    let receipt = b.try_retry(FailureKind::Error).unwrap();
+    b.cancel_retry(receipt);
     assert_eq!(b.snapshot().tokens, 9.0);
 }
 
