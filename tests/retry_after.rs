@@ -69,13 +69,33 @@ fn dates_are_measured_from_the_date_field() {
     let wrong_clock = at(EXAMPLE + 3_155_760_000);
     let cases: &[(&str, Option<&str>, Hint)] = &[
         // 30 s after the response's Date.
-        ("Sun, 06 Nov 1994 08:50:07 GMT", Some("Sun, 06 Nov 1994 08:49:37 GMT"), secs(30)),
+        (
+            "Sun, 06 Nov 1994 08:50:07 GMT",
+            Some("Sun, 06 Nov 1994 08:49:37 GMT"),
+            secs(30),
+        ),
         // Date in another format than Retry-After.
-        ("Sun, 06 Nov 1994 08:50:07 GMT", Some("Sun Nov  6 08:49:37 1994"), secs(30)),
-        ("Sunday, 06-Nov-94 08:51:37 GMT", Some("Sunday, 06-Nov-94 08:49:37 GMT"), secs(120)),
+        (
+            "Sun, 06 Nov 1994 08:50:07 GMT",
+            Some("Sun Nov  6 08:49:37 1994"),
+            secs(30),
+        ),
+        (
+            "Sunday, 06-Nov-94 08:51:37 GMT",
+            Some("Sunday, 06-Nov-94 08:49:37 GMT"),
+            secs(120),
+        ),
         // Equal to Date, or before it: retry now.
-        ("Sun, 06 Nov 1994 08:49:37 GMT", Some("Sun, 06 Nov 1994 08:49:37 GMT"), secs(0)),
-        ("Sat, 05 Nov 1994 08:49:37 GMT", Some("Sun, 06 Nov 1994 08:49:37 GMT"), secs(0)),
+        (
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            Some("Sun, 06 Nov 1994 08:49:37 GMT"),
+            secs(0),
+        ),
+        (
+            "Sat, 05 Nov 1994 08:49:37 GMT",
+            Some("Sun, 06 Nov 1994 08:49:37 GMT"),
+            secs(0),
+        ),
         // delay-seconds ignore Date altogether.
         ("45", Some("Sun, 06 Nov 1994 08:49:37 GMT"), secs(45)),
     ];
@@ -89,7 +109,12 @@ fn dates_are_measured_from_the_date_field() {
 fn without_a_readable_date_the_clock_is_the_reference() {
     let now = at(EXAMPLE);
     let value = "Sun, 06 Nov 1994 08:50:37 GMT";
-    for date in [None, Some(""), Some("yesterday"), Some("Sun, 06 Nov 1994 25:00:00 GMT")] {
+    for date in [
+        None,
+        Some(""),
+        Some("yesterday"),
+        Some("Sun, 06 Nov 1994 25:00:00 GMT"),
+    ] {
         assert_eq!(
             Hint::from_retry_after_dated_at(value, date, now),
             secs(60),
@@ -153,7 +178,11 @@ fn malformed_dates_are_malformed_not_panics() {
         "Sun Nov  6 08:49:37 1994 GMT",
         "Sun, 06 Nov 99999 08:49:37 GMT",
     ] {
-        assert_eq!(Hint::from_retry_after_at(value, now), Hint::Malformed, "{value}");
+        assert_eq!(
+            Hint::from_retry_after_at(value, now),
+            Hint::Malformed,
+            "{value}"
+        );
     }
 }
 

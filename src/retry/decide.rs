@@ -109,7 +109,7 @@ impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
         kind: FailureKind,
         hint: Option<Hint>,
     ) -> Result<Duration, StopReason> {
-        let delay = match self.delay(hint) {
+        let delay = match self.delay(kind, hint) {
             Ok(delay) => delay,
             Err(stop) => {
                 // The attempt failed and is not retried: it still counts.
@@ -131,7 +131,7 @@ impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
     }
 
     /// The wait before the next attempt, or the deadline reason to stop.
-    fn delay(&mut self, hint: Option<Hint>) -> Result<Duration, StopReason> {
+    fn delay(&mut self, kind: FailureKind, hint: Option<Hint>) -> Result<Duration, StopReason> {
         let shared = Arc::clone(&self.guard.shared);
         let config = &shared.config;
         let deadline = self.clock.deadline(config);
@@ -153,7 +153,11 @@ impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
         }
         let rng = self.rng.get_or_insert_with(|| shared.streams.next_stream());
         let step = self.attempts.saturating_sub(1 + self.guard.backoff_origin);
-        let mut delay = config.backoff.delay(step, *self.previous_delay, rng);
+        let backoff = match config.throttle_backoff {
+            Some(throttled) if kind == FailureKind::Throttled => throttled,
+            _ => config.backoff,
+        };
+        let mut delay = backoff.delay(step, *self.previous_delay, rng);
         if let Some(Hint::RetryAfter(wanted)) = hint {
             if past_deadline(wanted) {
                 return Err(StopReason::Hint);
@@ -222,6 +226,7 @@ mod tests {
             attempt_timeout,
             max_hint: Duration::from_secs(60),
             honor_hints: true,
+            throttle_backoff: None,
         }
     }
 

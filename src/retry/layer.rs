@@ -90,6 +90,7 @@ const DEFAULT_CONFIG: Config = Config {
     attempt_timeout: None,
     max_hint: Duration::from_secs(60),
     honor_hints: true,
+    throttle_backoff: None,
 };
 
 // === impl RetryLayer ===
@@ -207,6 +208,17 @@ impl<C, B, R> RetryLayerBuilder<C, B, R> {
     /// The delay schedule between attempts.
     pub const fn backoff(mut self, backoff: ExponentialBackoff) -> Self {
         self.config.backoff = backoff;
+        self
+    }
+
+    /// A separate delay schedule for retries after a throttling error
+    /// ([`FailureKind::Throttled`](crate::classify::FailureKind::Throttled)).
+    /// Default: none, every retry uses [`backoff`](Self::backoff). The
+    /// schedule's step is still the request's retry count. AWS's 2026
+    /// standard mode backs off from 50 ms after errors and from 1 s after
+    /// throttling errors.
+    pub const fn throttle_backoff(mut self, backoff: ExponentialBackoff) -> Self {
+        self.config.throttle_backoff = Some(backoff);
         self
     }
 

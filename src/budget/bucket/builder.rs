@@ -45,7 +45,9 @@ pub struct TokenBucketBuilder {
 // === impl TokenBucketBuilder ===
 
 impl TokenBucketBuilder {
-    pub(super) const AWS_STANDARD: Self = Self {
+    /// The AWS SDKs' standard mode ([`TokenBucket::aws_standard`]), as a
+    /// starting point: `TokenBucketBuilder::AWS_STANDARD.capacity(5.0)`.
+    pub const AWS_STANDARD: Self = Self {
         capacity: 500.0,
         error_cost: 5.0,
         timeout_cost: 10.0,
@@ -56,19 +58,22 @@ impl TokenBucketBuilder {
         return_retry_cost: true,
     };
 
-    pub(super) const AWS_STANDARD_2026: Self = Self {
+    /// The AWS SDKs' 2026 standard mode ([`TokenBucket::aws_standard_2026`]).
+    pub const AWS_STANDARD_2026: Self = Self {
         error_cost: 14.0,
         timeout_cost: 14.0,
         throttle_cost: 5.0,
         ..Self::AWS_STANDARD
     };
 
-    pub(super) const FIXED_REFUND: Self = Self {
+    /// AWS's costs with a fixed refund ([`TokenBucket::fixed_refund`]).
+    pub const FIXED_REFUND: Self = Self {
         return_retry_cost: false,
         ..Self::AWS_STANDARD
     };
 
-    pub(super) const GRPC: Self = Self {
+    /// gRPC retry throttling ([`TokenBucket::grpc`]).
+    pub const GRPC: Self = Self {
         capacity: 10.0,
         error_cost: 1.0,
         timeout_cost: 1.0,

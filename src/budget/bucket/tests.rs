@@ -46,7 +46,11 @@ fn zero_and_millionth_refunds_are_accepted() {
 fn zero_capacity_is_accepted_and_grants_no_paid_retry() {
     // AWS published case: "No retries at all if retry quota is 0".
     let b = cfg().capacity(0.0).build().unwrap();
-    for kind in [FailureKind::Error, FailureKind::Timeout, FailureKind::Throttled] {
+    for kind in [
+        FailureKind::Error,
+        FailureKind::Timeout,
+        FailureKind::Throttled,
+    ] {
         assert!(b.try_retry(kind).is_err());
     }
     assert_eq!(b.snapshot().tokens, 0.0);
@@ -209,7 +213,11 @@ fn aws_success_after_retries_returns_the_last_retry_cost() {
     b.try_retry(FailureKind::Timeout).unwrap();
     assert_eq!(b.snapshot().tokens, 485.0);
     b.on_success_after(Some(FailureKind::Timeout));
-    assert_eq!(b.snapshot().tokens, 495.0, "the timeout retry's 10 came back");
+    assert_eq!(
+        b.snapshot().tokens,
+        495.0,
+        "the timeout retry's 10 came back"
+    );
     b.on_success_after(None);
     assert_eq!(b.snapshot().tokens, 496.0, "no-retry increment");
     // Without the kind, a retried success counts as an error retry.
