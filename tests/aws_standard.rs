@@ -582,6 +582,9 @@ fn aws(_req: &u32, res: &Result<Resp, BoxError>) -> Verdict {
     }
 }
 
+/// The classifier's type, as the layer stores it.
+type Classifier = fn(&u32, &Result<Resp, BoxError>) -> Verdict;
+
 fn backoff(base: f64, max: f64) -> ExponentialBackoff {
     ExponentialBackoff::builder()
         .base(Duration::from_secs_f64(base))
@@ -592,10 +595,7 @@ fn backoff(base: f64, max: f64) -> ExponentialBackoff {
         .unwrap()
 }
 
-fn layer(
-    given: Given,
-    bucket: TokenBucket,
-) -> RetryLayer<fn(&u32, &Result<Resp, BoxError>) -> Verdict, TokenBucket> {
+fn layer(given: Given, bucket: TokenBucket) -> RetryLayer<Classifier, TokenBucket> {
     RetryLayer::builder()
         .max_attempts(given.max_attempts)
         .backoff(backoff(given.base, given.max_backoff))
@@ -605,7 +605,7 @@ fn layer(
             given.max_backoff,
         ))
         .max_hint(Duration::from_secs(5))
-        .classify(aws as fn(&u32, &Result<Resp, BoxError>) -> Verdict)
+        .classify(aws as Classifier)
         .budget(bucket)
         .seed(1)
         .build()

@@ -2,6 +2,10 @@
 //! measured from the response's `Date` when it has one. Edge cases: zero,
 //! past dates, a leap second, the obsolete date formats recipients must
 //! accept (§5.6.7), huge and negative numbers, garbage. None may panic.
+//!
+//! HTTP-dates are wall-clock times, so `SystemTime` is allowed here only
+//! to give the parsers a fixed "now".
+#![allow(clippy::disallowed_types)]
 
 use std::time::{Duration, SystemTime};
 

@@ -242,8 +242,8 @@ impl<C, B, R> RetryLayerBuilder<C, B, R> {
         self
     }
 
-    /// The longest server retry-after hint honoured; longer hints are cut
-    /// to it. Default 60 s.
+    /// The longest server hint honoured (`Retry-After`, gRPC pushback);
+    /// longer hints are cut to it. Default 60 s.
     pub const fn max_hint(mut self, max_hint: Duration) -> Self {
         self.config.max_hint = max_hint;
         self
