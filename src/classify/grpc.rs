@@ -17,7 +17,7 @@ use super::{FailureKind, Hint, Verdict};
 ///   application", and not counted, which "avoids conflating server
 ///   failure with responses to malformed requests (such as the
 ///   `INVALID_ARGUMENT` status code)";
-/// - except that an attempt that "receive[s] a pushback response indicating
+/// - except that an attempt that receives "a pushback response indicating
 ///   not to retry" counts as a failure whatever its code: it is reported as
 ///   retryable with [`Hint::DoNotRetry`], so the retry layer stops at once
 ///   and charges the throttle.
