@@ -42,10 +42,10 @@
 //!
 //! A [`TokenBucket`] of capacity `C`, cheapest retry cost `c` and success
 //! refund `s` grants at most `(C + s × successes) / c` retries over any
-//! period. Successes are at most the requests, so attempts ≤
-//! `requests × (1 + s / c) + C / c` (1.2 × requests + 100 for the AWS
-//! preset), and once `C` is spent in a storm where nothing succeeds, it
-//! grants no retry at all.
+//! period, plus (for the AWS presets, which give a successful retry its
+//! cost back) one per request that succeeded on a retry. Once `C` is spent
+//! in a storm where nothing succeeds, it grants no retry at all (100 retries
+//! per client for the AWS preset).
 //!
 //! Both budgets are withdrawn from *before* the backoff sleep, so retries
 //! still sleeping count; a request dropped during its sleep gives its
@@ -81,8 +81,12 @@ pub use self::receipt::{RatioReceipt, TokenReceipt};
 ///    request is dropped (or its deadline passes) after the withdrawal but
 ///    before that retry was sent; the receipt is dropped once the retry is
 ///    sent;
-/// 4. [`on_success`](RetryBudget::on_success) once, if the request ends in
-///    success.
+/// 4. [`on_success_after`](RetryBudget::on_success_after) once, if the
+///    request ends in success (by default it calls
+///    [`on_success`](RetryBudget::on_success));
+/// 5. [`on_final_failure`](RetryBudget::on_final_failure) once, if the
+///    request ends on a retryable failure that is not retried for a reason
+///    other than the budget (attempts used up, server said no, deadline).
 ///
 /// Implementations take `&self` and are shared (behind an `Arc` inside a
 /// cheap handle).
@@ -151,6 +155,30 @@ pub trait RetryBudget {
     /// The logical request ended in success; `retried` says whether it
     /// needed retries.
     fn on_success(&self, retried: bool);
+
+    /// The logical request ended in success; `last_retry` is the failure
+    /// kind its last granted retry paid for (`None`: the first attempt
+    /// succeeded). The retry layer calls this, not
+    /// [`on_success`](RetryBudget::on_success), so that a budget can give
+    /// back what the last retry cost (the AWS SDKs' retry quota does).
+    ///
+    /// The default calls `on_success(last_retry.is_some())`.
+    #[inline]
+    fn on_success_after(&self, last_retry: Option<FailureKind>) {
+        self.on_success(last_retry.is_some());
+    }
+
+    /// A retryable failure of `kind` that will not be retried, for a reason
+    /// other than this budget refusing: the attempts are used up, the
+    /// server said not to retry, or the delay would pass the deadline.
+    ///
+    /// gRPC's retry throttling (gRFC A6) counts every failed attempt,
+    /// the last one included; a budget that counts failures charges here.
+    /// The default does nothing.
+    #[inline]
+    fn on_final_failure(&self, kind: FailureKind) {
+        let _ = kind;
+    }
 }
 
 /// A budget that allows every retry: only the attempt limit bounds retries.
@@ -221,6 +249,16 @@ impl<B: RetryBudget + ?Sized> RetryBudget for std::sync::Arc<B> {
     fn on_success(&self, retried: bool) {
         (**self).on_success(retried)
     }
+
+    #[inline]
+    fn on_success_after(&self, last_retry: Option<FailureKind>) {
+        (**self).on_success_after(last_retry)
+    }
+
+    #[inline]
+    fn on_final_failure(&self, kind: FailureKind) {
+        (**self).on_final_failure(kind)
+    }
 }
 
 /// Both budgets must grant a retry: `(RatioBudget, TokenBucket)` caps
@@ -270,6 +308,18 @@ impl<A: RetryBudget, B: RetryBudget> RetryBudget for (A, B) {
     fn on_success(&self, retried: bool) {
         self.0.on_success(retried);
         self.1.on_success(retried);
+    }
+
+    #[inline]
+    fn on_success_after(&self, last_retry: Option<FailureKind>) {
+        self.0.on_success_after(last_retry);
+        self.1.on_success_after(last_retry);
+    }
+
+    #[inline]
+    fn on_final_failure(&self, kind: FailureKind) {
+        self.0.on_final_failure(kind);
+        self.1.on_final_failure(kind);
     }
 }
 

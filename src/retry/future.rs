@@ -114,11 +114,7 @@ where
             last: None,
             svc: None,
             req,
-            guard: Guard {
-                shared,
-                stop: None,
-                withdrawn: None,
-            },
+            guard: Guard::new(shared),
             attempts: 1,
             clock,
             previous_delay: Duration::ZERO,
@@ -337,8 +333,8 @@ where
             Err(StopReason::Succeeded) => {
                 // The common case, settled without carrying a stop reason
                 // through memory.
-                let retried = session.attempts > 1;
-                session.guard.shared.budget.on_success(retried);
+                let last_retry = session.guard.last_retry;
+                session.guard.shared.budget.on_success_after(last_retry);
                 session.guard.record(StopReason::Succeeded);
                 return None;
             }
