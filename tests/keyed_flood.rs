@@ -210,7 +210,10 @@ fn cost_per_key_is_as_documented() {
     );
     // A time window also keeps its clean successes on per-thread counters
     // apart from the lock (a few cache lines).
-    assert!((230..=230 + 1_000).contains(&(time - small_count)), "{time}");
+    assert!(
+        (230..=230 + 1_000).contains(&(time - small_count)),
+        "{time}"
+    );
 }
 
 #[test]
