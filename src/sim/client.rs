@@ -157,7 +157,7 @@ impl<B: Stack, S: Stack> Clients<B, S> {
     pub(crate) fn flush(&mut self, now: Instant) {
         if !self.tally.is_empty() {
             self.backend
-                .record_at(now, |rec, minute| rec.add(&mut self.tally, minute));
+                .record_at(now, |rec, sec| rec.add(&mut self.tally, sec));
         }
     }
 }

@@ -51,8 +51,8 @@ pub use self::options::{Engine, MAX_DEVICES, RunOptions};
 pub use self::record::Fleet;
 pub use self::report::{Report, Row};
 pub use self::scenario::{
-    CapacityPoint, ClientSpec, ClockTime, DEC7_2021, Fact, LaneSpec, MAX_RPS, Period, Scenario,
-    ScenarioError, Source, StreamingSpec, TicketSpec, VacuumSpec, Window,
+    CapacityPoint, ClientSpec, ClockTime, DEC7_2021, Fact, LaneKind, LaneSpec, MAX_RPS, Period,
+    Scenario, ScenarioError, Source, StreamingSpec, TicketSpec, VacuumSpec, Window,
 };
 pub use self::strategy::Strategy;
 
