@@ -9,10 +9,12 @@ pub enum Fleet {
     Streaming,
     /// The ticket site's waiting room.
     Tickets,
+    /// Open-loop clients sending at a scheduled rate.
+    Clients,
 }
 
 /// Number of fleets.
-pub(crate) const FLEETS: usize = 3;
+pub(crate) const FLEETS: usize = 4;
 
 /// What a lane counts per fleet and minute.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +79,12 @@ pub(crate) enum SecCount {
 
 impl Fleet {
     /// All fleets, in report order.
-    pub const ALL: [Fleet; FLEETS] = [Fleet::Vacuums, Fleet::Streaming, Fleet::Tickets];
+    pub const ALL: [Fleet; FLEETS] = [
+        Fleet::Vacuums,
+        Fleet::Streaming,
+        Fleet::Tickets,
+        Fleet::Clients,
+    ];
 
     /// Name used in the report, the JSON and on the command line.
     ///
@@ -91,6 +98,7 @@ impl Fleet {
             Fleet::Vacuums => "vacuums",
             Fleet::Streaming => "streaming",
             Fleet::Tickets => "tickets",
+            Fleet::Clients => "clients",
         }
     }
 

@@ -3,7 +3,8 @@
 //! A scenario has a simulated period (`[sim]`), a timeline of facts with
 //! their sources (`[[timeline]]`), shared dependencies called lanes
 //! (`[lanes.NAME]`) whose capacity changes over the day, and up to three
-//! device fleets (`[vacuums]`, `[streaming]`, `[tickets]`). See
+//! device fleets (`[vacuums]`, `[streaming]`, `[tickets]`) and open-loop
+//! clients (`[clients]`). See
 //! `seeds/dec7-2021.toml` for a complete, commented example.
 //!
 //! Every table rejects unknown fields, and [`Scenario::from_toml`] validates
@@ -48,6 +49,8 @@ pub struct Scenario {
     pub streaming: Option<StreamingSpec>,
     /// A ticket site's on-sale waiting room.
     pub tickets: Option<TicketSpec>,
+    /// Open-loop clients sending at a scheduled rate.
+    pub clients: Option<ClientsSpec>,
     /// Report windows; one window over the whole period when empty.
     #[serde(default)]
     pub windows: Vec<Window>,
@@ -258,6 +261,36 @@ pub struct TicketSpec {
     pub provisioned_rps: f64,
     /// Client settings.
     pub client: ClientSpec,
+}
+
+/// Open-loop clients: logical requests at a rate that follows a schedule,
+/// whatever the answers (the load of a test harness or of many
+/// independent users), spread over `senders` in turn.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientsSpec {
+    /// The lane they send to.
+    pub lane: String,
+    /// Devices the requests are spread over in turn (scaled); they share
+    /// client stacks as `client.devices_per_stack` says.
+    pub senders: u32,
+    /// Logical requests per second from each point's time on (scaled);
+    /// none before the first point.
+    pub rates: Vec<RatePoint>,
+    /// Client settings.
+    pub client: ClientSpec,
+}
+
+/// A step of an open-loop rate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatePoint {
+    /// From when.
+    pub at: ClockTime,
+    /// Logical requests per second, at least 0 and at most [`MAX_RPS`].
+    pub rps: f64,
+    /// Where the time and rate come from.
+    pub source: Source,
 }
 
 /// The 7 December 2021 scenario shipped in `seeds/dec7-2021.toml`.

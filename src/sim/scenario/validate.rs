@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{ClientSpec, ClockTime, LaneKind, LaneSpec, Scenario};
+use super::{ClientSpec, ClientsSpec, ClockTime, LaneKind, LaneSpec, Scenario};
 
 /// A scenario file could not be used: which file, which field, what is wrong.
 ///
@@ -21,6 +21,9 @@ use super::{ClientSpec, ClockTime, LaneKind, LaneSpec, Scenario};
 ///   probabilities within [0, 1], timeouts and deadlines positive and
 ///   finite, `devices_per_stack >= 1`, stay bounds ordered, the tickets'
 ///   `provisioned_rps` within 0..=[`MAX_RPS`];
+/// - open-loop clients: their lane exists, `senders >= 1`, at least one
+///   rate point, rates within 0..=[`MAX_RPS`], times strictly in order,
+///   the client settings as for every fleet;
 /// - at least one fleet.
 ///
 /// Parsing itself rejects unknown fields, wrong types and malformed times.
@@ -276,6 +279,27 @@ impl Check<'_> {
 }
 
 impl Check<'_> {
+    /// Open-loop clients: a known lane, senders, rates in time order.
+    fn clients(&self, s: &Scenario, o: &ClientsSpec) -> Result<(), ScenarioError> {
+        self.lane(s, "clients.lane", &o.lane)?;
+        if o.senders == 0 {
+            return Err(self.fail("clients.senders", "must be at least 1"));
+        }
+        if o.rates.is_empty() {
+            return Err(self.fail("clients.rates", "needs at least one point"));
+        }
+        for (i, r) in o.rates.iter().enumerate() {
+            self.rate(&format!("clients.rates[{i}].rps"), r.rps, true)?;
+            if i > 0 && r.at <= o.rates[i - 1].at {
+                return Err(self.fail(
+                    &format!("clients.rates[{i}].at"),
+                    &format!("times out of order: {} is not after the point before", r.at),
+                ));
+            }
+        }
+        self.client("clients", &o.client)
+    }
+
     /// The fields that belong to the lane's kind, and only those.
     fn lane_kind(&self, name: &str, l: &LaneSpec) -> Result<(), ScenarioError> {
         let f = |k: &str| format!("lanes.{name}.{k}");
@@ -404,8 +428,18 @@ impl Scenario {
             }
             c.client("tickets", &t.client)?;
         }
-        if self.vacuums.is_none() && self.streaming.is_none() && self.tickets.is_none() {
-            return Err(c.fail("", "no fleet: add [vacuums], [streaming] or [tickets]"));
+        if let Some(o) = &self.clients {
+            c.clients(self, o)?;
+        }
+        if self.vacuums.is_none()
+            && self.streaming.is_none()
+            && self.tickets.is_none()
+            && self.clients.is_none()
+        {
+            return Err(c.fail(
+                "",
+                "no fleet: add [vacuums], [streaming], [tickets] or [clients]",
+            ));
         }
         Ok(())
     }
