@@ -48,19 +48,19 @@ fn brownout_failsoft_tracks_capacity_and_comes_back_within_30_s() {
     let f = report.row("vacuums", "failsoft", "all").unwrap();
     assert_eq!(f.capacity_returned_at.as_deref(), Some("00:25"));
     let mut missed = Vec::new();
-    if !(f.shortage_goodput_ratio.unwrap_or(0.0) >= 0.8) {
+    if f.shortage_goodput_ratio.is_none_or(|g| g < 0.8) {
         missed.push(format!(
             "goodput while short {:?} < 0.80",
             f.shortage_goodput_ratio
         ));
     }
-    if !(f.stampede_factor.unwrap_or(f64::INFINITY) <= 1.1) {
+    if f.stampede_factor.is_none_or(|x| x > 1.1) {
         missed.push(format!("stampede {:?} > 1.1", f.stampede_factor));
     }
-    if !(f.recovery_s.is_some_and(|s| s <= 30)) {
+    if f.recovery_s.is_none_or(|s| s > 30) {
         missed.push(format!("recovery {:?} s > 30 s", f.recovery_s));
     }
-    if !(f.wasted_share.unwrap_or(1.0) <= 0.10) {
+    if f.wasted_share.is_none_or(|w| w > 0.10) {
         missed.push(format!("wasted {:?} > 0.10", f.wasted_share));
     }
     assert!(missed.is_empty(), "failsoft misses: {}", missed.join("; "));
@@ -79,16 +79,16 @@ fn rate_limit_failsoft_stays_within_1_1_and_serves_what_the_limit_allows() {
     }
     let f = report.row("clients", "failsoft", "all").unwrap();
     let mut missed = Vec::new();
-    if !(f.amplification.unwrap_or(f64::INFINITY) <= 1.1) {
+    if f.amplification.is_none_or(|a| a > 1.1) {
         missed.push(format!("amplification {:?} > 1.1", f.amplification));
     }
-    if !(f.shortage_goodput_ratio.unwrap_or(0.0) >= 0.9) {
+    if f.shortage_goodput_ratio.is_none_or(|g| g < 0.9) {
         missed.push(format!(
             "goodput while short {:?} < 0.90",
             f.shortage_goodput_ratio
         ));
     }
-    if !(f.recovery_s.is_some_and(|s| s <= 5)) {
+    if f.recovery_s.is_none_or(|s| s > 5) {
         missed.push(format!("recovery {:?} s > 5 s", f.recovery_s));
     }
     assert!(missed.is_empty(), "failsoft misses: {}", missed.join("; "));
