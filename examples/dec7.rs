@@ -3,10 +3,13 @@
 //! ```text
 //! cargo run --release --features sim --example dec7
 //! cargo run --release --features sim --example dec7 -- --scale 8 --strategy naive
+//! cargo run --release --features sim --example dec7 -- --scenario seeds/brownout.toml
 //! ```
 //!
 //! Prints a table (per fleet, strategy and window), writes the JSON report
-//! and the SVG chart. What to look for: naive clients keep amplification
+//! and the SVG chart. With `--scenario`, also prints the shortage and
+//! recovery table (goodput while capacity was short, the stampede when it
+//! returned, seconds to recover). What to look for: naive clients keep amplification
 //! near their attempt cap long after capacity is back ("never" in the
 //! recovery column); backoff and jitter alone defer the load but do not
 //! remove it.
@@ -144,6 +147,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     bars.iter().for_each(ProgressBar::finish);
     let elapsed = started.elapsed();
     println!("{report}");
+    // Shortage and recovery in seconds, for scenarios other than the
+    // built-in day (whose default output stays as it was).
+    if args.scenario.is_some() {
+        println!("{}", report.recovery_table());
+    }
     let attempts: u64 = report.rows.iter().map(|r| r.attempts).sum();
     println!(
         "{} strategies x {} devices, {attempts} simulated attempts in {:.1} s wall: {:.0} attempts per wall-second",

@@ -39,6 +39,7 @@ fn title(p: &Panel) -> String {
         super::Fleet::Vacuums => "Robot vacuums (edge lane)",
         super::Fleet::Streaming => "Streaming apps (core + auth lanes)",
         super::Fleet::Tickets => "Ticket site waiting room (edge lane)",
+        super::Fleet::Clients => "Open-loop clients",
     };
     format!("{what}: attempts reaching the backend vs. capacity")
 }

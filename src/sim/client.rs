@@ -38,6 +38,7 @@ pub(crate) fn client_spec(s: &Scenario, fleet: Fleet) -> Option<&ClientSpec> {
         Fleet::Vacuums => s.vacuums.as_ref().map(|v| &v.client),
         Fleet::Streaming => s.streaming.as_ref().map(|v| &v.client),
         Fleet::Tickets => s.tickets.as_ref().map(|v| &v.client),
+        Fleet::Clients => s.clients.as_ref().map(|v| &v.client),
     }
 }
 
@@ -50,7 +51,7 @@ fn build_stacks(
     scale: f64,
     seed: u64,
 ) -> Result<[Vec<Vec<Stacks<impl Stack + use<>, impl Stack + use<>>>>; FLEETS], ConfigError> {
-    let mut out = [Vec::new(), Vec::new(), Vec::new()];
+    let mut out = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for fleet in Fleet::ALL {
         let Some(client) = client_spec(s, fleet) else {
             continue;
@@ -157,7 +158,7 @@ impl<B: Stack, S: Stack> Clients<B, S> {
     pub(crate) fn flush(&mut self, now: Instant) {
         if !self.tally.is_empty() {
             self.backend
-                .record_at(now, |rec, minute| rec.add(&mut self.tally, minute));
+                .record_at(now, |rec, sec| rec.add(&mut self.tally, sec));
         }
     }
 }

@@ -37,6 +37,7 @@ mod metrics;
 mod options;
 mod plain;
 mod record;
+mod recovery;
 mod report;
 mod scenario;
 mod stack;
@@ -49,10 +50,11 @@ use std::sync::Mutex;
 pub use self::backend::{Call, Lane, LaneFuture, Served, Shed};
 pub use self::options::{Engine, MAX_DEVICES, RunOptions};
 pub use self::record::Fleet;
-pub use self::report::{Report, Row};
+pub use self::report::{RecoveryTable, Report, Row};
 pub use self::scenario::{
-    CapacityPoint, ClientSpec, ClockTime, DEC7_2021, Fact, LaneSpec, MAX_RPS, Period, Scenario,
-    ScenarioError, Source, StreamingSpec, TicketSpec, VacuumSpec, Window,
+    CapacityPoint, ClientSpec, ClientsSpec, ClockTime, DEC7_2021, Fact, LaneKind, LaneSpec,
+    MAX_RPS, Period, RatePoint, Scenario, ScenarioError, Source, StreamingSpec, TicketSpec,
+    VacuumSpec, Window,
 };
 pub use self::strategy::Strategy;
 

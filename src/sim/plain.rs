@@ -160,7 +160,8 @@ fn minute(ms: u64) -> usize {
 impl Loop {
     /// Starts `action` at `ms` with its first attempt.
     fn start(&mut self, sh: &mut Shared, wheel: &mut Wheel<Timer>, ms: u64, action: Action) {
-        sh.rec.started(action.lane, action.fleet, minute(ms));
+        sh.rec
+            .started(action.lane, action.fleet, (ms / 1000) as usize);
         let Some(plan) = self.plans[action.fleet.index()] else {
             return;
         };

@@ -9,10 +9,12 @@ pub enum Fleet {
     Streaming,
     /// The ticket site's waiting room.
     Tickets,
+    /// Open-loop clients sending at a scheduled rate.
+    Clients,
 }
 
 /// Number of fleets.
-pub(crate) const FLEETS: usize = 3;
+pub(crate) const FLEETS: usize = 4;
 
 /// What a lane counts per fleet and minute.
 #[derive(Debug, Clone, Copy)]
@@ -55,13 +57,34 @@ pub(crate) struct Recorder {
     /// Logical requests started, per lane, fleet and minute.
     organic: Vec<u64>,
     endings: Vec<[u64; 4]>,
+    /// Capacity per lane and second, as `capacity` per minute.
+    sec_capacity: Vec<f64>,
+    /// Per lane, fleet and second: logical requests started, attempts
+    /// that reached the lane, good answers (see [`SecCount`]).
+    sec_counts: Vec<[u32; 3]>,
+}
+
+/// What is also counted per second, for the metrics of recovery.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SecCount {
+    /// Logical requests started.
+    Organic = 0,
+    /// Attempts that reached the lane.
+    Attempts = 1,
+    /// Answers delivered to a client still waiting.
+    Good = 2,
 }
 
 // === impl Fleet ===
 
 impl Fleet {
     /// All fleets, in report order.
-    pub const ALL: [Fleet; FLEETS] = [Fleet::Vacuums, Fleet::Streaming, Fleet::Tickets];
+    pub const ALL: [Fleet; FLEETS] = [
+        Fleet::Vacuums,
+        Fleet::Streaming,
+        Fleet::Tickets,
+        Fleet::Clients,
+    ];
 
     /// Name used in the report, the JSON and on the command line.
     ///
@@ -75,6 +98,7 @@ impl Fleet {
             Fleet::Vacuums => "vacuums",
             Fleet::Streaming => "streaming",
             Fleet::Tickets => "tickets",
+            Fleet::Clients => "clients",
         }
     }
 
@@ -107,26 +131,56 @@ impl Recorder {
             lane_counts: vec![[0; 5]; lanes * FLEETS * minutes],
             organic: vec![0; lanes * FLEETS * minutes],
             endings: vec![[0; 4]; FLEETS * minutes],
+            sec_capacity: vec![0.0; lanes * minutes * 60],
+            sec_counts: vec![[0; 3]; lanes * FLEETS * minutes * 60],
         }
+    }
+
+    /// Seconds of the period.
+    pub(crate) fn seconds(&self) -> usize {
+        self.minutes * 60
     }
 
     fn lfm(&self, lane: usize, fleet: Fleet, minute: usize) -> usize {
         (lane * FLEETS + fleet.index()) * self.minutes + minute.min(self.minutes - 1)
     }
 
-    pub(crate) fn add_capacity(&mut self, lane: usize, minute: usize, requests: f64) {
-        let i = lane * self.minutes + minute.min(self.minutes - 1);
+    fn lfs(&self, lane: usize, fleet: Fleet, sec: usize) -> usize {
+        let secs = self.seconds();
+        (lane * FLEETS + fleet.index()) * secs + sec.min(secs - 1)
+    }
+
+    /// Adds capacity (`requests` the lane could serve) at second `sec` of
+    /// the period.
+    pub(crate) fn add_capacity(&mut self, lane: usize, sec: usize, requests: f64) {
+        let i = lane * self.minutes + (sec / 60).min(self.minutes - 1);
         self.capacity[i] += requests;
+        let secs = self.seconds();
+        self.sec_capacity[lane * secs + sec.min(secs - 1)] += requests;
     }
 
-    pub(crate) fn count(&mut self, lane: usize, fleet: Fleet, minute: usize, what: LaneCount) {
-        let i = self.lfm(lane, fleet, minute);
+    /// Counts `what` for `fleet` at `lane` at second `sec` of the period.
+    pub(crate) fn count(&mut self, lane: usize, fleet: Fleet, sec: usize, what: LaneCount) {
+        let i = self.lfm(lane, fleet, sec / 60);
         self.lane_counts[i][what as usize] += 1;
+        let per_sec = match what {
+            LaneCount::Attempts => SecCount::Attempts,
+            LaneCount::Good => SecCount::Good,
+            _ => return,
+        };
+        let j = self.lfs(lane, fleet, sec);
+        let n = &mut self.sec_counts[j][per_sec as usize];
+        *n = n.saturating_add(1);
     }
 
-    pub(crate) fn started(&mut self, lane: usize, fleet: Fleet, minute: usize) {
-        let i = self.lfm(lane, fleet, minute);
+    /// Counts a logical request of `fleet` started on `lane` at second
+    /// `sec` of the period.
+    pub(crate) fn started(&mut self, lane: usize, fleet: Fleet, sec: usize) {
+        let i = self.lfm(lane, fleet, sec / 60);
         self.organic[i] += 1;
+        let j = self.lfs(lane, fleet, sec);
+        let n = &mut self.sec_counts[j][SecCount::Organic as usize];
+        *n = n.saturating_add(1);
     }
 
     pub(crate) fn ended(&mut self, fleet: Fleet, minute: usize, how: Ending) {
@@ -144,11 +198,17 @@ impl Recorder {
         }
     }
 
-    /// Adds `tally` as counted in `minute`, and empties it.
-    pub(crate) fn add(&mut self, tally: &mut Tally, minute: usize) {
+    /// Adds `tally` as counted at second `sec` of the period, and empties
+    /// it.
+    pub(crate) fn add(&mut self, tally: &mut Tally, sec: usize) {
+        let minute = sec / 60;
+        let secs = self.seconds();
         for (i, n) in tally.started.iter_mut().enumerate() {
             if *n > 0 {
                 let j = i * self.minutes + minute.min(self.minutes - 1);
+                let k = i * secs + sec.min(secs - 1);
+                let c = &mut self.sec_counts[k][SecCount::Organic as usize];
+                *c = c.saturating_add(u32::try_from(*n).unwrap_or(u32::MAX));
                 self.organic[j] += std::mem::take(n);
             }
         }
@@ -181,6 +241,16 @@ impl Recorder {
 
     pub(crate) fn capacity(&self, lane: usize, minute: usize) -> f64 {
         self.capacity[lane * self.minutes + minute]
+    }
+
+    /// `what` of `fleet` at `lane` in second `sec` of the period.
+    pub(crate) fn sec_count(&self, lane: usize, fleet: Fleet, sec: usize, what: SecCount) -> u32 {
+        self.sec_counts[self.lfs(lane, fleet, sec)][what as usize]
+    }
+
+    /// Capacity of `lane` in second `sec` of the period (requests).
+    pub(crate) fn sec_capacity(&self, lane: usize, sec: usize) -> f64 {
+        self.sec_capacity[lane * self.seconds() + sec]
     }
 }
 
@@ -244,7 +314,7 @@ mod tests {
                 (1, Fleet::Streaming),
                 (1, Fleet::Tickets),
             ] {
-                one_by_one.started(lane, fleet, minute);
+                one_by_one.started(lane, fleet, minute * 60 + 7);
                 tally.started(lane, fleet);
             }
             for (fleet, fallback, how) in endings {
@@ -252,12 +322,20 @@ mod tests {
                 tally.finished(fleet, fallback, how);
             }
             assert!(!tally.is_empty());
-            at_once.add(&mut tally, minute);
+            at_once.add(&mut tally, minute * 60 + 7);
             assert!(tally.is_empty());
         }
         assert_eq!(at_once, one_by_one);
         // A hard failure with nothing to fall back on counts twice.
         assert_eq!(at_once.ending(Fleet::Streaming, 1, Ending::HardBare), 1);
         assert_eq!(at_once.organic(1, Fleet::Tickets, 2), 1);
+        assert_eq!(
+            at_once.sec_count(1, Fleet::Tickets, 127, SecCount::Organic),
+            1
+        );
+        assert_eq!(
+            at_once.sec_count(1, Fleet::Tickets, 126, SecCount::Organic),
+            0
+        );
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::engine::Run;
 use super::metrics::FleetSeries;
 use super::record::Fleet;
+use super::recovery::SecondSeries;
 use super::scenario::{ClockTime, Scenario};
 
 /// The report of a replay.
@@ -83,9 +84,29 @@ pub struct Row {
     /// `t_ok`: the first minute in the window from which capacity kept up
     /// with organic demand for 30 minutes.
     pub capacity_sufficed_at: Option<String>,
-    /// Attempts rejected at once by a full queue.
+    /// Attempts rejected at once by a full queue or a rate limit.
     pub rejected: u64,
+    /// When capacity returned: the second after the window's last second
+    /// in which capacity fell short of demand on a lane of the fleet
+    /// (`HH:MM:SS`); `None` when it never fell short or the window ends
+    /// short. The shortage test compares 10-second means.
+    pub capacity_returned_at: Option<String>,
+    /// Good responses in the seconds capacity fell short, over what
+    /// capacity allowed then (`min(organic demand, capacity share)`).
+    pub shortage_goodput_ratio: Option<f64>,
+    /// The stampede factor: the largest 10-second mean of attempts per
+    /// second over capacity share in the 2 minutes after capacity returned.
+    pub stampede_factor: Option<f64>,
+    /// Seconds from `capacity_returned_at` to the start of the first 10
+    /// seconds with goodput >= 95% of organic demand; `None` when that did
+    /// not happen in the window (or capacity never returned in it).
+    pub recovery_s: Option<u64>,
 }
+
+/// The shortage and recovery columns of a [`Report`], as a table; see
+/// [`Report::recovery_table`].
+#[derive(Debug, Clone, Copy)]
+pub struct RecoveryTable<'a>(&'a Report);
 
 /// Chart data of one fleet.
 #[derive(Debug, Clone)]
@@ -109,6 +130,7 @@ pub(crate) fn fleet_lanes(s: &Scenario, fleet: Fleet) -> Vec<usize> {
             .flat_map(|v| [v.heartbeat_lane.as_str(), v.auth_lane.as_str()])
             .collect(),
         Fleet::Tickets => s.tickets.iter().map(|v| v.lane.as_str()).collect(),
+        Fleet::Clients => s.clients.iter().map(|v| v.lane.as_str()).collect(),
     };
     let mut lanes: Vec<usize> = names.iter().filter_map(|n| s.lane_index(n)).collect();
     lanes.dedup();
@@ -156,6 +178,7 @@ impl Report {
             let mut panel: Option<Panel> = None;
             for run in runs {
                 let series = FleetSeries::new(&run.rec, fleet, &lanes);
+                let seconds = SecondSeries::new(&run.rec, fleet, &lanes);
                 let per_s = |v: &[f64]| v.iter().map(|x| x / 60.0).collect::<Vec<_>>();
                 let p = panel.get_or_insert_with(|| Panel {
                     fleet,
@@ -167,7 +190,9 @@ impl Report {
                     .push((run.strategy.name(), per_s(&series.attempts)));
                 for (name, from, to) in &windows {
                     let m = series.window(*from, *to);
+                    let r = seconds.window(from * 60, to * 60);
                     let at = |i: usize| ClockTime::from_seconds(((start + i) * 60) as u32);
+                    let at_s = |i: usize| ClockTime::from_seconds((start * 60 + i) as u32);
                     rows.push(Row {
                         fleet: fleet.name(),
                         strategy: run.strategy.name(),
@@ -187,6 +212,10 @@ impl Report {
                         recovery_minutes: m.recovery_minutes,
                         capacity_sufficed_at: m.t_ok.and_then(at).map(|t| t.to_string()),
                         rejected: m.rejected,
+                        capacity_returned_at: r.returned_at.and_then(at_s).map(|t| t.to_string()),
+                        shortage_goodput_ratio: round4(r.shortage_goodput_ratio),
+                        stampede_factor: round4(r.stampede_factor),
+                        recovery_s: r.recovery_s,
                     });
                 }
             }
@@ -209,6 +238,24 @@ impl Report {
     /// Only if serialization fails, which plain numbers and strings do not.
     pub fn to_json(&self) -> serde_json::Result<String> {
         serde_json::to_string_pretty(self)
+    }
+
+    /// The shortage and recovery metrics of every row as a table (not part
+    /// of the main table, which stays as it was).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::sim::{replay, RunOptions, Scenario, Strategy};
+    ///
+    /// let scenario = Scenario::dec7_2021();
+    /// let opts = RunOptions { scale: 0.01, strategies: vec![Strategy::Naive], ..RunOptions::default() };
+    /// let report = replay(&scenario, &opts, &|_, _| {})?;
+    /// assert!(report.recovery_table().to_string().contains("stampede"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recovery_table(&self) -> RecoveryTable<'_> {
+        RecoveryTable(self)
     }
 
     /// The row of `fleet`, `strategy` and `window`, if any.
@@ -278,6 +325,36 @@ impl fmt::Display for Report {
                     (None, _) => "-".to_owned(),
                     (Some(_), None) => "never".to_owned(),
                     (Some(_), Some(m)) => format!("{m} min"),
+                },
+            );
+            writeln!(f, "{}", line.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for RecoveryTable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let head = format!(
+            "{:<10} {:<28} {:<3} {:>9} {:>13} {:>8} {:>6} {:>7}",
+            "fleet", "strategy", "win", "returned", "goodput@short", "stampede", "waste", "recover"
+        );
+        writeln!(f, "{head}")?;
+        writeln!(f, "{}", "-".repeat(head.len()))?;
+        for r in &self.0.rows {
+            let line = format!(
+                "{:<10} {:<28} {:<3} {:>9} {:>13} {:>8} {:>6} {:>7}",
+                r.fleet,
+                r.strategy,
+                r.window,
+                r.capacity_returned_at.as_deref().unwrap_or("-"),
+                opt(r.shortage_goodput_ratio, 2),
+                opt(r.stampede_factor, 2),
+                opt(r.wasted_share, 2),
+                match (&r.capacity_returned_at, r.recovery_s) {
+                    (None, _) => "-".to_owned(),
+                    (Some(_), None) => "never".to_owned(),
+                    (Some(_), Some(s)) => format!("{s} s"),
                 },
             );
             writeln!(f, "{}", line.trim_end())?;

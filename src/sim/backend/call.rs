@@ -27,7 +27,8 @@ pub struct Served {
     pub waited: Duration,
 }
 
-/// The lane rejected the request at once: its queue was full.
+/// The lane rejected the request at once: its queue was full, or its rate
+/// limit was reached (the simulator's 503 with `Retry-After`).
 ///
 /// Carries the server's hint when the lane sends one.
 ///
@@ -42,6 +43,7 @@ pub struct Served {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shed {
     hint: Option<Hint>,
+    rate_limited: bool,
 }
 
 // === impl Call ===
@@ -63,7 +65,35 @@ impl Call {
 impl Shed {
     /// A rejection carrying `hint`.
     pub const fn new(hint: Option<Hint>) -> Self {
-        Self { hint }
+        Self {
+            hint,
+            rate_limited: false,
+        }
+    }
+
+    /// A rate limiter's refusal carrying `hint`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use failsoft::classify::Hint;
+    /// use failsoft::sim::Shed;
+    ///
+    /// let shed = Shed::rate_limited(Some(Hint::RetryAfter(Duration::from_secs(1))));
+    /// assert!(shed.is_rate_limited());
+    /// assert_eq!(shed.to_string(), "overloaded: rate limit exceeded");
+    /// ```
+    pub const fn rate_limited(hint: Option<Hint>) -> Self {
+        Self {
+            hint,
+            rate_limited: true,
+        }
+    }
+
+    /// Whether a rate limiter refused (rather than a full queue).
+    pub const fn is_rate_limited(&self) -> bool {
+        self.rate_limited
     }
 
     /// What the server said about retrying.
@@ -74,7 +104,11 @@ impl Shed {
 
 impl fmt::Display for Shed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("overloaded: queue full")
+        f.write_str(if self.rate_limited {
+            "overloaded: rate limit exceeded"
+        } else {
+            "overloaded: queue full"
+        })
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! A lane serves requests from a bounded FIFO queue at a capacity that
 //! changes over the day. Beyond the queue it rejects at once, at a small
-//! cost. It has the flaw that makes retry storms self-sustaining: it keeps
+//! cost. A rate-limited lane (`kind = "rate_limit"`) has a token bucket
+//! refilled at that capacity instead: what finds a token is served after
+//! the service time, the excess is refused at once with `Retry-After`. It has the flaw that makes retry storms self-sustaining: it keeps
 //! serving requests whose client already gave up (their response futures
 //! were dropped), spending capacity on *wasted work*.
 //!
@@ -15,7 +17,6 @@
 //! paths do integer arithmetic only; the `Instant`s of the Tower side are
 //! converted once per call.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -60,8 +61,8 @@ pub(crate) struct Shared {
     t0: Instant,
 }
 
-/// Nanoseconds in a minute of the replay.
-const MINUTE_NS: u64 = 60_000_000_000;
+/// Nanoseconds in a second of the replay.
+const SECOND_NS: u64 = 1_000_000_000;
 
 // === impl Lane ===
 
@@ -98,21 +99,7 @@ impl Service<Call> for Lane {
 
 impl Backend {
     pub(crate) fn new(lanes: Vec<LaneConfig>, rec: Recorder, t0: Instant) -> Self {
-        let lanes = lanes
-            .into_iter()
-            .map(|cfg| {
-                let limit = (cfg.full_rps * cfg.spec.queue_s).round().max(1.0) as usize;
-                LaneState {
-                    service: u64::from(cfg.spec.service_ms) * 1_000_000,
-                    queue: VecDeque::with_capacity(limit.min(1 << 16)),
-                    limit,
-                    credit: 0.0,
-                    rps: cfg.full_rps,
-                    fraction: 1.0,
-                    cfg,
-                }
-            })
-            .collect();
+        let lanes = lanes.into_iter().map(LaneState::new).collect();
         Self {
             shared: Arc::new(Mutex::new(Shared {
                 rec,
@@ -131,11 +118,11 @@ impl Backend {
         }
     }
 
-    /// Runs `f` on the counters with the minute of `now`.
+    /// Runs `f` on the counters with the second of the replay at `now`.
     pub(crate) fn record_at(&self, now: Instant, f: impl FnOnce(&mut Recorder, usize)) {
         let mut shared = lock(&self.shared);
-        let minute = minute(shared.nanos(now));
-        f(&mut shared.rec, minute);
+        let sec = second(shared.nanos(now));
+        f(&mut shared.rec, sec);
     }
 
     /// The shared state, for a caller that drives the backend itself (the
@@ -179,12 +166,13 @@ impl Shared {
     ) -> Result<usize, Shed> {
         let now = self.nanos(now);
         self.send_at(index, fleet, now, waiter)
-            .ok_or_else(|| Shed::new(self.lanes[index].hint()))
+            .ok_or_else(|| self.lanes[index].shed())
     }
 
     /// Queues an attempt of `fleet` at lane `index` at `now` (nanoseconds
     /// since the start), answered to `waiter`: its answer slot, or `None`
-    /// when the full queue rejects it (spending the lane's rejection cost).
+    /// when the lane refuses it (a full queue, spending the lane's
+    /// rejection cost, or an empty token bucket).
     pub(crate) fn send_at(
         &mut self,
         index: usize,
@@ -192,12 +180,11 @@ impl Shared {
         now: u64,
         waiter: Waiter,
     ) -> Option<usize> {
-        let minute = minute(now);
+        let at = second(now);
         let lane = &mut self.lanes[index];
-        self.rec.count(index, fleet, minute, LaneCount::Attempts);
-        if lane.queue.len() >= lane.limit {
-            self.rec.count(index, fleet, minute, LaneCount::Rejected);
-            lane.credit = (lane.credit - lane.cfg.spec.reject_cost).max(-lane.cfg.full_rps);
+        self.rec.count(index, fleet, at, LaneCount::Attempts);
+        if !lane.admit(now) {
+            self.rec.count(index, fleet, at, LaneCount::Rejected);
             return None;
         }
         let slot = self.slots.open(waiter);
@@ -222,16 +209,21 @@ impl Shared {
     /// Serves one tick of length `dt` ending at `now` (nanoseconds since
     /// the start); `sec` is the time of day in seconds.
     pub(crate) fn serve_at(&mut self, now: u64, sec: f64, dt: Duration) {
-        let minute = minute(now);
+        let at = second(now);
         let Shared {
             rec, lanes, slots, ..
         } = self;
         for (index, lane) in lanes.iter_mut().enumerate() {
             lane.set_capacity(sec);
             let budget = lane.rps * dt.as_secs_f64();
-            rec.add_capacity(index, minute, budget);
-            lane.credit += budget;
-            while lane.credit >= 1.0 {
+            rec.add_capacity(index, at, budget);
+            // A rate limiter serves all it admitted once their service time
+            // has passed: its bucket is the limit, not its capacity.
+            let limited = lane.bucket.is_some();
+            if !limited {
+                lane.credit += budget;
+            }
+            while limited || lane.credit >= 1.0 {
                 let Some(head) = lane.queue.front() else {
                     break;
                 };
@@ -241,24 +233,28 @@ impl Shared {
                 let Some(q) = lane.queue.pop_front() else {
                     break;
                 };
-                lane.credit -= 1.0;
-                rec.count(index, q.fleet, minute, LaneCount::Served);
+                if !limited {
+                    lane.credit -= 1.0;
+                }
+                rec.count(index, q.fleet, at, LaneCount::Served);
                 let waited = Duration::from_nanos(now.saturating_sub(q.arrived));
                 if slots.answer(q.slot, Served { waited }) {
-                    rec.count(index, q.fleet, minute, LaneCount::Good);
+                    rec.count(index, q.fleet, at, LaneCount::Good);
                 } else {
-                    rec.count(index, q.fleet, minute, LaneCount::Wasted);
+                    rec.count(index, q.fleet, at, LaneCount::Wasted);
                 }
             }
             // Idle capacity is not banked beyond one tick.
-            lane.credit = lane.credit.min(budget.max(1.0));
+            if !limited {
+                lane.credit = lane.credit.min(budget.max(1.0));
+            }
         }
     }
 }
 
-/// The minute of the replay at `now` (nanoseconds since the start).
-fn minute(now: u64) -> usize {
-    (now / MINUTE_NS) as usize
+/// The second of the replay at `now` (nanoseconds since the start).
+fn second(now: u64) -> usize {
+    (now / SECOND_NS) as usize
 }
 
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {

@@ -70,8 +70,8 @@ async fn drive(
             tokio::spawn(async move {
                 let (action, ending) = request.await;
                 client::grant(grants.as_deref(), action, ending);
-                backend.record_at(Instant::now(), |rec, minute| {
-                    rec.finished(action.fleet, action.fallback, minute, ending)
+                backend.record_at(Instant::now(), |rec, sec| {
+                    rec.finished(action.fleet, action.fallback, sec / 60, ending)
                 });
             });
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::record::Fleet;
-use super::scenario::{Scenario, StreamingSpec, TicketSpec, VacuumSpec};
+use super::scenario::{ClientsSpec, Scenario, StreamingSpec, TicketSpec, VacuumSpec};
 use crate::rng::{Rng, Streams};
 
 /// One user action due now: a logical request.
@@ -30,6 +30,7 @@ pub(crate) struct Fleets {
     vacuums: Option<Vacuums>,
     streaming: Option<Streaming>,
     tickets: Option<Tickets>,
+    clients: Option<Clients>,
 }
 
 /// A calendar of devices by phase within a period of `len` ticks.
@@ -77,6 +78,18 @@ struct Tickets {
     leave: Vec<f64>,
     open: f64,
     close: f64,
+}
+
+/// Open-loop clients: logical requests at a scheduled rate, spread over
+/// their senders in turn.
+struct Clients {
+    lane: usize,
+    /// `(second of the day, requests per second)`, scaled, in time order.
+    rates: Vec<(f64, f64)>,
+    senders: u32,
+    next: u32,
+    owed: f64,
+    tick_s: f64,
 }
 
 /// Scaled count, at least 1 when the unscaled one is positive.
@@ -164,6 +177,11 @@ impl Fleets {
                 .as_ref()
                 .filter(|_| pick(Fleet::Tickets))
                 .map(|v| Tickets::new(s, v, scale, tick_s, streams)),
+            clients: s
+                .clients
+                .as_ref()
+                .filter(|_| pick(Fleet::Clients))
+                .map(|v| Clients::new(s, v, scale, tick_s)),
         }
     }
 
@@ -172,7 +190,8 @@ impl Fleets {
         let v = self.vacuums.as_ref().map_or(0, |v| u64::from(v.devices));
         let s = self.streaming.as_ref().map_or(0, |s| s.starts.len() as u64);
         let t = self.tickets.as_ref().map_or(0, |t| t.arrive.len() as u64);
-        v + s + t
+        let c = self.clients.as_ref().map_or(0, |c| u64::from(c.senders));
+        v + s + t + c
     }
 
     /// Shared entitlement flags of the streaming fleet, if simulated.
@@ -190,6 +209,9 @@ impl Fleets {
         }
         if let Some(t) = &self.tickets {
             t.due(tick, sec, out);
+        }
+        if let Some(c) = &mut self.clients {
+            c.due(sec, out);
         }
     }
 }
@@ -379,6 +401,50 @@ impl Tickets {
     }
 }
 
+// === impl Clients ===
+
+impl Clients {
+    fn new(s: &Scenario, v: &ClientsSpec, scale: f64, tick_s: f64) -> Self {
+        Self {
+            lane: s.lane_index(&v.lane).unwrap_or(0),
+            rates: v
+                .rates
+                .iter()
+                .map(|r| (f64::from(r.at.seconds()), r.rps * scale))
+                .collect(),
+            senders: scaled(v.senders, scale).max(1),
+            next: 0,
+            owed: 0.0,
+            tick_s,
+        }
+    }
+
+    /// Requests per second at `sec`: the last rate set at or before it.
+    fn rate(&self, sec: f64) -> f64 {
+        self.rates
+            .iter()
+            .take_while(|(at, _)| *at <= sec)
+            .last()
+            .map_or(0.0, |r| r.1)
+    }
+
+    fn due(&mut self, sec: f64, out: &mut Vec<Action>) {
+        self.owed += self.rate(sec) * self.tick_s;
+        while self.owed >= 1.0 {
+            self.owed -= 1.0;
+            out.push(Action {
+                fleet: Fleet::Clients,
+                lane: self.lane,
+                device: self.next,
+                // The caller shows a degraded answer rather than an error.
+                fallback: true,
+                grants: false,
+            });
+            self.next = (self.next + 1) % self.senders;
+        }
+    }
+}
+
 /// Stream id of a device: fleet in the top byte, device below.
 pub(crate) fn device_id(fleet: Fleet, device: u32) -> u64 {
     ((fleet.index() as u64 + 1) << 56) | u64::from(device)
@@ -401,6 +467,10 @@ pub(crate) fn fleet_devices(s: &Scenario, fleet: Fleet, scale: f64) -> u32 {
             scaled(v.streams_end, scale).max(scaled(v.streams_start, scale))
         }),
         Fleet::Tickets => s.tickets.as_ref().map_or(0, |v| scaled(v.fans, scale)),
+        Fleet::Clients => s
+            .clients
+            .as_ref()
+            .map_or(0, |v| scaled(v.senders, scale).max(1)),
     }
 }
 

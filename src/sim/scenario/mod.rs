@@ -3,7 +3,8 @@
 //! A scenario has a simulated period (`[sim]`), a timeline of facts with
 //! their sources (`[[timeline]]`), shared dependencies called lanes
 //! (`[lanes.NAME]`) whose capacity changes over the day, and up to three
-//! device fleets (`[vacuums]`, `[streaming]`, `[tickets]`). See
+//! device fleets (`[vacuums]`, `[streaming]`, `[tickets]`) and open-loop
+//! clients (`[clients]`). See
 //! `seeds/dec7-2021.toml` for a complete, commented example.
 //!
 //! Every table rejects unknown fields, and [`Scenario::from_toml`] validates
@@ -48,6 +49,8 @@ pub struct Scenario {
     pub streaming: Option<StreamingSpec>,
     /// A ticket site's on-sale waiting room.
     pub tickets: Option<TicketSpec>,
+    /// Open-loop clients sending at a scheduled rate.
+    pub clients: Option<ClientsSpec>,
     /// Report windows; one window over the whole period when empty.
     #[serde(default)]
     pub windows: Vec<Window>,
@@ -103,21 +106,40 @@ pub struct Fact {
     pub source: Source,
 }
 
-/// A shared dependency: capacity, queue, service time and hints.
+/// A shared dependency: capacity, queue or rate limit, service time and
+/// hints.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LaneSpec {
-    /// Requests per second it serves at full capacity (scaled with `--scale`).
+    /// How the lane admits work: a FIFO queue (the default) or a token
+    /// bucket that answers excess at once.
+    #[serde(default)]
+    pub kind: LaneKind,
+    /// Requests per second it serves at full capacity (scaled with
+    /// `--scale`); for a rate limiter, the rate it admits.
     pub capacity_rps: f64,
-    /// Queue bound, in seconds of work at full capacity.
-    pub queue_s: f64,
+    /// Queue bound, in seconds of work at full capacity. Required for a
+    /// `fifo` lane; a `rate_limit` lane has no queue and refuses it.
+    #[serde(default)]
+    pub queue_s: Option<f64>,
     /// Minimum time from arrival to response, in milliseconds.
     pub service_ms: u32,
     /// Cost of a fast rejection (queue full), as a fraction of one request.
-    pub reject_cost: f64,
-    /// Rejections carry `Retry-After` (the current queue wait).
+    /// Required for a `fifo` lane; a `rate_limit` lane's refusals cost
+    /// nothing of its rate, and it refuses the field.
+    #[serde(default)]
+    pub reject_cost: Option<f64>,
+    /// Rejections carry `Retry-After` (the current queue wait); `fifo` only.
     #[serde(default)]
     pub retry_after: bool,
+    /// Bucket size of a `rate_limit` lane, in seconds of its current rate
+    /// (default 1).
+    #[serde(default)]
+    pub burst_s: Option<f64>,
+    /// `Retry-After` of a `rate_limit` lane's refusals, in seconds within
+    /// 0..=3600 (default 1).
+    #[serde(default)]
+    pub retry_after_s: Option<f64>,
     /// Below this capacity fraction, rejections say "overloaded, do not
     /// retry" instead.
     #[serde(default)]
@@ -126,6 +148,22 @@ pub struct LaneSpec {
     /// the first point.
     #[serde(default)]
     pub capacity: Vec<CapacityPoint>,
+}
+
+/// How a lane admits work.
+///
+/// Written `kind = "fifo"` or `kind = "rate_limit"` in a lane's table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LaneKind {
+    /// A bounded FIFO queue served at the lane's capacity; it sheds beyond
+    /// the queue and keeps serving requests whose client gave up.
+    #[default]
+    Fifo,
+    /// A token bucket refilled at the lane's capacity: a request that finds
+    /// a token is served after the service time; one that does not is
+    /// refused at once with `Retry-After` (a 503 in the wire's terms).
+    RateLimit,
 }
 
 /// One point of a lane's capacity over the day.
@@ -225,6 +263,36 @@ pub struct TicketSpec {
     pub client: ClientSpec,
 }
 
+/// Open-loop clients: logical requests at a rate that follows a schedule,
+/// whatever the answers (the load of a test harness or of many
+/// independent users), spread over `senders` in turn.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientsSpec {
+    /// The lane they send to.
+    pub lane: String,
+    /// Devices the requests are spread over in turn (scaled); they share
+    /// client stacks as `client.devices_per_stack` says.
+    pub senders: u32,
+    /// Logical requests per second from each point's time on (scaled);
+    /// none before the first point.
+    pub rates: Vec<RatePoint>,
+    /// Client settings.
+    pub client: ClientSpec,
+}
+
+/// A step of an open-loop rate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatePoint {
+    /// From when.
+    pub at: ClockTime,
+    /// Logical requests per second, at least 0 and at most [`MAX_RPS`].
+    pub rps: f64,
+    /// Where the time and rate come from.
+    pub source: Source,
+}
+
 /// The 7 December 2021 scenario shipped in `seeds/dec7-2021.toml`.
 pub const DEC7_2021: &str = include_str!("../../../seeds/dec7-2021.toml");
 
@@ -319,6 +387,11 @@ impl Scenario {
 // === impl LaneSpec ===
 
 impl LaneSpec {
+    /// Default bucket size of a `rate_limit` lane, in seconds of its rate.
+    pub const DEFAULT_BURST_S: f64 = 1.0;
+    /// Default `Retry-After` of a `rate_limit` lane's refusals, in seconds.
+    pub const DEFAULT_RETRY_AFTER_S: f64 = 1.0;
+
     /// Capacity fraction at `sec` seconds after midnight.
     pub(crate) fn fraction_at(&self, sec: f64) -> f64 {
         let mut prev: Option<&CapacityPoint> = None;

@@ -2,21 +2,28 @@
 
 use std::fmt;
 
-use super::{ClientSpec, ClockTime, LaneSpec, Scenario};
+use super::{ClientSpec, ClientsSpec, ClockTime, LaneKind, LaneSpec, Scenario};
 
 /// A scenario file could not be used: which file, which field, what is wrong.
 ///
 /// Rules checked after parsing:
 /// - `sim.start < sim.end`, and `sim.tick_ms` within 1..=1000;
 /// - timeline times in order (non-decreasing);
-/// - each lane: `capacity_rps` positive and at most [`MAX_RPS`], `queue_s`
-///   finite and at least 0, `reject_cost` and `do_not_retry_below` within [0, 1],
+/// - each lane: `capacity_rps` positive and at most [`MAX_RPS`]; a `fifo`
+///   lane (the default `kind`) has `queue_s` finite and at least 0 and
+///   `reject_cost` within [0, 1], and no `burst_s` or `retry_after_s`; a
+///   `rate_limit` lane has no `queue_s`, `reject_cost` or `retry_after`,
+///   `burst_s` (if set) positive and at most 3600, `retry_after_s` (if set)
+///   within 0..=3600; `do_not_retry_below` within [0, 1],
 ///   capacity points strictly in time order, each `fraction` within
 ///   [0, 1], and the first point not a ramp;
 /// - each fleet: its lanes exist, counts and periods positive, shares and
 ///   probabilities within [0, 1], timeouts and deadlines positive and
 ///   finite, `devices_per_stack >= 1`, stay bounds ordered, the tickets'
 ///   `provisioned_rps` within 0..=[`MAX_RPS`];
+/// - open-loop clients: their lane exists, `senders >= 1`, at least one
+///   rate point, rates within 0..=[`MAX_RPS`], times strictly in order,
+///   the client settings as for every fleet;
 /// - at least one fleet.
 ///
 /// Parsing itself rejects unknown fields, wrong types and malformed times.
@@ -251,10 +258,7 @@ impl Check<'_> {
     fn lane_spec(&self, name: &str, l: &LaneSpec) -> Result<(), ScenarioError> {
         let f = |k: &str| format!("lanes.{name}.{k}");
         self.rate(&f("capacity_rps"), l.capacity_rps, false)?;
-        if !(l.queue_s.is_finite() && l.queue_s >= 0.0) {
-            return Err(self.fail(&f("queue_s"), "must be a finite number >= 0"));
-        }
-        self.unit(&f("reject_cost"), l.reject_cost)?;
+        self.lane_kind(name, l)?;
         if let Some(v) = l.do_not_retry_below {
             self.unit(&f("do_not_retry_below"), v)?;
         }
@@ -272,6 +276,86 @@ impl Check<'_> {
                 return Err(self.fail(&format!("{field}.ramp"), "the first point cannot ramp"));
             }
             prev = Some(p.at);
+        }
+        Ok(())
+    }
+}
+
+impl Check<'_> {
+    /// Open-loop clients: a known lane, senders, rates in time order.
+    fn clients(&self, s: &Scenario, o: &ClientsSpec) -> Result<(), ScenarioError> {
+        self.lane(s, "clients.lane", &o.lane)?;
+        if o.senders == 0 {
+            return Err(self.fail("clients.senders", "must be at least 1"));
+        }
+        if o.rates.is_empty() {
+            return Err(self.fail("clients.rates", "needs at least one point"));
+        }
+        for (i, r) in o.rates.iter().enumerate() {
+            self.rate(&format!("clients.rates[{i}].rps"), r.rps, true)?;
+            if i > 0 && r.at <= o.rates[i - 1].at {
+                return Err(self.fail(
+                    &format!("clients.rates[{i}].at"),
+                    &format!("times out of order: {} is not after the point before", r.at),
+                ));
+            }
+        }
+        self.client("clients", &o.client)
+    }
+
+    /// The fields that belong to the lane's kind, and only those.
+    fn lane_kind(&self, name: &str, l: &LaneSpec) -> Result<(), ScenarioError> {
+        let f = |k: &str| format!("lanes.{name}.{k}");
+        let not_for = |k: &str, kind: &str| {
+            Err(self.fail(&f(k), &format!("not used by a {kind} lane; remove it")))
+        };
+        match l.kind {
+            LaneKind::Fifo => {
+                let Some(queue_s) = l.queue_s else {
+                    return Err(self.fail(&f("queue_s"), "required for a fifo lane"));
+                };
+                if !(queue_s.is_finite() && queue_s >= 0.0) {
+                    return Err(self.fail(&f("queue_s"), "must be a finite number >= 0"));
+                }
+                let Some(cost) = l.reject_cost else {
+                    return Err(self.fail(&f("reject_cost"), "required for a fifo lane"));
+                };
+                self.unit(&f("reject_cost"), cost)?;
+                if l.burst_s.is_some() {
+                    return not_for("burst_s", "fifo");
+                }
+                if l.retry_after_s.is_some() {
+                    return not_for("retry_after_s", "fifo");
+                }
+            }
+            LaneKind::RateLimit => {
+                if l.queue_s.is_some() {
+                    return not_for("queue_s", "rate_limit");
+                }
+                if l.reject_cost.is_some() {
+                    return not_for("reject_cost", "rate_limit");
+                }
+                if l.retry_after {
+                    return Err(self.fail(
+                        &f("retry_after"),
+                        "a rate_limit lane always sends Retry-After; set retry_after_s instead",
+                    ));
+                }
+                if let Some(b) = l.burst_s {
+                    self.positive(&f("burst_s"), b)?;
+                    if b > 3600.0 {
+                        return Err(self.fail(&f("burst_s"), "must be at most 3600 seconds"));
+                    }
+                }
+                if let Some(r) = l.retry_after_s
+                    && !(0.0..=3600.0).contains(&r)
+                {
+                    return Err(self.fail(
+                        &f("retry_after_s"),
+                        &format!("must be within 0..=3600 seconds (got {r})"),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -347,8 +431,18 @@ impl Scenario {
             }
             c.client("tickets", &t.client)?;
         }
-        if self.vacuums.is_none() && self.streaming.is_none() && self.tickets.is_none() {
-            return Err(c.fail("", "no fleet: add [vacuums], [streaming] or [tickets]"));
+        if let Some(o) = &self.clients {
+            c.clients(self, o)?;
+        }
+        if self.vacuums.is_none()
+            && self.streaming.is_none()
+            && self.tickets.is_none()
+            && self.clients.is_none()
+        {
+            return Err(c.fail(
+                "",
+                "no fleet: add [vacuums], [streaming], [tickets] or [clients]",
+            ));
         }
         Ok(())
     }
