@@ -47,11 +47,13 @@
 //! as soon as the backend can take it, and not all at once.
 //!
 //! - **The throttle forgets quickly.** Its probability is bounded by its
-//!   two newest buckets (2 to 4 s): once they show the backend accepting
-//!   three quarters of what was sent, it stops rejecting, whatever the rest
-//!   of its 2-minute window remembers. After a minute of failures at the
-//!   0.9 cap, a healed backend gets every request within 4 s
-//!   (`tests/recovery.rs`).
+//!   newest buckets (2 to 4 s, or a quiet client's last 10 requests): once
+//!   they show the backend accepting three quarters of what was sent, it
+//!   soon stops rejecting, whatever the rest of its 2-minute window
+//!   remembers. After a minute of failures at the 0.9 cap, a healed backend
+//!   gets every request within 4 s (`tests/recovery.rs`); devices at one
+//!   request every 2 s are back within 30 s of a brownout
+//!   (`tests/recovery_targets.rs`).
 //! - **Server pacing is honoured client-wide.** An overload answer
 //!   (classified [`FailureKind::Throttled`](crate::classify::FailureKind::Throttled))
 //!   with a `Retry-After` paces the whole client until then, jittered by
