@@ -1,9 +1,9 @@
 //! Replays 7 December 2021 (us-east-1) against every client strategy.
 //!
 //! ```text
-//! cargo run --release --features sim --example dec7
-//! cargo run --release --features sim --example dec7 -- --scale 8 --strategy naive
-//! cargo run --release --features sim --example dec7 -- --scenario seeds/brownout.toml
+//! cargo run --release --example dec7
+//! cargo run --release --example dec7 -- --scale 8 --strategy naive
+//! cargo run --release --example dec7 -- --scenario seeds/brownout.toml
 //! ```
 //!
 //! Prints a table (per fleet, strategy and window), writes the JSON report
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use failsoft::sim::{Engine, Fleet, RunOptions, Scenario, Strategy, chart_svg, replay};
+use failsoft_sim::{Engine, Fleet, RunOptions, Scenario, Strategy, chart_svg, replay};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 // The replay allocates and frees a task (and its aligned cell) per request;

@@ -134,9 +134,6 @@ pub mod error;
 pub mod fallback;
 pub mod retry;
 pub mod rng;
-#[cfg(feature = "sim")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
-pub mod sim;
 pub mod stack;
 mod stripes;
 pub mod throttle;

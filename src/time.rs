@@ -206,3 +206,17 @@ impl fmt::Debug for Sleep {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_timer_sleeps_are_tokios_and_inline() {
+        let t0 = now();
+        let sleep = sleep_until(t0 + Duration::from_millis(5));
+        assert!(matches!(sleep, Sleep::Tokio { .. }), "{sleep:?}");
+        sleep.await;
+        assert_eq!(now(), t0 + Duration::from_millis(5));
+    }
+}

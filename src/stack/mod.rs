@@ -119,9 +119,11 @@ use crate::rng::mix;
 use crate::throttle::{ThrottleBuilder, ThrottleHandle, ThrottleLayer};
 
 mod gate;
+mod gate_layer;
 mod timeout;
 
 pub use self::gate::{Gate, GateFuture};
+pub use self::gate_layer::GateLayer;
 pub use self::timeout::{AttemptTimeout, AttemptTimeoutLayer, TimeoutFuture};
 
 /// The service a [`StackLayer`] makes around `S`, answering with `F` and
