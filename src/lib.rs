@@ -130,6 +130,9 @@ pub mod budget;
 pub mod classify;
 pub mod error;
 pub mod fallback;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 pub mod retry;
 pub mod rng;
 #[cfg(feature = "sim")]
