@@ -1,6 +1,6 @@
 //! [`HttpClassify`]: status codes, hints and idempotency in one classifier.
 
-use http::{Request, Response, StatusCode};
+use http::{Extensions, HeaderMap, Method, Request, Response, StatusCode};
 
 use super::headers::server_hint;
 use super::idempotency::{Idempotency, never_sent};
@@ -143,26 +143,38 @@ impl HttpClassify {
 
     /// The verdict on a response: its status, and its hint if it failed.
     pub fn response<B>(&self, res: &Response<B>) -> Verdict {
-        let outcome = self.status(res.status());
+        self.head(res.status(), res.headers())
+    }
+
+    /// The verdict on a response head: `status`, and the hint in
+    /// `headers` if the status is a retryable failure.
+    pub(crate) fn head(&self, status: StatusCode, headers: &HeaderMap) -> Verdict {
+        let outcome = self.status(status);
         let verdict = Verdict {
             outcome,
             hint: None,
         };
-        match (outcome, server_hint(res.headers())) {
+        match (outcome, server_hint(headers)) {
             (Outcome::Retryable(_), Some(hint)) => verdict.with_hint(hint),
             _ => verdict,
         }
     }
 
     /// The request-aware verdict: `verdict` made fatal when it is a
-    /// retryable failure the idempotency rule does not allow.
-    fn allow<B>(&self, req: &Request<B>, verdict: Verdict, never_left: bool) -> Verdict {
-        let safe = || {
-            self.idempotency
-                .allows(req.method(), req.headers(), req.extensions())
-        };
+    /// retryable failure of a request (`method`, `headers`, `ext`) that the
+    /// idempotency rule does not allow, unless it `never_left`.
+    pub(crate) fn allow(
+        &self,
+        (method, headers, ext): (&Method, &HeaderMap, &Extensions),
+        verdict: Verdict,
+        never_left: bool,
+    ) -> Verdict {
         match verdict.outcome {
-            Outcome::Retryable(_) if !never_left && !safe() => Verdict::fatal(),
+            Outcome::Retryable(_)
+                if !never_left && !self.idempotency.allows(method, headers, ext) =>
+            {
+                Verdict::fatal()
+            }
             _ => verdict,
         }
     }
@@ -202,9 +214,10 @@ const fn slot(code: u16) -> Option<(usize, u64)> {
 
 impl<B, Res> Classify<Request<B>, Response<Res>> for HttpClassify {
     fn classify(&self, req: &Request<B>, result: &Result<Response<Res>, BoxError>) -> Verdict {
+        let parts = (req.method(), req.headers(), req.extensions());
         match result {
-            Ok(res) => self.allow(req, self.response(res), false),
-            Err(err) => self.allow(req, classify_error(err), never_sent(err.as_ref())),
+            Ok(res) => self.allow(parts, self.response(res), false),
+            Err(err) => self.allow(parts, classify_error(err), never_sent(err.as_ref())),
         }
     }
 }
