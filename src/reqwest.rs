@@ -8,7 +8,8 @@
 //! use failsoft::stack::StackLayer;
 //! use tower::{Layer, ServiceExt};
 //!
-//! # async fn run() -> Result<(), failsoft::BoxError> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), failsoft::BoxError> {
 //! let client = reqwest::Client::new();
 //! let svc = StackLayer::builder().http().build()?.layer(client.clone());
 //! let req = client.get("http://127.0.0.1:8080/schedule").build()?;
