@@ -55,6 +55,45 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Spawning
+//!
+//! A stack's call spawns as users write it, `tokio::spawn(async move {
+//! svc.ready().await?.call(req).await })`, when its parts are named types:
+//! owned requests, [`DefaultClassify`], [`HttpClassify`](crate::http::HttpClassify),
+//! hyper-util's or reqwest's client. When a part is a closure whose
+//! signature carries a lifetime (a `service_fn` over `&'static str`, a
+//! [`classify_results`](StackBuilder::classify_results) closure over
+//! `Result<_, BoxError>`), rustc cannot prove the spawned future `Send`
+//! and says "implementation of `FnOnce` is not general enough": it checks
+//! the future's `Service::Future` types with lifetimes erased and then
+//! cannot show the closure's bounds hold for every lifetime (rustc issue
+//! [#102211](https://github.com/rust-lang/rust/issues/102211); tower's own
+//! `Retry` over `Timeout` fails the same way). The one obvious way out is to
+//! box the service once, where its type is still fully known:
+//!
+//! ```
+//! use failsoft::classify::{FailureKind, Verdict};
+//! use failsoft::stack::StackLayer;
+//! use failsoft::BoxError;
+//! use tower::util::BoxCloneService;
+//! use tower::{service_fn, Layer, Service, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), BoxError> {
+//! let svc = StackLayer::builder()
+//!     .classify_results(|res: &Result<usize, BoxError>| match res {
+//!         Ok(_) => Verdict::success(),
+//!         Err(_) => Verdict::retryable(FailureKind::Error),
+//!     })
+//!     .build()?
+//!     .layer(service_fn(|device: &'static str| async move { Ok::<_, BoxError>(device.len()) }));
+//! let mut svc = BoxCloneService::new(svc); // needs tower's `util` feature
+//! let task = tokio::spawn(async move { svc.ready().await?.call("vacuum-7").await });
+//! assert_eq!(task.await??, 8);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::fmt;
 use std::time::Duration;
