@@ -109,7 +109,10 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | *(none yet)* | | the core layers need only tower, tokio (`time`), rand, pin-project-lite and tracing |
+//! | *(none)* | yes | the core layers need only tower, tokio (`time`, `sync`), rand, pin-project-lite and tracing |
+//! | `sim` | no | the storm simulator ([`sim`]): scenarios, simulated backend and fleets, report, SVG chart |
+//! | `http` | no | [`http`](mod@crate::http): status classifier, `Retry-After` and pushback from headers, idempotency, body replay and buffering; [`StackBuilder::http`](stack::StackBuilder::http) |
+//! | `reqwest` | no | `http` plus [`reqwest`](mod@crate::reqwest): the classifier and replay for `reqwest::Request` and `reqwest::Response` (no TLS pulled in) |
 //!
 //! # Determinism and testing
 //!
