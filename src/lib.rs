@@ -112,6 +112,7 @@
 //! | *(none)* | yes | the core layers need only tower, tokio (`time`, `sync`), rand, pin-project-lite and tracing |
 //! | `sim` | no | the storm simulator ([`sim`]): scenarios, simulated backend and fleets, report, SVG chart |
 //! | `http` | no | [`http`](mod@crate::http): status classifier, `Retry-After` and pushback from headers, idempotency, body replay and buffering; [`StackBuilder::http`](stack::StackBuilder::http) |
+//! | `grpc` | no | `http` plus [`grpc`](mod@crate::grpc): `grpc-status` classifier with pushback (gRFC A6), `grpc-timeout` per attempt from the deadline left |
 //! | `reqwest` | no | `http` plus [`reqwest`](mod@crate::reqwest): the classifier and replay for `reqwest::Request` and `reqwest::Response` (no TLS pulled in) |
 //!
 //! # Determinism and testing
@@ -133,6 +134,9 @@ pub mod budget;
 pub mod classify;
 pub mod error;
 pub mod fallback;
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;

@@ -389,6 +389,25 @@ impl<F, C, R> StackBuilder<F, C, R> {
             .replay(crate::http::HttpReplay)
     }
 
+    /// Sets up the stack for gRPC over `http::Request`s:
+    /// [`GrpcClassify`](crate::grpc::GrpcClassify) and
+    /// [`HttpReplay`](crate::http::HttpReplay). Feature `grpc`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::stack::StackLayer;
+    /// let stack = StackLayer::builder().grpc().build()?;
+    /// # let _ = stack;
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    #[cfg(feature = "grpc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+    pub fn grpc(self) -> StackBuilder<F, crate::grpc::GrpcClassify, crate::http::HttpReplay> {
+        self.classify(crate::grpc::GrpcClassify::new())
+            .replay(crate::http::HttpReplay)
+    }
+
     /// The same settings with the fallback and classifier mapped by `parts`.
     fn with_parts<F2, C2>(self, parts: impl FnOnce(F, C) -> (F2, C2)) -> StackBuilder<F2, C2, R> {
         let (fallback, classify) = parts(self.fallback, self.classify);
