@@ -308,6 +308,11 @@ mod tests {
     }
 
     #[test]
+    fn small_enough_to_copy_per_call() {
+        assert_eq!(std::mem::size_of::<HttpClassify>(), 72);
+    }
+
+    #[test]
     fn default_status_table() {
         let c = HttpClassify::new();
         let get = req("GET");

@@ -1,67 +1,19 @@
-//! gRPC (feature `grpc`): [`GrpcClassify`] reads `grpc-status` and
-//! `grpc-retry-pushback-ms`, and [`GrpcTimeout`] tells the server how long
-//! each attempt may take (`grpc-timeout`).
-//!
-//! Rules, after gRFC A6 ("Client Retries"):
-//!
-//! - `UNAVAILABLE` (14) is retryable ([`FailureKind::Error`]): the server
-//!   did not process the call;
-//! - `RESOURCE_EXHAUSTED` (8) is overload ([`FailureKind::Throttled`]),
-//!   paced by the server's pushback;
-//! - `DEADLINE_EXCEEDED` (4) is fatal: every attempt is sent the time left
-//!   in the overall deadline ([`GrpcTimeout`]), so a server that ran out of
-//!   it leaves nothing to retry with (A6: the deadline spans all attempts);
-//! - every other non-OK code, or a `grpc-status` that cannot be read
-//!   (taken as `UNKNOWN`), is fatal;
-//! - a `grpc-retry-pushback-ms` that is negative or cannot be read means
-//!   "do not retry" ([`Hint::DoNotRetry`](crate::classify::Hint::DoNotRetry));
-//! - a response whose HTTP status is not 200 is classified by
-//!   [`HttpClassify`]'s status rules (429, 502, 503, 504 map to
-//!   `UNAVAILABLE` in gRPC's own table, and are retryable there too).
-//!
-//! A classifier sees only the response head: the codes it reads are those
-//! of *trailers-only* responses (the server failed before any message,
-//! which is how `UNAVAILABLE` and `RESOURCE_EXHAUSTED` usually arrive). A
-//! status sent in trailers after messages is the caller's to read.
-//!
-//! gRPC methods all use POST; A6 retries by status code, not by method, so
-//! `GrpcClassify` has no idempotency rule.
-//!
-//! # Examples
-//!
-//! ```
-//! use failsoft::classify::{Classify, FailureKind, Hint, Outcome};
-//! use failsoft::grpc::GrpcClassify;
-//! use std::time::Duration;
-//!
-//! let busy = http::Response::builder()
-//!     .header("grpc-status", "8")
-//!     .header("grpc-retry-pushback-ms", "250")
-//!     .body(())
-//!     .unwrap();
-//! let v = GrpcClassify::new().classify(&(), &Ok(busy));
-//! assert_eq!(v.outcome, Outcome::Retryable(FailureKind::Throttled));
-//! assert_eq!(v.hint, Some(Hint::RetryAfter(Duration::from_millis(250))));
-//! ```
+//! [`GrpcClassify`]: `grpc-status` and pushback, after gRFC A6.
 
-use std::task::{Context, Poll};
-use std::time::Duration;
-
-use http::{HeaderValue, Request, Response, StatusCode};
-use tower::{Layer, Service};
+use http::Response;
+use http::StatusCode;
 
 use crate::BoxError;
 use crate::classify::{Classify, FailureKind, Outcome, Verdict, classify_error};
 use crate::error::ConfigError;
 use crate::http::{HttpClassify, server_hint};
-use crate::time::Instant;
 
 const UNKNOWN: u8 = 2;
 const RESOURCE_EXHAUSTED: u8 = 8;
 const UNAVAILABLE: u8 = 14;
 const MAX_CODE: u8 = 16;
 
-/// Classifies gRPC responses by `grpc-status`; see the [module docs](self).
+/// Classifies gRPC responses by `grpc-status`; see the [module docs](super).
 ///
 /// # Examples
 ///
@@ -99,60 +51,6 @@ pub struct GrpcClassify {
 pub struct GrpcClassifyBuilder {
     classify: GrpcClassify,
     invalid: bool,
-}
-
-/// The instant a logical gRPC call must be done by, carried in the
-/// request's extensions (replays copy them) for [`GrpcTimeout`] to read.
-///
-/// # Examples
-///
-/// ```
-/// use failsoft::grpc::Deadline;
-/// use std::time::Duration;
-///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() {
-/// let mut req = http::Request::post("http://127.0.0.1/svc/Method").body(()).unwrap();
-/// req.extensions_mut().insert(Deadline::after(Duration::from_secs(2)));
-/// # }
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadline(Instant);
-
-/// Sets `grpc-timeout` on each attempt: the smaller of the attempt limit
-/// and the time left before the request's [`Deadline`], if any.
-///
-/// Place it inside the retry layer (on the transport), so every attempt
-/// gets its own value.
-///
-/// # Examples
-///
-/// ```
-/// use failsoft::grpc::GrpcTimeoutLayer;
-/// use std::time::Duration;
-/// use tower::{service_fn, Layer, ServiceExt};
-///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() -> Result<(), failsoft::BoxError> {
-/// let echo = service_fn(|req: http::Request<()>| async move {
-///     Ok::<_, failsoft::BoxError>(req.headers()["grpc-timeout"].clone())
-/// });
-/// let svc = GrpcTimeoutLayer::new(Some(Duration::from_millis(1500))).layer(echo);
-/// let sent = svc.oneshot(http::Request::new(())).await?;
-/// assert_eq!(sent, "1500000u");
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, Clone)]
-pub struct GrpcTimeout<S> {
-    inner: S,
-    attempt: Option<Duration>,
-}
-
-/// Makes [`GrpcTimeout`] services.
-#[derive(Debug, Clone, Copy)]
-pub struct GrpcTimeoutLayer {
-    attempt: Option<Duration>,
 }
 
 // === impl GrpcClassify ===
@@ -295,97 +193,12 @@ impl GrpcClassifyBuilder {
     }
 }
 
-// === impl Deadline ===
-
-impl Deadline {
-    /// `timeout` from now (saturating far in the future).
-    pub fn after(timeout: Duration) -> Self {
-        Deadline(crate::time::after(timeout))
-    }
-
-    /// Time left, zero once passed.
-    pub fn remaining(&self) -> Duration {
-        self.0.saturating_duration_since(crate::time::now())
-    }
-}
-
-// === impl GrpcTimeout ===
-
-impl<S> GrpcTimeout<S> {
-    /// The inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl GrpcTimeoutLayer {
-    /// Each attempt's limit, if any, besides the request's [`Deadline`].
-    pub const fn new(attempt: Option<Duration>) -> Self {
-        Self { attempt }
-    }
-}
-
-impl<S> Layer<S> for GrpcTimeoutLayer {
-    type Service = GrpcTimeout<S>;
-
-    fn layer(&self, inner: S) -> GrpcTimeout<S> {
-        GrpcTimeout {
-            inner,
-            attempt: self.attempt,
-        }
-    }
-}
-
-impl<S, B> Service<Request<B>> for GrpcTimeout<S>
-where
-    S: Service<Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> S::Future {
-        let left = req.extensions().get::<Deadline>().map(Deadline::remaining);
-        let limit = match (self.attempt, left) {
-            (Some(a), Some(l)) => Some(a.min(l)),
-            (a, l) => a.or(l),
-        };
-        if let Some(limit) = limit {
-            req.headers_mut()
-                .insert("grpc-timeout", encode_timeout(limit));
-        }
-        self.inner.call(req)
-    }
-}
-
-/// `grpc-timeout`'s TimeoutValue: at most 8 digits and a unit, in the
-/// finest unit that fits, rounded down (never promise more time than left).
-fn encode_timeout(limit: Duration) -> HeaderValue {
-    const UNITS: [(u128, &str); 6] = [
-        (1, "n"),
-        (1_000, "u"),
-        (1_000_000, "m"),
-        (1_000_000_000, "S"),
-        (60_000_000_000, "M"),
-        (3_600_000_000_000, "H"),
-    ];
-    let nanos = limit.as_nanos();
-    for (per, unit) in UNITS {
-        let value = nanos / per;
-        if value <= 99_999_999 {
-            return HeaderValue::from_str(&format!("{value}{unit}"))
-                .unwrap_or(HeaderValue::from_static("99999999H"));
-        }
-    }
-    HeaderValue::from_static("99999999H")
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use http::HeaderValue;
+
     use super::*;
     use crate::classify::Hint;
 
@@ -443,33 +256,5 @@ mod tests {
             .unwrap();
         assert_eq!(c.code(14), Outcome::Fatal);
         assert_eq!(c.code(8), Outcome::Retryable(FailureKind::Error));
-    }
-
-    #[test]
-    fn timeouts_fit_in_eight_digits() {
-        let enc = |d| encode_timeout(d).to_str().unwrap().to_string();
-        assert_eq!(enc(Duration::ZERO), "0n");
-        assert_eq!(enc(Duration::from_nanos(99_999_999)), "99999999n");
-        assert_eq!(enc(Duration::from_millis(100)), "100000u");
-        assert_eq!(enc(Duration::from_secs(1000)), "1000000m");
-        assert_eq!(enc(Duration::from_secs(200_000)), "200000S");
-        assert_eq!(enc(Duration::MAX), "99999999H");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn each_attempt_gets_the_time_left() {
-        use tower::ServiceExt;
-        let echo = tower::service_fn(|req: Request<()>| async move {
-            Ok::<_, BoxError>(req.headers().get("grpc-timeout").cloned())
-        });
-        let svc = GrpcTimeoutLayer::new(Some(Duration::from_secs(2))).layer(echo);
-        let mut req = Request::new(());
-        req.extensions_mut()
-            .insert(Deadline::after(Duration::from_secs(5)));
-        tokio::time::advance(Duration::from_secs(4)).await;
-        let sent = svc.clone().oneshot(req).await.unwrap();
-        assert_eq!(sent.unwrap(), "1000000u");
-        let none = GrpcTimeoutLayer::new(None).layer(svc.into_inner());
-        assert_eq!(none.oneshot(Request::new(())).await.unwrap(), None);
     }
 }
