@@ -4,9 +4,9 @@
 //!
 //! Rules, after gRFC A6 ("Client Retries"):
 //!
-//! - `UNAVAILABLE` (14) is retryable ([`FailureKind::Error`]): the server
+//! - `UNAVAILABLE` (14) is retryable ([`FailureKind::Error`](crate::classify::FailureKind::Error)): the server
 //!   did not process the call;
-//! - `RESOURCE_EXHAUSTED` (8) is overload ([`FailureKind::Throttled`]),
+//! - `RESOURCE_EXHAUSTED` (8) is overload ([`FailureKind::Throttled`](crate::classify::FailureKind::Throttled)),
 //!   paced by the server's pushback;
 //! - `DEADLINE_EXCEEDED` (4) is fatal: every attempt is sent the time left
 //!   in the overall deadline ([`GrpcTimeout`]), so a server that ran out of
@@ -16,7 +16,7 @@
 //! - a `grpc-retry-pushback-ms` that is negative or cannot be read means
 //!   "do not retry" ([`Hint::DoNotRetry`](crate::classify::Hint::DoNotRetry));
 //! - a response whose HTTP status is not 200 is classified by
-//!   [`HttpClassify`]'s status rules (429, 502, 503, 504 map to
+//!   [`HttpClassify`](crate::http::HttpClassify)'s status rules (429, 502, 503, 504 map to
 //!   `UNAVAILABLE` in gRPC's own table, and are retryable there too).
 //!
 //! A classifier sees only the response head: the codes it reads are those
