@@ -92,6 +92,16 @@ impl GrpcClassify {
     }
 
     /// The verdict on a response head.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::classify::Verdict;
+    /// use failsoft::grpc::GrpcClassify;
+    ///
+    /// let res = http::Response::builder().header("grpc-status", "5").body(()).unwrap();
+    /// assert_eq!(GrpcClassify::new().response(&res), Verdict::fatal()); // NOT_FOUND
+    /// ```
     pub fn response<B>(&self, res: &Response<B>) -> Verdict {
         if res.status() != StatusCode::OK {
             return self.http.response(res);

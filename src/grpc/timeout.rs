@@ -71,6 +71,22 @@ impl Deadline {
     }
 
     /// Time left, zero once passed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::grpc::Deadline;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let deadline = Deadline::after(Duration::from_secs(3));
+    /// tokio::time::advance(Duration::from_secs(1)).await;
+    /// assert_eq!(deadline.remaining(), Duration::from_secs(2));
+    /// tokio::time::advance(Duration::from_secs(5)).await;
+    /// assert_eq!(deadline.remaining(), Duration::ZERO);
+    /// # }
+    /// ```
     pub fn remaining(&self) -> Duration {
         self.0.saturating_duration_since(crate::time::now())
     }

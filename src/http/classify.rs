@@ -142,6 +142,16 @@ impl HttpClassify {
     }
 
     /// The verdict on a response: its status, and its hint if it failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::classify::{Hint, Verdict};
+    /// use failsoft::http::HttpClassify;
+    ///
+    /// let res = http::Response::builder().status(502).header("retry-after", "x").body(()).unwrap();
+    /// assert_eq!(HttpClassify::new().response(&res).hint, Some(Hint::Malformed));
+    /// ```
     pub fn response<B>(&self, res: &Response<B>) -> Verdict {
         self.head(res.status(), res.headers())
     }

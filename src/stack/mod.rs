@@ -345,12 +345,39 @@ impl<F, C, R> StackBuilder<F, C, R> {
     /// without it (`Classify<(), Res>`, in the throttle and the breaker),
     /// as [`HttpClassify`](crate::http::HttpClassify) does: its
     /// idempotency rule needs the request, its status rules do not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::classify::DefaultClassify;
+    /// use failsoft::stack::StackLayer;
+    /// let stack = StackLayer::builder().classify(DefaultClassify).build()?;
+    /// # let _ = stack;
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
     pub fn classify<G>(self, classify: G) -> StackBuilder<F, G, R> {
         self.with_parts(|fallback, _| (fallback, classify))
     }
 
     /// How the retry layer copies a request for another attempt. Default
     /// [`CloneRequest`]; see [`Replay`](crate::retry::Replay).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::retry::SendOnce;
+    /// use failsoft::stack::StackLayer;
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), failsoft::BoxError> {
+    /// struct Upload; // not Clone: sent once, never retried
+    /// let stack = StackLayer::builder().replay(SendOnce).build()?;
+    /// let svc = stack.layer(service_fn(|_: Upload| async { Ok::<_, failsoft::BoxError>(1) }));
+    /// assert_eq!(svc.oneshot(Upload).await?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn replay<R2>(self, replay: R2) -> StackBuilder<F, C, R2> {
         StackBuilder {
             max_attempts: self.max_attempts,
