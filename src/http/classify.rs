@@ -146,7 +146,7 @@ impl HttpClassify {
     /// # Examples
     ///
     /// ```
-    /// use failsoft::classify::{Hint, Verdict};
+    /// use failsoft::classify::Hint;
     /// use failsoft::http::HttpClassify;
     ///
     /// let res = http::Response::builder().status(502).header("retry-after", "x").body(()).unwrap();
