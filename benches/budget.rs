@@ -63,15 +63,17 @@ fn withdraw(c: &mut Criterion) {
     let r = RatioBudget::builder().floor(1.0).build().unwrap();
     g.bench_function("RatioBudget::try_retry + cancel_retry", |b| {
         b.iter(|| {
-            let _ = black_box(&r).try_retry(FailureKind::Error);
-            r.cancel_retry(FailureKind::Error);
+            if let Ok(receipt) = black_box(&r).try_retry(FailureKind::Error) {
+                r.cancel_retry(receipt);
+            }
         })
     });
     let k = TokenBucket::aws_standard();
     g.bench_function("TokenBucket::try_retry + cancel_retry", |b| {
         b.iter(|| {
-            let _ = black_box(&k).try_retry(FailureKind::Error);
-            k.cancel_retry(FailureKind::Error);
+            if let Ok(receipt) = black_box(&k).try_retry(FailureKind::Error) {
+                k.cancel_retry(receipt);
+            }
         })
     });
     g.finish();

@@ -101,6 +101,7 @@ pub struct CircuitOpen {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Throttled {
     probability: f64,
+    paced_until: Option<Instant>,
 }
 
 // === impl ConfigError ===
@@ -299,7 +300,40 @@ impl Throttled {
     /// assert_eq!(Throttled::new(0.5).probability(), 0.5);
     /// ```
     pub const fn new(probability: f64) -> Self {
-        Self { probability }
+        Self {
+            probability,
+            paced_until: None,
+        }
+    }
+
+    /// Creates the rejection of a call held back by the server's pacing
+    /// until `until` ([`ThrottleHandle::pace_at`](crate::throttle::ThrottleHandle::pace_at)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::error::Throttled;
+    /// let until = tokio::time::Instant::now();
+    /// assert_eq!(Throttled::paced(until).paced_until(), Some(until));
+    /// ```
+    pub const fn paced(until: Instant) -> Self {
+        Self {
+            probability: 1.0,
+            paced_until: Some(until),
+        }
+    }
+
+    /// When the server's pacing that rejected the call ends, if pacing (not
+    /// the probability) rejected it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::error::Throttled;
+    /// assert_eq!(Throttled::new(0.5).paced_until(), None);
+    /// ```
+    pub const fn paced_until(&self) -> Option<Instant> {
+        self.paced_until
     }
 
     /// The rejection probability in force when the call was rejected.
@@ -317,6 +351,9 @@ impl Throttled {
 
 impl fmt::Display for Throttled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.paced_until.is_some() {
+            return f.write_str("throttled: call held locally while the server paces the client");
+        }
         write!(
             f,
             "throttled: call rejected locally (p = {:.3})",

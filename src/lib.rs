@@ -30,9 +30,11 @@
 //! [`RatioBudget`](budget::RatioBudget) of ratio `r` and floor `f` (retries
 //! per second) over a window `w`, a client's attempts in any window are at
 //! most `requests × (1 + r) + f × w`, and never more than `requests × n`,
-//! whatever the failure pattern. With the defaults (`r` = 0.1) a client
-//! facing a dead backend adds about 10 % to its load instead of tripling it;
-//! `tests/budget.rs` checks the bound through the retry layer. The
+//! whatever the failure pattern, and whichever requests are cancelled when
+//! (a cancelled request gives back only its own withdrawal). With the
+//! defaults (`r` = 0.1) a client facing a dead backend adds about 10 % to
+//! its load instead of tripling it; `tests/budget.rs` checks the bound
+//! through the retry layer, `tests/budget_cancel.rs` under cancellations. The
 //! [`budget`] module states the bound for a
 //! [`TokenBucket`](budget::TokenBucket) too.
 //!
@@ -151,7 +153,7 @@ pub mod sim;
 pub mod stack;
 mod stripes;
 pub mod throttle;
-mod time;
+pub mod time;
 
 pub use crate::error::ConfigError;
 

@@ -1,106 +1,208 @@
-//! The clock and timers the layers use: Tokio's.
+//! The time seam: where every layer reads the clock and makes its timers.
 //!
-//! With the `sim` feature, a thread replaying a scenario installs the
-//! replay's own clock (`sim::timers`), and on that thread alone `now`,
-//! `sleep` and `sleep_until` read and set it. Every other thread, and every
-//! build without the feature, uses Tokio's clock and timers directly.
+//! By default that is Tokio: [`tokio::time::Instant::now`] and Tokio's
+//! sleeps, so tests run on paused time (`start_paused = true`) and cost
+//! nothing extra. A program that keeps time another way (a simulator, a
+//! runtime other than Tokio's timer, a test harness with its own clock)
+//! installs a [`Timer`] once per process with [`install`]; the layers then
+//! ask it first, on every thread, and fall back to Tokio wherever it answers
+//! `None` (say, on threads it does not drive).
+//!
+//! The cost when nothing is installed is one atomic load per clock read or
+//! timer, with no allocation: Tokio's sleep is kept inline.
+//!
+//! # Examples
+//!
+//! A clock that stands still at a chosen instant on threads that ask for it:
+//!
+//! ```
+//! use std::cell::Cell;
+//! use std::pin::Pin;
+//! use failsoft::time::{Instant, Timer, TimerSleep, install};
+//!
+//! thread_local!(static FROZEN: Cell<Option<Instant>> = const { Cell::new(None) });
+//!
+//! struct Frozen;
+//!
+//! impl Timer for Frozen {
+//!     fn now(&self) -> Option<Instant> {
+//!         FROZEN.get()
+//!     }
+//!     fn sleep_until(&self, _deadline: Instant) -> Option<Pin<Box<dyn TimerSleep>>> {
+//!         None // Tokio's timers
+//!     }
+//! }
+//!
+//! static TIMER: Frozen = Frozen;
+//! assert!(install(&TIMER));
+//! let t = Instant::now();
+//! FROZEN.set(Some(t));
+//! assert_eq!(failsoft::time::now(), t);
+//! FROZEN.set(None);
+//! ```
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-pub(crate) use tokio::time::Instant;
+use pin_project_lite::pin_project;
 
-#[cfg(not(feature = "sim"))]
-pub(crate) use tokio::time::{Sleep, sleep_until};
+pub use tokio::time::Instant;
 
-/// The current instant.
-#[cfg(not(feature = "sim"))]
-#[inline]
-pub(crate) fn now() -> Instant {
-    Instant::now()
+/// A source of time and timers in place of Tokio's; see the
+/// [module docs](self).
+///
+/// # Sharing
+///
+/// One timer serves every thread of the process, so it must be `Sync`; a
+/// timer that drives some threads only keeps its state per thread and
+/// answers `None` on the others.
+pub trait Timer: Send + Sync + 'static {
+    /// The current instant on this thread, or `None` for Tokio's.
+    fn now(&self) -> Option<Instant>;
+
+    /// A timer firing at `deadline` on this thread's clock, or `None` for
+    /// Tokio's.
+    fn sleep_until(&self, deadline: Instant) -> Option<Pin<Box<dyn TimerSleep>>>;
+
+    /// A timer firing `delay` from now, or `None` for Tokio's. The default
+    /// asks [`sleep_until`](Self::sleep_until) at [`now`](Self::now) plus
+    /// `delay` (saturating).
+    fn sleep(&self, delay: Duration) -> Option<Pin<Box<dyn TimerSleep>>> {
+        let now = self.now()?;
+        self.sleep_until(saturating_add(now, delay))
+    }
 }
 
-/// The current instant: the replay's on a thread replaying a scenario.
-#[cfg(feature = "sim")]
+/// A timer made by a [`Timer`]: ready at its deadline, which can move.
+///
+/// # Cancel safety
+///
+/// Dropping it must forget the deadline (and any waker kept for it).
+pub trait TimerSleep: Future<Output = ()> + Send {
+    /// Moves the deadline; a task waiting on the old one is woken at the
+    /// new one instead.
+    fn reset(self: Pin<&mut Self>, deadline: Instant);
+}
+
+static TIMER: OnceLock<&'static dyn Timer> = OnceLock::new();
+
+/// Installs `timer` for the whole process, once. Returns `true` if `timer`
+/// is the installed timer afterwards (installing the same one again is
+/// fine), `false` if another one was installed first.
+///
+/// # Examples
+///
+/// ```
+/// use std::pin::Pin;
+/// use failsoft::time::{Instant, Timer, TimerSleep, install};
+///
+/// struct Tokio;
+/// impl Timer for Tokio {
+///     fn now(&self) -> Option<Instant> { None }
+///     fn sleep_until(&self, _: Instant) -> Option<Pin<Box<dyn TimerSleep>>> { None }
+/// }
+/// static TIMER: Tokio = Tokio;
+/// assert!(install(&TIMER));
+/// assert!(install(&TIMER), "the same timer again");
+/// ```
+pub fn install(timer: &'static dyn Timer) -> bool {
+    let installed = TIMER.get_or_init(|| timer);
+    std::ptr::addr_eq(*installed as *const dyn Timer, timer as *const dyn Timer)
+}
+
 #[inline]
-pub(crate) fn now() -> Instant {
-    crate::sim::timers::now().unwrap_or_else(Instant::now)
+fn timer() -> Option<&'static dyn Timer> {
+    TIMER.get().copied()
+}
+
+/// The current instant, as every layer reads it: the installed
+/// [`Timer`]'s, else Tokio's.
+///
+/// # Examples
+///
+/// ```
+/// let t = failsoft::time::now();
+/// assert!(failsoft::time::now() >= t);
+/// ```
+#[inline]
+pub fn now() -> Instant {
+    match timer().and_then(Timer::now) {
+        Some(now) => now,
+        None => Instant::now(),
+    }
+}
+
+fn saturating_add(at: Instant, delay: Duration) -> Instant {
+    at.checked_add(delay)
+        .unwrap_or_else(|| at + Duration::from_secs(30 * 365 * 86_400))
 }
 
 /// `delay` from now, saturating at about 30 years (as Tokio's `sleep`
 /// does) for a delay too long to represent.
 pub(crate) fn after(delay: Duration) -> Instant {
-    let now = now();
-    now.checked_add(delay)
-        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
+    saturating_add(now(), delay)
 }
 
-/// A sleep of `delay` (saturating as [`after`]).
-#[cfg(not(feature = "sim"))]
+pin_project! {
+    /// A layer's timer: Tokio's, inline, or the installed [`Timer`]'s.
+    #[project = Proj]
+    pub(crate) enum Sleep {
+        Tokio { #[pin] sleep: tokio::time::Sleep },
+        Other { sleep: Pin<Box<dyn TimerSleep>> },
+    }
+}
+
+/// A timer firing at `deadline`.
+pub(crate) fn sleep_until(deadline: Instant) -> Sleep {
+    match timer().and_then(|t| t.sleep_until(deadline)) {
+        Some(sleep) => Sleep::Other { sleep },
+        None => Sleep::Tokio {
+            sleep: tokio::time::sleep_until(deadline),
+        },
+    }
+}
+
+/// A timer firing `delay` from now (saturating as [`after`]).
 pub(crate) fn sleep(delay: Duration) -> Sleep {
-    sleep_until(after(delay))
+    match timer().and_then(|t| t.sleep(delay)) {
+        Some(sleep) => Sleep::Other { sleep },
+        None => Sleep::Tokio {
+            sleep: tokio::time::sleep_until(after(delay)),
+        },
+    }
 }
 
-#[cfg(feature = "sim")]
-pub(crate) use self::either::{Sleep, sleep, sleep_until};
-
-#[cfg(feature = "sim")]
-mod either {
-    use std::future::Future;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    use pin_project_lite::pin_project;
-
-    use super::Instant;
-    use crate::sim::timers::SimSleep;
-
-    pin_project! {
-        /// Tokio's sleep, or a sleep on the replay's clock.
-        #[project = Proj]
-        #[derive(Debug)]
-        pub(crate) enum Sleep {
-            Tokio { sleep: Pin<Box<tokio::time::Sleep>> },
-            Sim { sleep: SimSleep },
+impl Sleep {
+    /// Moves the deadline to `deadline`, keeping the registration.
+    pub(crate) fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        match self.project() {
+            Proj::Tokio { sleep } => sleep.reset(deadline),
+            Proj::Other { sleep } => sleep.as_mut().reset(deadline),
         }
     }
+}
 
-    /// A sleep until `deadline`, on the replay's clock if this thread has one.
-    pub(crate) fn sleep_until(deadline: Instant) -> Sleep {
-        match SimSleep::until(deadline) {
-            Some(sleep) => Sleep::Sim { sleep },
-            None => Sleep::Tokio {
-                sleep: Box::pin(tokio::time::sleep_until(deadline)),
-            },
+impl Future for Sleep {
+    type Output = ();
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.project() {
+            Proj::Tokio { sleep } => sleep.poll(cx),
+            Proj::Other { sleep } => sleep.as_mut().poll(cx),
         }
     }
+}
 
-    /// A sleep of `delay` (saturating as [`after`](super::after)), on the
-    /// replay's clock if this thread has one.
-    pub(crate) fn sleep(delay: std::time::Duration) -> Sleep {
-        match SimSleep::after(delay) {
-            Some(sleep) => Sleep::Sim { sleep },
-            None => sleep_until(super::after(delay)),
-        }
-    }
-
-    impl Sleep {
-        /// Moves the deadline to `deadline`, keeping the registration.
-        pub(crate) fn reset(self: Pin<&mut Self>, deadline: Instant) {
-            match self.project() {
-                Proj::Tokio { sleep } => sleep.as_mut().reset(deadline),
-                Proj::Sim { sleep } => sleep.reset(deadline),
-            }
-        }
-    }
-
-    impl Future for Sleep {
-        type Output = ();
-
-        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            match self.project() {
-                Proj::Tokio { sleep } => sleep.as_mut().poll(cx),
-                Proj::Sim { sleep } => sleep.poll(cx),
-            }
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sleep::Tokio { sleep } => f.debug_tuple("Tokio").field(&sleep.deadline()).finish(),
+            Sleep::Other { .. } => f.write_str("Other"),
         }
     }
 }

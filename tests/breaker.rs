@@ -213,7 +213,8 @@ async fn ramp_up_rejects_some_calls_after_closing() {
         ramped > 100,
         "about 90% rejected at the ramp's start: {ramped}"
     );
-    time::sleep(Duration::from_secs(10)).await;
+    // A first ramp lasts 10 to 15 s.
+    time::sleep(Duration::from_secs(15)).await;
     for _ in 0..200 {
         svc.clone().oneshot(true).await.unwrap();
     }
@@ -260,8 +261,11 @@ async fn keyed_breakers_isolate_keys_within_a_memory_bound() {
     svc.clone().oneshot((2, true)).await.unwrap();
     svc.clone().oneshot((3, true)).await.unwrap();
     assert_eq!(layer.breakers().len(), 2);
-    // Key 1 was least recently used and evicted: it starts closed again.
-    svc.clone().oneshot((1, true)).await.unwrap();
+    // Key 1 was least recently used but open: key 2, closed, was evicted
+    // instead (issue 13), and key 1 still rejects.
+    let err = svc.clone().oneshot((1, true)).await.unwrap_err();
+    assert!(err.is::<CircuitOpen>(), "key 1 is still open");
+    assert!(layer.breakers().get(&2).is_none());
 }
 
 #[test]
@@ -466,4 +470,40 @@ async fn manual_states_override_the_layer() {
     breaker.reset();
     assert!(roundtrip(&mut svc, &mut handle, false).await.is_err());
     assert_eq!(breaker.state(), State::Open);
+}
+
+// Issue 13, defect 9: `record_at` with an instant one full window old
+// used to clear the newest bucket of a time window.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn record_at_a_stale_instant_keeps_the_newest_calls() {
+    let cfg = builder()
+        .failure_rate(0.9)
+        .without_consecutive_failures()
+        .window(Window::Time {
+            length: Duration::from_secs(10),
+            buckets: 10,
+        })
+        .minimum_calls(100)
+        .build()
+        .unwrap();
+    let breaker = Breaker::new(&cfg);
+    let t0 = Instant::now();
+    let newest = t0 + Duration::from_millis(10_500);
+    for _ in 0..5 {
+        let permit = breaker.try_acquire_at(newest).unwrap();
+        breaker.record_at(
+            permit,
+            failsoft::classify::Outcome::Retryable(FailureKind::Error),
+            newest,
+        );
+    }
+    let permit = breaker.try_acquire_at(newest).unwrap();
+    breaker.record_at(
+        permit,
+        failsoft::classify::Outcome::Success,
+        t0 + Duration::from_millis(500),
+    );
+    let snap = breaker.snapshot_at(newest);
+    assert_eq!(snap.calls, 5);
+    assert_eq!(snap.failure_rate, 1.0);
 }

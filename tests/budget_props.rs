@@ -68,7 +68,8 @@ proptest! {
         let mut now = t0;
         let mut requests: Vec<Instant> = Vec::new();
         let mut grants: Vec<Instant> = Vec::new();
-        let mut cancellable = 0usize; // grants made at the current instant
+        // Receipts of grants made at the current instant.
+        let mut cancellable = Vec::new();
         for op in ops {
             match op {
                 Op::Request => {
@@ -76,25 +77,24 @@ proptest! {
                     budget.on_request_at(now);
                 }
                 Op::Retry(k) => {
-                    if budget.try_retry_at(k, now).is_ok() {
+                    if let Ok(receipt) = budget.try_retry_at(k, now) {
                         grants.push(now);
-                        cancellable += 1;
+                        cancellable.push(receipt);
                     }
                 }
                 Op::Cancel => {
                     // Cancel only a retry granted at this instant (a drop
                     // during its backoff, well within the window).
-                    if cancellable > 0 {
-                        budget.cancel_retry_at(FailureKind::Error, now);
+                    if let Some(receipt) = cancellable.pop() {
+                        budget.cancel_retry_at(receipt, now);
                         grants.pop();
-                        cancellable -= 1;
                     }
                 }
                 Op::Success => budget.on_success(true),
                 Op::Step(d) => {
                     now += d;
                     if !d.is_zero() {
-                        cancellable = 0;
+                        cancellable.clear();
                     }
                 }
             }
@@ -178,11 +178,16 @@ proptest! {
             .ratio(ratio).floor(floor).window(w).buckets(buckets)
             .build().unwrap();
         let mut now = Instant::now();
+        let mut receipts = Vec::new();
         for op in ops {
             match op {
                 Op::Request => budget.on_request_at(now),
-                Op::Retry(k) => { let _ = budget.try_retry_at(k, now); }
-                Op::Cancel => budget.cancel_retry_at(FailureKind::Error, now),
+                Op::Retry(k) => receipts.extend(budget.try_retry_at(k, now).ok()),
+                Op::Cancel => {
+                    if let Some(receipt) = receipts.pop() {
+                        budget.cancel_retry_at(receipt, now);
+                    }
+                }
                 Op::Success => budget.on_success(false),
                 Op::Step(d) => now += d,
             }
@@ -225,19 +230,19 @@ proptest! {
             FailureKind::Throttled => th,
         };
         let (mut paid, mut successes) = (0.0, 0u64);
-        let mut last_grant: Option<FailureKind> = None;
+        let mut last_grant = None;
         for op in ops {
             match op {
                 Op::Request | Op::Step(_) => bucket.on_request(),
                 Op::Retry(k) => {
-                    if bucket.try_retry(k).is_ok() {
+                    if let Ok(receipt) = bucket.try_retry(k) {
                         paid += cost(k);
-                        last_grant = Some(k);
+                        last_grant = Some((k, receipt));
                     }
                 }
                 Op::Cancel => {
-                    if let Some(k) = last_grant.take() {
-                        bucket.cancel_retry(k);
+                    if let Some((k, receipt)) = last_grant.take() {
+                        bucket.cancel_retry(receipt);
                         if !grpc_like {
                             paid -= cost(k);
                         }
@@ -286,4 +291,91 @@ fn refill_counts_refunds_as_the_bucket_rounds_them() {
         bucket.on_success(false);
     }
     assert!((bucket.snapshot().tokens - capacity).abs() < 1e-5);
+}
+
+/// What happens to a granted retry, or to the clock.
+#[derive(Debug, Clone)]
+enum Fate {
+    Request,
+    Retry(FailureKind),
+    /// A pending grant (picked by index) is sent: its receipt is dropped.
+    Send(usize),
+    /// A pending grant is cancelled, however long after it was granted.
+    Cancel(usize),
+    Step(Duration),
+}
+
+fn fate() -> impl Strategy<Value = Fate> {
+    prop_oneof![
+        4 => Just(Fate::Request),
+        4 => kind().prop_map(Fate::Retry),
+        2 => any::<usize>().prop_map(Fate::Send),
+        2 => any::<usize>().prop_map(Fate::Cancel),
+        3 => (0u64..6_000).prop_map(|ms| Fate::Step(Duration::from_millis(ms))),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(13),
+        ..ProptestConfig::default()
+    })]
+
+    /// Issue 13, defect 2: the period bound holds for the retries that go
+    /// out whatever is cancelled when, including withdrawals cancelled
+    /// after they left the window (a retry waiting longer than the window);
+    /// `granted` counts exactly the grants not cancelled.
+    #[test]
+    fn the_period_bound_holds_under_any_cancellations(
+        (ratio, floor, window, buckets) in ratio_config(),
+        fates in prop::collection::vec(fate(), 1..300),
+    ) {
+        let w = Duration::from_secs(window);
+        let budget = RatioBudget::builder()
+            .ratio(ratio).floor(floor).window(w).buckets(buckets)
+            .build().unwrap();
+        let mut now = Instant::now();
+        let mut requests = Vec::new();
+        let mut pending = Vec::new();
+        let mut sent = Vec::new();
+        for f in fates {
+            match f {
+                Fate::Request => {
+                    requests.push(now);
+                    budget.on_request_at(now);
+                }
+                Fate::Retry(k) => {
+                    if let Ok(receipt) = budget.try_retry_at(k, now) {
+                        pending.push((now, receipt));
+                    }
+                }
+                Fate::Send(i) if !pending.is_empty() => {
+                    let (granted_at, _receipt) = pending.remove(i % pending.len());
+                    sent.push(granted_at);
+                }
+                Fate::Cancel(i) if !pending.is_empty() => {
+                    let (_, receipt) = pending.remove(i % pending.len());
+                    budget.cancel_retry_at(receipt, now);
+                }
+                Fate::Send(_) | Fate::Cancel(_) => {}
+                Fate::Step(d) => now += d,
+            }
+        }
+        // Grants still pending may yet be sent: they count too.
+        let mut grants: Vec<Instant> = sent.iter().copied().chain(pending.iter().map(|p| p.0)).collect();
+        grants.sort();
+        let bucket = w.as_secs_f64() / f64::from(buckets);
+        for i in 0..grants.len() {
+            for j in i..grants.len() {
+                let (a, b) = (grants[i], grants[j]);
+                let n = (j - i + 1) as f64;
+                let reqs = requests.iter().filter(|t| **t + w > a && **t <= b).count() as f64;
+                let span = (b - a).as_secs_f64();
+                let bound = ratio * reqs + floor * (span + w.as_secs_f64() + bucket);
+                prop_assert!(n <= bound + 1e-6, "{n} retries in [{a:?}, {b:?}] > {bound}");
+            }
+        }
+        prop_assert_eq!(budget.snapshot_at(now).granted as usize, grants.len());
+    }
 }

@@ -116,12 +116,13 @@ async fn closure_can_decline_by_returning_the_error() {
 struct Empty(Arc<AtomicU32>);
 
 impl RetryBudget for Empty {
+    type Receipt = ();
     fn on_request(&self) {}
     fn try_retry(&self, _: FailureKind) -> Result<(), BudgetRefused> {
         self.0.fetch_add(1, Ordering::Relaxed);
         Err(BudgetRefused::new("empty"))
     }
-    fn cancel_retry(&self, _: FailureKind) {}
+    fn cancel_retry(&self, _: ()) {}
     fn on_success(&self, _: bool) {}
 }
 

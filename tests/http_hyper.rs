@@ -13,6 +13,7 @@ use failsoft::fallback::FallbackReason;
 use failsoft::http::{DEFAULT_BODY_CAP, buffer_body};
 use failsoft::retry::RetrySnapshot;
 use failsoft::stack::StackLayer;
+use failsoft::throttle::ThrottleLayer;
 use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -65,7 +66,17 @@ fn request(method: &str, url: &str, body: &'static str) -> Request<Full<Bytes>> 
 async fn get_waits_for_retry_after_and_gets_the_answer() {
     bounded(async {
         let server = Server::start([Fault::Status(503, Some("1")), Fault::Ok("fresh")]).await;
-        let stack = StackLayer::builder().http().seed(1).build().unwrap();
+        // Client-wide pacing off (see the next test): this one is about the
+        // retry layer honouring the header the classifier read.
+        let throttle = ThrottleLayer::builder()
+            .slow_call(Duration::from_secs(1))
+            .max_pace(Duration::ZERO);
+        let stack = StackLayer::builder()
+            .http()
+            .throttle(throttle)
+            .seed(1)
+            .build()
+            .unwrap();
         let counters = stack.counters();
         let started = tokio::time::Instant::now();
         let res = stack
@@ -80,6 +91,56 @@ async fn get_waits_for_retry_after_and_gets_the_answer() {
         assert!(started.elapsed() >= Duration::from_secs(1));
         let snap: RetrySnapshot = counters.snapshot();
         assert_eq!((snap.attempts, snap.retries), (2, 1));
+    })
+    .await;
+}
+
+/// The default stack paces the whole client after a 503 + `Retry-After`
+/// until `now + wait × U(1, 1.2)`; the request's own retry, due after the
+/// bare wait, falls inside that pace and is rejected locally (the server
+/// sees one attempt), so a fallback answers it, told the pace's end. With
+/// seed 1 the pace draws ×1.14: the retry is due about 0.55 s before the
+/// pace ends, a margin a busy machine keeps.
+#[tokio::test]
+async fn default_stack_paces_the_client_after_retry_after() {
+    bounded(async {
+        let server = Server::start([Fault::Status(503, Some("4")), Fault::Ok("fresh")]).await;
+        let paced = Arc::new(Mutex::new(None));
+        let seen = Arc::clone(&paced);
+        let stack = StackLayer::builder()
+            .http()
+            .fallback(move |reason: FallbackReason, _err| {
+                *seen.lock().unwrap() = Some(reason);
+                Ok(cached())
+            })
+            .seed(1)
+            .build()
+            .unwrap();
+        let throttle = stack.throttle();
+        let svc = stack.layer(client());
+        let res = svc
+            .clone()
+            .oneshot(request("GET", &server.url("/schedule"), ""))
+            .await
+            .unwrap();
+        assert_eq!(text(res).await, "cached");
+        assert_eq!(server.count("GET"), 1);
+        let reason = paced.lock().unwrap().take().expect("fallback told why");
+        assert!(
+            matches!(reason, FallbackReason::Throttled(ref t) if t.paced_until().is_some()),
+            "{reason:?}"
+        );
+        // Once the pace is over, the same client gets the fresh answer.
+        let until = throttle.snapshot().paced_until;
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+        let res = svc
+            .oneshot(request("GET", &server.url("/schedule"), ""))
+            .await
+            .unwrap();
+        assert_eq!(text(res).await, "fresh");
+        assert_eq!(server.count("GET"), 2);
     })
     .await;
 }

@@ -285,6 +285,7 @@ struct Counting {
 }
 
 impl RetryBudget for Counting {
+    type Receipt = ();
     fn on_request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
     }
@@ -296,7 +297,7 @@ impl RetryBudget for Counting {
             Err(BudgetRefused::new("spent"))
         }
     }
-    fn cancel_retry(&self, _kind: FailureKind) {
+    fn cancel_retry(&self, _receipt: ()) {
         self.cancelled.fetch_add(1, Ordering::Relaxed);
         self.left.fetch_add(1, Ordering::Relaxed);
     }

@@ -4,7 +4,7 @@
 
 use super::handle::{Breaker, Permit, PlainPermit};
 use crate::BoxError;
-use crate::classify::Outcome;
+use crate::classify::{FailureKind, Hint, Outcome, Verdict};
 use crate::error::{CircuitOpen, is_local_rejection};
 
 /// `poll_ready`'s decision for the next `call`: a closed breaker's permit
@@ -32,7 +32,7 @@ impl Admit {
                     true
                 }
                 None => {
-                    let decided = breaker.acquire_locked(crate::time::now());
+                    let decided = breaker.acquire_locked(crate::time::now(), false);
                     let admitted = decided.is_ok();
                     self.decided = Some(decided);
                     admitted
@@ -65,16 +65,38 @@ impl Admit {
 }
 
 /// Records how an admitted call ended. A local rejection from further in
-/// never reached the backend and counts as nothing.
+/// never reached the backend and counts as nothing; nor does an overload
+/// answer that says when to come back (the backend is up and pacing its
+/// clients, which the throttle honours: see [`is_paced_overload`]).
 #[inline]
 pub(crate) fn settle<T>(
     breaker: &Breaker,
     permit: Permit,
     result: &Result<T, BoxError>,
-    outcome: impl FnOnce() -> Outcome,
+    verdict: impl FnOnce() -> Verdict,
 ) {
     match result {
         Err(e) if is_local_rejection(e.as_ref()) => drop(permit),
-        _ => breaker.record_with(permit, outcome(), crate::time::now),
+        _ => {
+            let verdict = verdict();
+            if is_paced_overload(verdict) {
+                drop(permit);
+            } else {
+                breaker.record_with(permit, verdict.outcome, crate::time::now);
+            }
+        }
     }
+}
+
+/// `true` for an overload answer ([`FailureKind::Throttled`]) carrying a
+/// [`Hint::RetryAfter`]: overload, not outage.
+#[inline]
+pub(crate) fn is_paced_overload(verdict: Verdict) -> bool {
+    matches!(
+        (verdict.outcome, verdict.hint),
+        (
+            Outcome::Retryable(FailureKind::Throttled),
+            Some(Hint::RetryAfter(_))
+        )
+    )
 }

@@ -16,7 +16,8 @@ use crate::rng::Streams;
 /// - stay open for a jittered, growing time: 5 s on the first trip, doubling
 ///   on each trip that follows a failed probe, capped at 60 s, with
 ///   [`Jitter::Equal`] (each open time lies in `[ceiling / 2, ceiling]`);
-/// - half-open admits at most 3 probes and closes after 3 successes;
+/// - half-open admits at most 3 probes and closes after 3 successes; probes
+///   that take longer than 30 s lose their slots to other calls;
 /// - after closing, ramp traffic up over 10 s.
 ///
 /// # Sharing
@@ -53,6 +54,8 @@ pub struct BreakerConfig {
     pub(crate) half_open_successes: u32,
     pub(crate) open_backoff: ExponentialBackoff,
     pub(crate) ramp_up: Option<Duration>,
+    pub(crate) trip_memory: Duration,
+    pub(crate) half_open_wait: Duration,
     pub(crate) streams: Arc<Streams>,
 }
 
@@ -83,6 +86,8 @@ pub struct BreakerConfigBuilder {
     half_open_successes: u32,
     open_backoff: Option<ExponentialBackoff>,
     ramp_up: Option<Duration>,
+    trip_memory: Duration,
+    half_open_wait: Duration,
     seed: Option<u64>,
 }
 
@@ -113,6 +118,8 @@ impl BreakerConfig {
             half_open_successes: 3,
             open_backoff: None,
             ramp_up: Some(Duration::from_secs(10)),
+            trip_memory: Duration::from_secs(120),
+            half_open_wait: Duration::from_secs(30),
             seed: None,
         }
     }
@@ -210,6 +217,36 @@ impl BreakerConfig {
     pub const fn ramp_up(&self) -> Option<Duration> {
         self.ramp_up
     }
+
+    /// How long the breaker must stay closed before it forgets its trips
+    /// (see [`BreakerConfigBuilder::trip_memory`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::BreakerConfig;
+    /// # use std::time::Duration;
+    /// assert_eq!(BreakerConfig::builder().build()?.trip_memory(), Duration::from_secs(120));
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub const fn trip_memory(&self) -> Duration {
+        self.trip_memory
+    }
+
+    /// How long half-open waits for its probes before it gives their slots
+    /// to others (see [`BreakerConfigBuilder::half_open_wait`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::breaker::BreakerConfig;
+    /// # use std::time::Duration;
+    /// assert_eq!(BreakerConfig::builder().build()?.half_open_wait(), Duration::from_secs(30));
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub const fn half_open_wait(&self) -> Duration {
+        self.half_open_wait
+    }
 }
 
 fn default_open_backoff() -> Result<ExponentialBackoff, ConfigError> {
@@ -293,7 +330,14 @@ impl BreakerConfigBuilder {
     }
 
     /// After closing, admit a share of calls growing linearly from 10% to
-    /// 100% over `period`. Default 10 s.
+    /// 100% over a ramp of `period` × U(1, 1.5), doubled for each trip the
+    /// breaker remembers beyond the first (at most ×4; see
+    /// [`trip_memory`](Self::trip_memory)). Default 10 s.
+    ///
+    /// A fleet of breakers facing one backend trips together; the jitter
+    /// spreads their returns, and the growth keeps a fleet that keeps
+    /// tripping (a backend with too little capacity for all of it) from
+    /// bringing every device back above capacity within one short ramp.
     pub const fn ramp_up(mut self, period: Duration) -> Self {
         self.ramp_up = Some(period);
         self
@@ -302,6 +346,55 @@ impl BreakerConfigBuilder {
     /// Admit every call at once after closing.
     pub const fn without_ramp_up(mut self) -> Self {
         self.ramp_up = None;
+        self
+    }
+
+    /// How long the breaker must stay closed, without a trip, before it
+    /// forgets the trips before. Default 2 minutes.
+    ///
+    /// While it remembers, each trip opens for longer (the
+    /// [open backoff](Self::open_backoff) counts remembered trips) and
+    /// each ramp-up is longer: a backend that fails again soon after a
+    /// successful probe is kept away longer, so a fleet stops flapping
+    /// with it. Zero forgets at every close (the behaviour of breakers
+    /// whose open time restarts from the base after each recovery).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::breaker::BreakerConfig;
+    /// use std::time::Duration;
+    /// let cfg = BreakerConfig::builder().trip_memory(Duration::from_secs(300)).build()?;
+    /// assert_eq!(cfg.trip_memory(), Duration::from_secs(300));
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub const fn trip_memory(mut self, memory: Duration) -> Self {
+        self.trip_memory = memory;
+        self
+    }
+
+    /// The longest half-open waits for the probes it let out before it
+    /// gives their slots to other calls. Default 30 s.
+    ///
+    /// A layer reserves a probe's slot when its `poll_ready` admits it, so
+    /// a service that never gets ready (a full `Buffer`, a balancer with
+    /// no endpoint) could hold every slot, and the breaker would reject
+    /// everyone, forever. After this wait the next call starts a fresh
+    /// half-open period with the slots free; the late probes' outcomes are
+    /// ignored. (resilience4j's maximum wait in half-open, on by default
+    /// here.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::breaker::BreakerConfig;
+    /// use std::time::Duration;
+    /// let cfg = BreakerConfig::builder().half_open_wait(Duration::from_secs(5)).build()?;
+    /// assert_eq!(cfg.half_open_wait(), Duration::from_secs(5));
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub const fn half_open_wait(mut self, wait: Duration) -> Self {
+        self.half_open_wait = wait;
         self
     }
 
@@ -357,6 +450,8 @@ impl BreakerConfigBuilder {
             half_open_successes: self.half_open_successes,
             open_backoff,
             ramp_up: self.ramp_up,
+            trip_memory: self.trip_memory,
+            half_open_wait: self.half_open_wait,
             streams: Arc::new(Streams::new(self.seed)),
         })
     }

@@ -160,7 +160,7 @@ where
                 };
                 if let Some((breaker, permit)) = record.take() {
                     settle(&breaker, permit, &result, || {
-                        classify.classify(&(), &result).outcome
+                        classify.classify(&(), &result)
                     });
                 }
                 Poll::Ready(result)

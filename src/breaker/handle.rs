@@ -15,8 +15,10 @@ use tokio::time::Instant;
 
 use super::config::BreakerConfig;
 use super::state::{Call, Core, EPOCH_MASK, State, Ticket, Transition};
+use super::window::Window;
 use crate::classify::Outcome;
 use crate::error::CircuitOpen;
+use crate::stripes::Striped;
 
 /// One circuit breaker, shared by every clone of the handle.
 ///
@@ -140,7 +142,9 @@ pub struct Snapshot {
     pub calls: u32,
     /// When the next probe may go out, while open.
     pub next_probe: Option<Instant>,
-    /// Trips since the breaker last closed (grows the open time).
+    /// Trips the breaker remembers (they grow the open time and the
+    /// ramp-up; forgotten once it has stayed closed for its
+    /// [`trip_memory`](super::BreakerConfigBuilder::trip_memory)).
     pub trips: u32,
     /// `true` while the ramp-up after closing still limits calls.
     pub ramping_up: bool,
@@ -158,6 +162,10 @@ struct Shared {
 #[repr(align(128))]
 struct Hot {
     word: AtomicU64,
+    /// Plain successes of a clean time window, counted apart from the
+    /// lock and folded in at the next locked step (`None` for a count
+    /// window, whose full-of-successes state needs no count).
+    pending: Option<Striped>,
     slow: Option<Duration>,
     origin: Instant,
 }
@@ -221,6 +229,7 @@ impl Breaker {
             shared: Arc::new(Shared {
                 hot: Hot {
                     word: AtomicU64::new(encode(&core)),
+                    pending: matches!(cfg.window, Window::Time { .. }).then(Striped::new),
                     slow,
                     origin,
                 },
@@ -263,7 +272,7 @@ impl Breaker {
                 start: self.start_of(&now),
                 probe: None,
             }),
-            None => self.acquire_locked(now()),
+            None => self.acquire_locked(now(), true),
         }
     }
 
@@ -292,9 +301,9 @@ impl Breaker {
     /// machine decides, under the lock.
     #[cold]
     #[inline(never)]
-    pub(crate) fn acquire_locked(&self, now: Instant) -> Result<Permit, CircuitOpen> {
+    pub(crate) fn acquire_locked(&self, now: Instant, timed: bool) -> Result<Permit, CircuitOpen> {
         let (result, change) = {
-            let mut core = self.lock();
+            let mut core = self.lock_at(now);
             let out = core.acquire(now);
             self.publish(&core, out.1);
             out
@@ -303,7 +312,14 @@ impl Breaker {
         match result {
             Ok(ticket) => Ok(Permit {
                 ticket,
-                start: self.start_of(&|| now),
+                // A layer admits in `poll_ready`, before the call: its
+                // permit is timed from the call's first wait, so a slow
+                // wait for readiness never makes a call slow.
+                start: if timed {
+                    self.start_of(&|| now)
+                } else {
+                    NO_START
+                },
                 probe: ticket.probe().then(|| {
                     Box::new(ProbeSlot {
                         breaker: Some(self.clone()),
@@ -353,7 +369,13 @@ impl Breaker {
         {
             let word = self.shared.hot.word.load(Ordering::Acquire);
             let stale = word >> 4 != permit.ticket.epoch() || word & MODE_MASK == DISABLED;
-            if stale || word & NOOP_BIT != 0 {
+            if stale {
+                return;
+            }
+            if word & NOOP_BIT != 0 {
+                if let Some(pending) = &self.shared.hot.pending {
+                    pending.increment();
+                }
                 return;
             }
         }
@@ -377,6 +399,9 @@ impl Breaker {
             return;
         }
         if !failure && !slow && !permit.ticket.probe() && word & NOOP_BIT != 0 {
+            if let Some(pending) = &self.shared.hot.pending {
+                pending.increment();
+            }
             return;
         }
         // Recording consumes a probe slot: disarm it so it is not released.
@@ -389,7 +414,7 @@ impl Breaker {
     #[inline(never)]
     fn record_locked(&self, ticket: Ticket, call: Call, now: Instant) {
         let change = {
-            let mut core = self.lock();
+            let mut core = self.lock_at(now);
             let change = core.record(ticket, call, now);
             self.publish(&core, change);
             change
@@ -540,7 +565,7 @@ impl Breaker {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn snapshot_at(&self, now: Instant) -> Snapshot {
-        let core = self.lock();
+        let core = self.lock_at(now);
         let totals = core.totals(now);
         Snapshot {
             state: core.state(),
@@ -548,7 +573,7 @@ impl Breaker {
             slow_call_rate: totals.slow_rate(),
             calls: totals.calls,
             next_probe: core.next_probe(),
-            trips: core.trips(),
+            trips: core.trips(now),
             ramping_up: core.is_ramping(),
         }
     }
@@ -570,6 +595,14 @@ impl Breaker {
     #[cfg(test)]
     pub(crate) fn word(&self) -> u64 {
         self.shared.hot.word.load(Ordering::Acquire)
+    }
+
+    /// Locks the machine and folds in the plain successes counted apart.
+    fn lock_at(&self, now: Instant) -> MutexGuard<'_, Core> {
+        let mut core = self.lock();
+        let pending = self.shared.hot.pending.as_ref().map_or(0, Striped::take);
+        core.fold_successes(pending, now);
+        core
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {

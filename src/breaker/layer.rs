@@ -44,7 +44,7 @@ pub struct CircuitBreakerLayer<C = DefaultClassify> {
 
 #[derive(Debug, Clone)]
 enum Source {
-    Fresh(BreakerConfig),
+    Fresh(Box<BreakerConfig>),
     Shared(Breaker),
 }
 
@@ -63,7 +63,7 @@ impl CircuitBreakerLayer {
     /// ```
     pub fn new(cfg: BreakerConfig) -> Self {
         Self {
-            source: Source::Fresh(cfg),
+            source: Source::Fresh(Box::new(cfg)),
             classify: DefaultClassify,
         }
     }

@@ -101,9 +101,18 @@ pub(crate) struct Call {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
-    Closed { ramp: Option<(Instant, Duration)> },
-    Open { until: Instant },
-    HalfOpen { in_flight: u32, successes: u32 },
+    Closed {
+        ramp: Option<(Instant, Duration)>,
+    },
+    Open {
+        until: Instant,
+    },
+    HalfOpen {
+        in_flight: u32,
+        successes: u32,
+        /// When this half-open period began.
+        since: Instant,
+    },
     ForcedOpen,
     Disabled,
 }
@@ -119,6 +128,11 @@ pub(crate) struct Core {
     consecutive: u32,
     trips: u32,
     last_open: Duration,
+    /// When the breaker last closed after a trip, while it remembers trips.
+    closed_at: Option<Instant>,
+    /// The latest instant the machine was told of; plain successes counted
+    /// apart since then happened after it.
+    seen: Instant,
 }
 
 /// Epochs wrap within 60 bits so they fit the breaker's atomic word.
@@ -216,6 +230,8 @@ impl Core {
             consecutive: 0,
             trips: 0,
             last_open: Duration::ZERO,
+            closed_at: None,
+            seen: now,
         }
     }
 
@@ -248,7 +264,19 @@ impl Core {
     pub(crate) fn success_is_noop(&self) -> bool {
         matches!(self.phase, Phase::Closed { ramp: None })
             && self.consecutive == 0
-            && (!self.uses_window() || self.window.is_full_of_successes())
+            && (!self.uses_window()
+                || self.window.is_full_of_successes()
+                || self.window.is_clean_time_window(self.seen))
+    }
+
+    /// Folds `count` plain successes counted apart (a clean time window's)
+    /// into the window, spread over the time since the machine last saw
+    /// a call.
+    pub(crate) fn fold_successes(&mut self, count: u64, now: Instant) {
+        if count > 0 && matches!(self.phase, Phase::Closed { .. }) {
+            self.window.fold_successes(count, self.seen, now);
+        }
+        self.seen = self.seen.max(now);
     }
 
     fn uses_window(&self) -> bool {
@@ -268,9 +296,16 @@ impl Core {
         self.window.totals(now)
     }
 
-    /// Consecutive trips since the breaker last closed.
-    pub(crate) fn trips(&self) -> u32 {
-        self.trips
+    /// Trips the breaker remembers at `now` (see
+    /// [`trip_memory`](super::BreakerConfigBuilder::trip_memory)).
+    pub(crate) fn trips(&self, now: Instant) -> u32 {
+        if self.forgets_at(now) { 0 } else { self.trips }
+    }
+
+    /// `true` once the breaker has stayed closed for its trip memory.
+    fn forgets_at(&self, now: Instant) -> bool {
+        self.closed_at
+            .is_some_and(|at| now.saturating_duration_since(at) >= self.cfg.trip_memory)
     }
 
     /// Decides whether a call may go out at `now`.
@@ -286,6 +321,7 @@ impl Core {
             self.enter(Phase::HalfOpen {
                 in_flight: 0,
                 successes: 0,
+                since: now,
             });
             change = Some(Transition::HalfOpened);
         }
@@ -314,9 +350,24 @@ impl Core {
             Phase::HalfOpen {
                 in_flight,
                 successes,
+                since,
             } => {
                 if in_flight.saturating_add(*successes) < self.cfg.half_open_probes {
                     *in_flight += 1;
+                    Ok(true)
+                } else if *in_flight > 0
+                    && now.saturating_duration_since(*since) >= self.cfg.half_open_wait
+                {
+                    // The probes out have waited too long (for a service
+                    // that never gets ready, or a call that never ends):
+                    // their slots go to others. A fresh half-open period
+                    // ignores their outcomes, as of any older epoch.
+                    self.enter(Phase::HalfOpen {
+                        in_flight: 1,
+                        successes: 0,
+                        since: now,
+                    });
+                    change = Some(Transition::HalfOpened);
                     Ok(true)
                 } else {
                     Err(Refusal {
@@ -357,6 +408,7 @@ impl Core {
             Phase::HalfOpen {
                 in_flight,
                 successes,
+                ..
             } if ticket.probe() => {
                 *in_flight = in_flight.saturating_sub(1);
                 let slow_fails = self.cfg.slow_call_rate.is_some() && call.slow;
@@ -423,6 +475,11 @@ impl Core {
     }
 
     fn trip(&mut self, reason: TripReason, now: Instant) -> Transition {
+        if self.forgets_at(now) {
+            self.trips = 0;
+            self.last_open = Duration::ZERO;
+        }
+        self.closed_at = None;
         let open_for = self
             .cfg
             .open_backoff
@@ -442,10 +499,20 @@ impl Core {
         }
     }
 
+    /// Closes after successful probes. The trips are remembered until the
+    /// breaker has stayed closed for its trip memory; the ramp-up is
+    /// jittered and grows with them.
     fn close(&mut self, now: Instant) {
-        self.trips = 0;
-        self.last_open = Duration::ZERO;
-        let ramp = self.cfg.ramp_up.map(|period| (now, period));
+        self.closed_at = Some(now);
+        let growth = f64::from(1u32 << self.trips.saturating_sub(1).min(2));
+        let jitter = 1.0 + 0.5 * self.rng.next_f64();
+        let ramp = self.cfg.ramp_up.map(|period| {
+            let secs = period.as_secs_f64() * growth * jitter;
+            (
+                now,
+                Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
+            )
+        });
         self.enter(Phase::Closed { ramp });
     }
 
@@ -472,6 +539,7 @@ impl Core {
     pub(crate) fn reset(&mut self) -> Transition {
         self.trips = 0;
         self.last_open = Duration::ZERO;
+        self.closed_at = None;
         self.enter(Phase::Closed { ramp: None });
         Transition::Manual(State::Closed)
     }

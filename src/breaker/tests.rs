@@ -369,10 +369,49 @@ fn failed_probe_reopens_for_longer_up_to_the_cap() {
 }
 
 #[test]
-fn closing_resets_the_open_time() {
+fn trips_are_remembered_until_the_breaker_has_stayed_closed() {
     let cfg = builder()
         .consecutive_failures(1)
         .half_open_successes(1)
+        .without_ramp_up()
+        .trip_memory(secs(120))
+        .build()
+        .unwrap();
+    let b = Breaker::new(&cfg);
+    let mut t = Instant::now();
+    trip(&b, 1, t);
+    t += secs(5);
+    call(&b, FAIL, t); // reopens for 10 s
+    t += secs(10);
+    call(&b, OK, t);
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(
+        b.snapshot_at(t).trips,
+        2,
+        "a successful probe forgets nothing"
+    );
+    // Failing again soon after closing: the open time keeps growing, so a
+    // flapping backend is kept away longer each time.
+    t += secs(30);
+    trip(&b, 1, t);
+    assert_eq!(b.snapshot_at(t).next_probe, Some(t + secs(20)));
+    t += secs(20);
+    call(&b, OK, t);
+    // Healthy for the whole trip memory: the next trip starts afresh.
+    assert_eq!(b.snapshot_at(t + secs(119)).trips, 3);
+    assert_eq!(b.snapshot_at(t + secs(120)).trips, 0);
+    t += secs(120);
+    trip(&b, 1, t);
+    assert_eq!(b.snapshot_at(t).next_probe, Some(t + secs(5)));
+    assert_eq!(b.snapshot_at(t).trips, 1);
+}
+
+#[test]
+fn without_trip_memory_closing_resets_the_open_time() {
+    let cfg = builder()
+        .consecutive_failures(1)
+        .half_open_successes(1)
+        .trip_memory(Duration::ZERO)
         .build()
         .unwrap();
     let b = Breaker::new(&cfg);
@@ -385,6 +424,57 @@ fn closing_resets_the_open_time() {
     assert_eq!(b.state(), State::Closed);
     trip(&b, 1, t);
     assert_eq!(b.snapshot_at(t).next_probe, Some(t + secs(5)));
+}
+
+#[test]
+fn ramp_ups_are_jittered_and_grow_with_remembered_trips() {
+    let cfg = builder()
+        .consecutive_failures(1)
+        .half_open_successes(1)
+        .ramp_up(secs(10))
+        .build()
+        .unwrap();
+    // How long each of 40 breakers ramps after closing from `trips` trips.
+    let ramps = |trips: u32| {
+        (0..40)
+            .map(|_| {
+                let b = Breaker::new(&cfg);
+                let mut t = Instant::now();
+                trip(&b, 1, t);
+                for _ in 1..trips {
+                    t = b.snapshot_at(t).next_probe.unwrap();
+                    call(&b, FAIL, t);
+                }
+                t = b.snapshot_at(t).next_probe.unwrap();
+                call(&b, OK, t);
+                let mut ms = 0;
+                while b.snapshot_at(t + Duration::from_millis(ms)).ramping_up {
+                    // Acquiring moves the ramp's end into view.
+                    drop(b.try_acquire_at(t + Duration::from_millis(ms)));
+                    ms += 100;
+                }
+                ms
+            })
+            .collect::<Vec<_>>()
+    };
+    let one = ramps(1);
+    assert!(
+        one.iter().all(|&ms| (10_000..=15_100).contains(&ms)),
+        "{one:?}"
+    );
+    let distinct: std::collections::BTreeSet<_> = one.iter().collect();
+    assert!(distinct.len() > 20, "returns are spread: {one:?}");
+    let three = ramps(3);
+    assert!(
+        three.iter().all(|&ms| (40_000..=60_100).contains(&ms)),
+        "{three:?}"
+    );
+    // The growth stops at four times the period.
+    let five = ramps(5);
+    assert!(
+        five.iter().all(|&ms| (40_000..=60_100).contains(&ms)),
+        "{five:?}"
+    );
 }
 
 #[test]
@@ -457,12 +547,13 @@ fn ramp_up_admits_a_growing_share() {
             })
             .count()
     };
+    // The ramp lasts 10 to 15 s (jittered): 16-19 % at 1 s, 58-82 % at 8 s.
     let early = admitted_at(secs(1));
     let late = admitted_at(secs(8));
-    assert!((100..300).contains(&early), "about 19% early: {early}");
-    assert!((780..980).contains(&late), "about 82% late: {late}");
-    assert_eq!(admitted_at(secs(10)), 1_000);
-    assert!(!b.snapshot_at(closed_at + secs(10)).ramping_up);
+    assert!((120..240).contains(&early), "about 16-19% early: {early}");
+    assert!((540..860).contains(&late), "about 58-82% late: {late}");
+    assert_eq!(admitted_at(secs(15)), 1_000);
+    assert!(!b.snapshot_at(closed_at + secs(15)).ramping_up);
 }
 
 // --- manual states and observation ---
@@ -749,4 +840,47 @@ fn slow_calls_are_timed_even_before_the_breaker_existed() {
         b.record_at(p, OK, base + Duration::from_millis(600));
     }
     assert_eq!(b.state(), State::Open, "600 ms calls are slow");
+}
+
+#[test]
+fn a_clean_time_window_counts_successes_apart_and_spreads_them_over_their_span() {
+    let cfg = builder()
+        .without_consecutive_failures()
+        .failure_rate(0.5)
+        .window(Window::Time {
+            length: secs(60),
+            buckets: 12,
+        })
+        .minimum_calls(5)
+        .build()
+        .unwrap();
+    let b = Breaker::new(&cfg);
+    let t0 = Instant::now();
+    // 120 successes over a minute: the window is clean, so they are
+    // counted without the lock...
+    for i in 0..120u64 {
+        call(&b, OK, t0 + Duration::from_millis(500 * i));
+    }
+    assert_ne!(b.word() & 0b1000, 0, "a success is counted apart");
+    // ...and still weigh against the first failures.
+    let t1 = t0 + secs(60);
+    for _ in 0..10 {
+        call(&b, FAIL, t1);
+    }
+    let snap = b.snapshot_at(t1);
+    assert_eq!(snap.state, State::Closed, "10 of about 130 failed");
+    assert!((125..=131).contains(&snap.calls), "{snap:?}");
+    // Spread over the minute they happened in, the successes leave the
+    // window gradually: half a minute on, about half of them remain, and
+    // the same failure rate that did not trip then trips now.
+    let t2 = t1 + secs(30);
+    let calls = b.snapshot_at(t2).calls;
+    assert!((60..=80).contains(&calls), "{calls} calls left");
+    for _ in 0..70 {
+        call(&b, FAIL, t2);
+        if b.state() == State::Open {
+            break;
+        }
+    }
+    assert_eq!(b.state(), State::Open);
 }

@@ -11,7 +11,9 @@
 //! - **Time-based**: the calls of the last `length`, kept in `buckets`
 //!   buckets of `length / buckets` each. A bucket is reused (and cleared)
 //!   when time comes round to it again, so the window never counts a call
-//!   older than `length`; it forgets in steps of one bucket.
+//!   older than `length`; it forgets in steps of one bucket. A call
+//!   recorded late, at an instant whose bucket has already been reused, is
+//!   dropped: it never erases the newer calls in that slot.
 //!
 //! Both keep running totals, so reading the rates costs no scan of the ring
 //! (the time window sums at most `buckets` small structs).
@@ -169,6 +171,30 @@ impl Sliding {
         }
     }
 
+    /// `true` when a time window holds no failure and no slow call at
+    /// `now`: its plain successes may then be counted apart, without the
+    /// lock, and folded in later ([`Self::fold_successes`]).
+    pub(crate) fn is_clean_time_window(&self, now: Instant) -> bool {
+        match self {
+            Sliding::Count(_) => false,
+            Sliding::Time(w) => {
+                let t = w.totals(now);
+                t.failures == 0 && t.slow == 0
+            }
+        }
+    }
+
+    /// Records `count` plain successes that happened between `since` and
+    /// `now`, spread evenly over the buckets of that span (a time window;
+    /// a count window records them as they come instead).
+    pub(crate) fn fold_successes(&mut self, count: u64, since: Instant, now: Instant) {
+        if let Sliding::Time(w) = self
+            && count > 0
+        {
+            w.fold_successes(count, since, now);
+        }
+    }
+
     /// `true` when the window is full of plain successes, so one more
     /// success would change nothing. Only a count window can know this
     /// without reading the clock.
@@ -213,6 +239,13 @@ impl TimeWindow {
         let tick = self.tick(now);
         let n = self.buckets.len() as u64;
         let bucket = &mut self.buckets[(tick % n) as usize];
+        if bucket.tick > tick {
+            // The slot already holds a newer bucket, so this call's bucket
+            // has left the window: the call is forgotten, as it would have
+            // been had it been recorded on time. (Clearing the slot would
+            // erase newer calls.)
+            return;
+        }
         if bucket.tick != tick {
             *bucket = Bucket {
                 tick,
@@ -220,6 +253,26 @@ impl TimeWindow {
             };
         }
         bucket.totals.add(failure, slow);
+    }
+
+    fn fold_successes(&mut self, count: u64, since: Instant, now: Instant) {
+        let n = self.buckets.len() as u64;
+        let last = self.tick(now);
+        let first = self.tick(since).max(last.saturating_sub(n - 1));
+        let ticks = last - first + 1;
+        for (i, tick) in (first..=last).enumerate() {
+            // Spread evenly; the remainder goes to the newest buckets.
+            let share = count / ticks + u64::from((i as u64) >= ticks - count % ticks);
+            let bucket = &mut self.buckets[(tick % n) as usize];
+            if bucket.tick != tick {
+                *bucket = Bucket {
+                    tick,
+                    totals: Totals::default(),
+                };
+            }
+            let share = u32::try_from(share).unwrap_or(u32::MAX);
+            bucket.totals.calls = bucket.totals.calls.saturating_add(share);
+        }
     }
 
     fn totals(&self, now: Instant) -> Totals {
@@ -235,5 +288,47 @@ impl TimeWindow {
             }
         }
         sum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn time_window(t0: Instant) -> Sliding {
+        let spec = Window::Time {
+            length: Duration::from_secs(10),
+            buckets: 10,
+        };
+        Sliding::new(spec, t0)
+    }
+
+    // Issue 13, defect 9: a call recorded at an instant one full window
+    // old maps to the newest bucket's slot and used to clear it.
+    #[test]
+    fn a_stale_instant_does_not_erase_newer_calls() {
+        let t0 = Instant::now();
+        let mut w = time_window(t0);
+        let newest = t0 + Duration::from_millis(10_500);
+        for _ in 0..5 {
+            w.record(true, false, newest);
+        }
+        w.record(false, false, t0 + Duration::from_millis(500));
+        let totals = w.totals(newest);
+        assert_eq!((totals.calls, totals.failures), (5, 5));
+        // Stale but still inside the window: counted in its own bucket.
+        w.record(false, false, t0 + Duration::from_millis(1_500));
+        assert_eq!(w.totals(newest).calls, 6);
+    }
+
+    #[test]
+    fn a_bucket_is_reused_once_time_comes_round_to_it() {
+        let t0 = Instant::now();
+        let mut w = time_window(t0);
+        w.record(true, false, t0);
+        let later = t0 + Duration::from_secs(10);
+        w.record(false, true, later);
+        let totals = w.totals(later);
+        assert_eq!((totals.calls, totals.failures, totals.slow), (1, 0, 1));
     }
 }

@@ -14,6 +14,12 @@
 //! Withdrawals stay in the window as long as deposits do, so credit is never
 //! spent twice: every granted retry can be matched to its own unit of credit
 //! created (by a request or by the floor) within one window before it.
+//!
+//! A withdrawal is recorded in the bucket it was granted at, and that bucket
+//! number is its receipt. A cancel removes one withdrawal from the
+//! receipt's own bucket, and nothing once that bucket has left the window:
+//! it never touches another request's withdrawal, so the match above holds
+//! whatever is cancelled when.
 
 use super::units::UNIT;
 
@@ -97,38 +103,41 @@ impl Ledger {
             .saturating_sub(UNIT.saturating_mul(self.withdrawals))
     }
 
-    /// Withdraws one retry at `bucket` if a whole unit of credit is left.
+    /// Withdraws one retry at `bucket` if a whole unit of credit is left;
+    /// returns the bucket the withdrawal is recorded in (its receipt).
     pub(crate) fn try_withdraw(
         &mut self,
         bucket: u64,
         floor_units: u64,
         deposit_units: u64,
-    ) -> bool {
+    ) -> Option<u64> {
         self.advance(bucket);
         if self.credit(floor_units, deposit_units) < UNIT {
-            return false;
+            return None;
         }
         let head = self.head;
         let slot = self.slot(head);
         slot.withdrawals += 1;
         self.withdrawals += 1;
-        true
+        Some(head)
     }
 
-    /// Gives back one withdrawal: the oldest still in the window, so the
-    /// give-back never outlives the withdrawal it cancels. Returns `false`
-    /// when no withdrawal is left in the window (it has already expired).
-    pub(crate) fn cancel(&mut self, bucket: u64) -> bool {
-        self.advance(bucket);
-        for b in self.oldest()..=self.head {
-            let slot = self.slot(b);
-            if slot.withdrawals > 0 {
-                slot.withdrawals -= 1;
-                self.withdrawals -= 1;
-                return true;
-            }
+    /// At `now` (a bucket), gives back one withdrawal recorded in bucket
+    /// `granted`: the caller's own, whose receipt that bucket is. Returns
+    /// `false`, giving back nothing, once that bucket has left the window
+    /// (the withdrawal has expired, and with it the credit it spent).
+    pub(crate) fn cancel(&mut self, granted: u64, now: u64) -> bool {
+        self.advance(now);
+        if granted < self.oldest() || granted > self.head {
+            return false;
         }
-        false
+        let slot = self.slot(granted);
+        if slot.withdrawals == 0 {
+            return false;
+        }
+        slot.withdrawals -= 1;
+        self.withdrawals -= 1;
+        true
     }
 
     /// Requests and withdrawals currently inside the window.
@@ -147,23 +156,23 @@ mod tests {
     fn ten_requests_at_a_tenth_earn_exactly_one_retry() {
         let mut l = Ledger::new(10);
         l.deposit(0, 9);
-        assert!(!l.try_withdraw(0, 0, TENTH));
+        assert!(l.try_withdraw(0, 0, TENTH).is_none());
         l.deposit(0, 1);
-        assert!(l.try_withdraw(0, 0, TENTH));
-        assert!(!l.try_withdraw(0, 0, TENTH));
+        assert_eq!(l.try_withdraw(0, 0, TENTH), Some(0));
+        assert!(l.try_withdraw(0, 0, TENTH).is_none());
     }
 
     #[test]
     fn credit_and_withdrawals_leave_the_window_together() {
         let mut l = Ledger::new(10);
         l.deposit(0, 10);
-        assert!(l.try_withdraw(5, 0, TENTH));
+        assert_eq!(l.try_withdraw(5, 0, TENTH), Some(5));
         // Bucket 0's deposits leave at bucket 10, the withdrawal at 15.
         l.advance(10);
         assert_eq!(l.totals(), (0, 1));
         l.deposit(10, 10);
-        assert!(!l.try_withdraw(14, 0, TENTH));
-        assert!(l.try_withdraw(15, 0, TENTH));
+        assert!(l.try_withdraw(14, 0, TENTH).is_none());
+        assert!(l.try_withdraw(15, 0, TENTH).is_some());
     }
 
     #[test]
@@ -177,26 +186,40 @@ mod tests {
     }
 
     #[test]
-    fn cancel_returns_the_oldest_live_withdrawal() {
+    fn cancel_returns_the_callers_own_withdrawal() {
         let mut l = Ledger::new(4);
-        assert!(l.try_withdraw(0, 2 * UNIT, 0));
-        assert!(l.try_withdraw(2, 2 * UNIT, 0));
-        assert!(!l.try_withdraw(2, 2 * UNIT, 0));
-        assert!(l.cancel(2));
-        // The bucket-0 withdrawal was the one given back, so at bucket 4
-        // only bucket 2's withdrawal is left.
-        l.advance(4);
+        assert_eq!(l.try_withdraw(0, 2 * UNIT, 0), Some(0));
+        let second = l.try_withdraw(2, 2 * UNIT, 0).unwrap();
+        assert!(l.try_withdraw(2, 2 * UNIT, 0).is_none());
+        assert!(l.cancel(second, 2));
+        // Bucket 2's withdrawal was given back, so at bucket 4 (bucket 0
+        // gone) nothing is left; at bucket 3 bucket 0's still was.
         assert_eq!(l.totals(), (0, 1));
-        l.advance(6);
-        assert!(!l.cancel(6));
+        l.advance(4);
+        assert_eq!(l.totals(), (0, 0));
+    }
+
+    // Issue 13, defect 2: a cancel after its own withdrawal expired used
+    // to give back the oldest one in the window, another request's.
+    #[test]
+    fn cancel_after_expiry_gives_back_nothing() {
+        let mut l = Ledger::new(4);
+        let old = l.try_withdraw(0, UNIT, 0).unwrap();
+        // Bucket 0 has left the window at bucket 4; the floor refilled.
+        let live = l.try_withdraw(4, UNIT, 0).unwrap();
+        assert!(!l.cancel(old, 5), "expired: nothing to give back");
+        assert_eq!(l.totals(), (0, 1), "the live withdrawal stays");
+        assert!(l.try_withdraw(5, UNIT, 0).is_none());
+        assert!(l.cancel(live, 5));
+        assert!(!l.cancel(live, 5), "each withdrawal is given back once");
     }
 
     #[test]
     fn the_floor_refills_every_window() {
         let mut l = Ledger::new(2);
-        assert!(l.try_withdraw(0, UNIT, 0));
-        assert!(!l.try_withdraw(1, UNIT, 0));
-        assert!(l.try_withdraw(2, UNIT, 0));
+        assert!(l.try_withdraw(0, UNIT, 0).is_some());
+        assert!(l.try_withdraw(1, UNIT, 0).is_none());
+        assert!(l.try_withdraw(2, UNIT, 0).is_some());
     }
 
     #[test]

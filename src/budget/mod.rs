@@ -42,14 +42,19 @@
 //!
 //! A [`TokenBucket`] of capacity `C`, cheapest retry cost `c` and success
 //! refund `s` grants at most `(C + s × successes) / c` retries over any
-//! period. Successes are at most the requests, so attempts ≤
-//! `requests × (1 + s / c) + C / c` (1.2 × requests + 100 for the AWS
-//! preset), and once `C` is spent in a storm where nothing succeeds, it
-//! grants no retry at all.
+//! period, plus (for the AWS presets, which give a successful retry its
+//! cost back) one per request that succeeded on a retry. Once `C` is spent
+//! in a storm where nothing succeeds, it grants no retry at all (100 retries
+//! per client for the AWS preset).
 //!
 //! Both budgets are withdrawn from *before* the backoff sleep, so retries
 //! still sleeping count; a request dropped during its sleep gives its
-//! withdrawal back through [`RetryBudget::cancel_retry`].
+//! withdrawal back through [`RetryBudget::cancel_retry`], with the receipt
+//! [`try_retry`](RetryBudget::try_retry) gave it. A receipt gives back only
+//! its own withdrawal, once, and (for the ratio budget) nothing once that
+//! withdrawal has left the window, so the bounds above hold under any
+//! pattern of cancellations, even when a retry waits longer than the
+//! window (a `Retry-After` of 30 s against a 10 s window).
 
 use std::fmt;
 
@@ -58,21 +63,30 @@ use crate::classify::FailureKind;
 mod bucket;
 mod ledger;
 mod ratio;
+mod receipt;
 mod units;
 
 pub use self::bucket::{TokenBucket, TokenBucketBuilder, TokenBucketSnapshot};
 pub use self::ratio::{RatioBudget, RatioBudgetBuilder, RatioSnapshot};
+pub use self::receipt::{RatioReceipt, TokenReceipt};
 
 /// The retry layer's budget hook.
 ///
 /// The retry layer calls, for each logical request:
 /// 1. [`on_request`](RetryBudget::on_request) once, before the first attempt;
 /// 2. [`try_retry`](RetryBudget::try_retry) before each retry, *before*
-///    sleeping in backoff, so retries still waiting are accounted for;
-/// 3. [`cancel_retry`](RetryBudget::cancel_retry) if the request is dropped
-///    after a withdrawal but before that retry was sent;
-/// 4. [`on_success`](RetryBudget::on_success) once, if the request ends in
-///    success.
+///    sleeping in backoff, so retries still waiting are accounted for; a
+///    granted retry comes with a [`Receipt`](RetryBudget::Receipt);
+/// 3. [`cancel_retry`](RetryBudget::cancel_retry) with that receipt if the
+///    request is dropped (or its deadline passes) after the withdrawal but
+///    before that retry was sent; the receipt is dropped once the retry is
+///    sent;
+/// 4. [`on_success_after`](RetryBudget::on_success_after) once, if the
+///    request ends in success (by default it calls
+///    [`on_success`](RetryBudget::on_success));
+/// 5. [`on_final_failure`](RetryBudget::on_final_failure) once, if the
+///    request ends on a retryable failure that is not retried for a reason
+///    other than the budget (attempts used up, server said no, deadline).
 ///
 /// Implementations take `&self` and are shared (behind an `Arc` inside a
 /// cheap handle).
@@ -88,15 +102,20 @@ pub use self::ratio::{RatioBudget, RatioBudgetBuilder, RatioSnapshot};
 /// #[derive(Debug)]
 /// struct Fixed(AtomicU32);
 ///
+/// /// One granted retry; not `Clone`, so it is given back at most once.
+/// #[derive(Debug)]
+/// struct Granted;
+///
 /// impl RetryBudget for Fixed {
+///     type Receipt = Granted;
 ///     fn on_request(&self) {}
-///     fn try_retry(&self, _kind: FailureKind) -> Result<(), BudgetRefused> {
+///     fn try_retry(&self, _kind: FailureKind) -> Result<Granted, BudgetRefused> {
 ///         self.0
 ///             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-///             .map(drop)
+///             .map(|_| Granted)
 ///             .map_err(|_| BudgetRefused::new("fixed budget spent"))
 ///     }
-///     fn cancel_retry(&self, _kind: FailureKind) {
+///     fn cancel_retry(&self, _receipt: Granted) {
 ///         self.0.fetch_add(1, Ordering::Relaxed);
 ///     }
 ///     fn on_success(&self, _retried: bool) {}
@@ -107,23 +126,59 @@ pub use self::ratio::{RatioBudget, RatioBudgetBuilder, RatioSnapshot};
 /// assert!(b.try_retry(FailureKind::Error).is_err());
 /// ```
 pub trait RetryBudget {
+    /// What [`try_retry`](RetryBudget::try_retry) hands back for a granted
+    /// retry: the proof of that one withdrawal, to give back to
+    /// [`cancel_retry`](RetryBudget::cancel_retry) if the retry is never
+    /// sent. Make it identify the withdrawal (as [`RatioReceipt`] names its
+    /// window bucket) so a cancel can never give back another request's,
+    /// and not `Clone`, so it is given back at most once. A receipt is plain
+    /// data a request carries across threads (`Send + Sync + 'static`).
+    type Receipt: Send + Sync + 'static;
+
     /// A logical request is about to make its first attempt.
     fn on_request(&self);
 
-    /// Asks to retry after a failure of `kind`. `Ok` spends budget.
+    /// Asks to retry after a failure of `kind`. `Ok` spends budget and
+    /// carries the withdrawal's receipt.
     ///
     /// # Errors
     ///
     /// [`BudgetRefused`] saying why, when the budget has no room.
-    fn try_retry(&self, kind: FailureKind) -> Result<(), BudgetRefused>;
+    fn try_retry(&self, kind: FailureKind) -> Result<Self::Receipt, BudgetRefused>;
 
-    /// Gives back a withdrawal whose retry was never sent (the request was
-    /// dropped during backoff).
-    fn cancel_retry(&self, kind: FailureKind);
+    /// Gives back the withdrawal of `receipt`, whose retry was never sent
+    /// (the request was dropped during backoff, or its deadline passed).
+    /// Gives back that withdrawal only, and nothing if it no longer counts
+    /// against the budget.
+    fn cancel_retry(&self, receipt: Self::Receipt);
 
     /// The logical request ended in success; `retried` says whether it
     /// needed retries.
     fn on_success(&self, retried: bool);
+
+    /// The logical request ended in success; `last_retry` is the failure
+    /// kind its last granted retry paid for (`None`: the first attempt
+    /// succeeded). The retry layer calls this, not
+    /// [`on_success`](RetryBudget::on_success), so that a budget can give
+    /// back what the last retry cost (the AWS SDKs' retry quota does).
+    ///
+    /// The default calls `on_success(last_retry.is_some())`.
+    #[inline]
+    fn on_success_after(&self, last_retry: Option<FailureKind>) {
+        self.on_success(last_retry.is_some());
+    }
+
+    /// A retryable failure of `kind` that will not be retried, for a reason
+    /// other than this budget refusing: the attempts are used up, the
+    /// server said not to retry, or the delay would pass the deadline.
+    ///
+    /// gRPC's retry throttling (gRFC A6) counts every failed attempt,
+    /// the last one included; a budget that counts failures charges here.
+    /// The default does nothing.
+    #[inline]
+    fn on_final_failure(&self, kind: FailureKind) {
+        let _ = kind;
+    }
 }
 
 /// A budget that allows every retry: only the attempt limit bounds retries.
@@ -155,6 +210,8 @@ pub struct BudgetRefused {
 // === impl NoBudget ===
 
 impl RetryBudget for NoBudget {
+    type Receipt = ();
+
     #[inline]
     fn on_request(&self) {}
 
@@ -164,31 +221,43 @@ impl RetryBudget for NoBudget {
     }
 
     #[inline]
-    fn cancel_retry(&self, _kind: FailureKind) {}
+    fn cancel_retry(&self, _receipt: ()) {}
 
     #[inline]
     fn on_success(&self, _retried: bool) {}
 }
 
 impl<B: RetryBudget + ?Sized> RetryBudget for std::sync::Arc<B> {
+    type Receipt = B::Receipt;
+
     #[inline]
     fn on_request(&self) {
         (**self).on_request()
     }
 
     #[inline]
-    fn try_retry(&self, kind: FailureKind) -> Result<(), BudgetRefused> {
+    fn try_retry(&self, kind: FailureKind) -> Result<B::Receipt, BudgetRefused> {
         (**self).try_retry(kind)
     }
 
     #[inline]
-    fn cancel_retry(&self, kind: FailureKind) {
-        (**self).cancel_retry(kind)
+    fn cancel_retry(&self, receipt: B::Receipt) {
+        (**self).cancel_retry(receipt)
     }
 
     #[inline]
     fn on_success(&self, retried: bool) {
         (**self).on_success(retried)
+    }
+
+    #[inline]
+    fn on_success_after(&self, last_retry: Option<FailureKind>) {
+        (**self).on_success_after(last_retry)
+    }
+
+    #[inline]
+    fn on_final_failure(&self, kind: FailureKind) {
+        (**self).on_final_failure(kind)
     }
 }
 
@@ -211,28 +280,46 @@ impl<B: RetryBudget + ?Sized> RetryBudget for std::sync::Arc<B> {
 /// # Ok::<(), failsoft::ConfigError>(())
 /// ```
 impl<A: RetryBudget, B: RetryBudget> RetryBudget for (A, B) {
+    type Receipt = (A::Receipt, B::Receipt);
+
     #[inline]
     fn on_request(&self) {
         self.0.on_request();
         self.1.on_request();
     }
 
-    fn try_retry(&self, kind: FailureKind) -> Result<(), BudgetRefused> {
-        self.0.try_retry(kind)?;
-        self.1
-            .try_retry(kind)
-            .inspect_err(|_| self.0.cancel_retry(kind))
+    fn try_retry(&self, kind: FailureKind) -> Result<Self::Receipt, BudgetRefused> {
+        let first = self.0.try_retry(kind)?;
+        match self.1.try_retry(kind) {
+            Ok(second) => Ok((first, second)),
+            Err(refused) => {
+                self.0.cancel_retry(first);
+                Err(refused)
+            }
+        }
     }
 
-    fn cancel_retry(&self, kind: FailureKind) {
-        self.0.cancel_retry(kind);
-        self.1.cancel_retry(kind);
+    fn cancel_retry(&self, (first, second): Self::Receipt) {
+        self.0.cancel_retry(first);
+        self.1.cancel_retry(second);
     }
 
     #[inline]
     fn on_success(&self, retried: bool) {
         self.0.on_success(retried);
         self.1.on_success(retried);
+    }
+
+    #[inline]
+    fn on_success_after(&self, last_retry: Option<FailureKind>) {
+        self.0.on_success_after(last_retry);
+        self.1.on_success_after(last_retry);
+    }
+
+    #[inline]
+    fn on_final_failure(&self, kind: FailureKind) {
+        self.0.on_final_failure(kind);
+        self.1.on_final_failure(kind);
     }
 }
 

@@ -11,8 +11,10 @@
 use crate::BoxError;
 use crate::error::{TimedOut, is_local_rejection};
 
+mod grpc;
 mod hint;
 
+pub use self::grpc::GrpcCodes;
 pub use self::hint::Hint;
 
 /// How one attempt went.

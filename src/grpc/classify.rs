@@ -1,19 +1,21 @@
-//! [`GrpcClassify`]: `grpc-status` and pushback, after gRFC A6.
+//! [`GrpcClassify`]: `grpc-status` and pushback, after gRFC A6, on top of
+//! [`GrpcCodes`].
 
 use http::Response;
 use http::StatusCode;
 
 use crate::BoxError;
-use crate::classify::{Classify, FailureKind, Outcome, Verdict, classify_error};
-use crate::error::ConfigError;
-use crate::http::{HttpClassify, server_hint};
+use crate::classify::{Classify, GrpcCodes, Outcome, Verdict, classify_error};
+use crate::http::{HttpClassify, pushback_text};
 
 const UNKNOWN: u8 = 2;
-const RESOURCE_EXHAUSTED: u8 = 8;
-const UNAVAILABLE: u8 = 14;
 const MAX_CODE: u8 = 16;
 
 /// Classifies gRPC responses by `grpc-status`; see the [module docs](super).
+///
+/// The verdict on a code and its pushback is [`GrpcCodes::verdict`]'s; this
+/// type reads them from a response head and hands a response whose HTTP
+/// status is not 200 to [`HttpClassify`].
 ///
 /// # Examples
 ///
@@ -23,72 +25,74 @@ const MAX_CODE: u8 = 16;
 ///
 /// let c = GrpcClassify::new();
 /// assert_eq!(c.code(14), Outcome::Retryable(FailureKind::Error));
+/// assert_eq!(c.code(8), Outcome::Retryable(FailureKind::Throttled));
 /// assert_eq!(c.code(4), Outcome::Fatal);
 /// assert_eq!(c.code(0), Outcome::Success);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GrpcClassify {
-    retryable: u32,
-    throttled: u32,
-    timeout: u32,
+    codes: GrpcCodes,
     http: HttpClassify,
-}
-
-/// Builds a [`GrpcClassify`].
-///
-/// # Examples
-///
-/// ```
-/// use failsoft::classify::{FailureKind, Outcome};
-/// use failsoft::grpc::GrpcClassify;
-///
-/// // Retry a server's DEADLINE_EXCEEDED too, as a timeout.
-/// let c = GrpcClassify::builder().retry(4, FailureKind::Timeout).build()?;
-/// assert_eq!(c.code(4), Outcome::Retryable(FailureKind::Timeout));
-/// # Ok::<(), failsoft::ConfigError>(())
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct GrpcClassifyBuilder {
-    classify: GrpcClassify,
-    invalid: bool,
 }
 
 // === impl GrpcClassify ===
 
 impl GrpcClassify {
-    /// `UNAVAILABLE` retryable, `RESOURCE_EXHAUSTED` overload, the rest fatal.
+    /// The default retryable codes: `UNAVAILABLE` and `RESOURCE_EXHAUSTED`
+    /// (overload); every other code fatal.
+    pub const DEFAULT_CODES: GrpcCodes = GrpcCodes::new()
+        .with(GrpcCodes::UNAVAILABLE)
+        .with(GrpcCodes::RESOURCE_EXHAUSTED);
+
+    /// [`DEFAULT_CODES`](Self::DEFAULT_CODES) retryable, the rest fatal,
+    /// and [`HttpClassify::new`] for responses that are not HTTP 200.
     pub const fn new() -> Self {
         GrpcClassify {
-            retryable: 1 << UNAVAILABLE | 1 << RESOURCE_EXHAUSTED,
-            throttled: 1 << RESOURCE_EXHAUSTED,
-            timeout: 0,
+            codes: Self::DEFAULT_CODES,
             http: HttpClassify::new(),
         }
     }
 
-    /// A builder starting from [`GrpcClassify::new`].
-    pub const fn builder() -> GrpcClassifyBuilder {
-        GrpcClassifyBuilder {
-            classify: Self::new(),
-            invalid: false,
-        }
+    /// The same classifier retrying `codes` (a service config's
+    /// `retryableStatusCodes`) instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::classify::{FailureKind, GrpcCodes, Outcome};
+    /// use failsoft::grpc::GrpcClassify;
+    ///
+    /// // Retry a server's DEADLINE_EXCEEDED too, as a timeout.
+    /// let codes = GrpcClassify::DEFAULT_CODES.with(GrpcCodes::DEADLINE_EXCEEDED);
+    /// let c = GrpcClassify::new().codes(codes);
+    /// assert_eq!(c.code(4), Outcome::Retryable(FailureKind::Timeout));
+    /// ```
+    pub const fn codes(mut self, codes: GrpcCodes) -> Self {
+        self.codes = codes;
+        self
     }
 
-    /// The outcome of a `grpc-status` code (0 to 16; others are `UNKNOWN`).
-    pub const fn code(&self, code: u8) -> Outcome {
+    /// The same classifier with `http` for responses whose HTTP status is
+    /// not 200.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::grpc::GrpcClassify;
+    /// use failsoft::http::HttpClassify;
+    /// let c = GrpcClassify::new().http(HttpClassify::new());
+    /// # let _ = c;
+    /// ```
+    pub const fn http(mut self, http: HttpClassify) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// The outcome of a `grpc-status` code without pushback (codes above 16
+    /// are `UNKNOWN`).
+    pub fn code(&self, code: u8) -> Outcome {
         let code = if code > MAX_CODE { UNKNOWN } else { code };
-        let bit = 1_u32 << code;
-        if code == 0 {
-            Outcome::Success
-        } else if self.retryable & bit == 0 {
-            Outcome::Fatal
-        } else if self.throttled & bit != 0 {
-            Outcome::Retryable(FailureKind::Throttled)
-        } else if self.timeout & bit != 0 {
-            Outcome::Retryable(FailureKind::Timeout)
-        } else {
-            Outcome::Retryable(FailureKind::Error)
-        }
+        self.codes.verdict(code.into(), None).outcome
     }
 
     /// The verdict on a response head.
@@ -114,15 +118,10 @@ impl GrpcClassify {
             .ok()
             .filter(|s| (1..=2).contains(&s.len()))
             .and_then(|s| s.parse::<u8>().ok())
+            .filter(|code| *code <= MAX_CODE)
             .unwrap_or(UNKNOWN);
-        let verdict = Verdict {
-            outcome: self.code(code),
-            hint: None,
-        };
-        match (verdict.outcome, server_hint(res.headers())) {
-            (Outcome::Retryable(_), Some(hint)) => verdict.with_hint(hint),
-            _ => verdict,
-        }
+        self.codes
+            .verdict(code.into(), pushback_text(res.headers()))
     }
 }
 
@@ -141,68 +140,6 @@ impl<Req, Res> Classify<Req, Response<Res>> for GrpcClassify {
     }
 }
 
-// === impl GrpcClassifyBuilder ===
-
-impl GrpcClassifyBuilder {
-    /// Makes `code` (1 to 16) retryable as `kind`.
-    pub const fn retry(mut self, code: u8, kind: FailureKind) -> Self {
-        if code == 0 || code > MAX_CODE {
-            self.invalid = true;
-            return self;
-        }
-        let bit = 1 << code;
-        self = self.fatal(code);
-        self.classify.retryable |= bit;
-        match kind {
-            FailureKind::Throttled => self.classify.throttled |= bit,
-            FailureKind::Timeout => self.classify.timeout |= bit,
-            FailureKind::Error => {}
-        }
-        self
-    }
-
-    /// Makes `code` (1 to 16) fatal.
-    pub const fn fatal(mut self, code: u8) -> Self {
-        if code == 0 || code > MAX_CODE {
-            self.invalid = true;
-            return self;
-        }
-        self.classify.retryable &= !(1 << code);
-        self.classify.throttled &= !(1 << code);
-        self.classify.timeout &= !(1 << code);
-        self
-    }
-
-    /// The rules for responses whose HTTP status is not 200.
-    pub const fn http(mut self, http: HttpClassify) -> Self {
-        self.classify.http = http;
-        self
-    }
-
-    /// Builds the classifier.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] on field `grpc.code` when a code given to
-    /// [`retry`](Self::retry) or [`fatal`](Self::fatal) is not 1 to 16.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use failsoft::grpc::GrpcClassify;
-    /// assert_eq!(GrpcClassify::builder().fatal(0).build().unwrap_err().field(), "grpc.code");
-    /// ```
-    pub const fn build(self) -> Result<GrpcClassify, ConfigError> {
-        if self.invalid {
-            return Err(ConfigError::new(
-                "grpc.code",
-                "must be a non-OK gRPC code, 1 to 16",
-            ));
-        }
-        Ok(self.classify)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -210,7 +147,7 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
-    use crate::classify::Hint;
+    use crate::classify::{FailureKind, Hint};
 
     fn res(status: u16, headers: &[(&str, &[u8])]) -> Result<Response<()>, BoxError> {
         let mut b = Response::builder().status(status);
@@ -240,11 +177,18 @@ mod tests {
         }
         let busy = v(&[("grpc-status", b"8"), ("grpc-retry-pushback-ms", b"30")]);
         assert_eq!(busy.outcome, Outcome::Retryable(FailureKind::Throttled));
-        assert_eq!(busy.hint, Some(Hint::RetryAfter(Duration::from_millis(30))));
+        assert_eq!(busy.hint, Some(Hint::Pushback(Duration::from_millis(30))));
         let refused = v(&[("grpc-status", b"14"), ("grpc-retry-pushback-ms", b"-5")]);
         assert_eq!(refused.hint, Some(Hint::DoNotRetry));
         let unreadable = v(&[("grpc-status", b"14"), ("grpc-retry-pushback-ms", b"soon")]);
         assert_eq!(unreadable.hint, Some(Hint::DoNotRetry));
+        let not_ascii = v(&[("grpc-status", b"14"), ("grpc-retry-pushback-ms", b"\xff")]);
+        assert_eq!(not_ascii.hint, Some(Hint::DoNotRetry));
+        // A6: a fatal code with "do not retry" pushback still counts as a
+        // failure (retryable, stopped at once by the hint).
+        let counted = v(&[("grpc-status", b"3"), ("grpc-retry-pushback-ms", b"-1")]);
+        assert!(matches!(counted.outcome, Outcome::Retryable(_)));
+        assert_eq!(counted.hint, Some(Hint::DoNotRetry));
         assert_eq!(
             c.classify(&(), &res(503, &[])),
             Verdict::retryable(FailureKind::Throttled)
@@ -252,19 +196,11 @@ mod tests {
     }
 
     #[test]
-    fn builder_checks_codes() {
-        assert!(
-            GrpcClassify::builder()
-                .retry(17, FailureKind::Error)
-                .build()
-                .is_err()
-        );
-        let c = GrpcClassify::builder()
-            .fatal(14)
-            .retry(8, FailureKind::Error)
-            .build()
-            .unwrap();
+    fn codes_replace_the_default_set() {
+        let c = GrpcClassify::new().codes(GrpcCodes::new().with(GrpcCodes::ABORTED));
         assert_eq!(c.code(14), Outcome::Fatal);
-        assert_eq!(c.code(8), Outcome::Retryable(FailureKind::Error));
+        assert_eq!(c.code(10), Outcome::Retryable(FailureKind::Error));
+        let unknown = GrpcClassify::new().codes(GrpcCodes::new().with(2));
+        assert_eq!(unknown.code(99), Outcome::Retryable(FailureKind::Error));
     }
 }

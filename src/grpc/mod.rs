@@ -2,13 +2,16 @@
 //! `grpc-retry-pushback-ms`, and [`GrpcTimeout`] tells the server how long
 //! each attempt may take (`grpc-timeout`).
 //!
-//! Rules, after gRFC A6 ("Client Retries"):
+//! Rules, after gRFC A6 ("Client Retries"), as
+//! [`GrpcCodes`](crate::classify::GrpcCodes) gives them (the default set
+//! is [`GrpcClassify::DEFAULT_CODES`]; [`GrpcClassify::codes`] replaces it):
 //!
 //! - `UNAVAILABLE` (14) is retryable ([`FailureKind::Error`](crate::classify::FailureKind::Error)): the server
 //!   did not process the call;
 //! - `RESOURCE_EXHAUSTED` (8) is overload ([`FailureKind::Throttled`](crate::classify::FailureKind::Throttled)),
-//!   paced by the server's pushback;
-//! - `DEADLINE_EXCEEDED` (4) is fatal: every attempt is sent the time left
+//!   retried after exactly the server's pushback
+//!   ([`Hint::Pushback`](crate::classify::Hint::Pushback));
+//! - `DEADLINE_EXCEEDED` (4) is fatal by default: every attempt is sent the time left
 //!   in the overall deadline ([`GrpcTimeout`]), so a server that ran out of
 //!   it leaves nothing to retry with (A6: the deadline spans all attempts);
 //! - every other non-OK code, or a `grpc-status` that cannot be read
@@ -41,11 +44,11 @@
 //!     .unwrap();
 //! let v = GrpcClassify::new().classify(&(), &Ok(busy));
 //! assert_eq!(v.outcome, Outcome::Retryable(FailureKind::Throttled));
-//! assert_eq!(v.hint, Some(Hint::RetryAfter(Duration::from_millis(250))));
+//! assert_eq!(v.hint, Some(Hint::Pushback(Duration::from_millis(250))));
 //! ```
 
 mod classify;
 mod timeout;
 
-pub use self::classify::{GrpcClassify, GrpcClassifyBuilder};
+pub use self::classify::GrpcClassify;
 pub use self::timeout::{Deadline, GrpcTimeout, GrpcTimeoutLayer};

@@ -1,7 +1,7 @@
 //! Server hints read from HTTP headers: `Retry-After` and gRPC pushback.
 
 use http::HeaderMap;
-use http::header::RETRY_AFTER;
+use http::header::{DATE, RETRY_AFTER};
 
 use crate::classify::Hint;
 
@@ -10,13 +10,15 @@ use crate::classify::Hint;
 /// [`Hint::Malformed`] without being parsed.
 pub const MAX_HINT_LEN: usize = 64;
 
-const GRPC_PUSHBACK: &str = "grpc-retry-pushback-ms";
+pub(crate) const GRPC_PUSHBACK: &str = "grpc-retry-pushback-ms";
 
 /// The `Retry-After` header as a [`Hint`], or `None` when there is none.
 ///
-/// The value goes through [`Hint::from_retry_after`] (delay-seconds or an
-/// HTTP-date; a date in the past means "now", a date far ahead is a long
-/// hint that the retry layer clamps to its `max_hint`). A value that is not
+/// The value goes through [`Hint::from_retry_after_dated`] with the
+/// response's `Date` header (delay-seconds, or an HTTP-date measured from
+/// `Date`, else from the system clock; a date in the past means "now", a
+/// date far ahead is a long hint that the retry layer clamps to its
+/// `max_hint`). A value that is not
 /// visible ASCII or longer than [`MAX_HINT_LEN`] is [`Hint::Malformed`].
 /// When the header appears more than once (it is a singleton field), only
 /// the first is read.
@@ -36,8 +38,9 @@ const GRPC_PUSHBACK: &str = "grpc-retry-pushback-ms";
 /// ```
 pub fn retry_after(headers: &HeaderMap) -> Option<Hint> {
     let value = headers.get(RETRY_AFTER)?;
+    let date = headers.get(DATE).and_then(readable);
     Some(match readable(value) {
-        Some(text) => Hint::from_retry_after(text),
+        Some(text) => Hint::from_retry_after_dated(text, date),
         None => Hint::Malformed,
     })
 }
@@ -45,9 +48,9 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Hint> {
 /// gRPC's `grpc-retry-pushback-ms` header as a [`Hint`], or `None` when
 /// there is none.
 ///
-/// As gRFC A6 requires, a negative or unreadable value (including one not
-/// ASCII or too long) is [`Hint::DoNotRetry`]: the server asked not to be
-/// retried, in a way we could not read.
+/// The value goes through [`Hint::from_grpc_pushback`]: a
+/// [`Hint::Pushback`], or, as gRFC A6 requires, [`Hint::DoNotRetry`] when it
+/// is negative or unreadable (including one not ASCII or too long).
 ///
 /// # Examples
 ///
@@ -61,17 +64,23 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Hint> {
 /// assert_eq!(grpc_pushback(&headers), Some(Hint::DoNotRetry));
 /// ```
 pub fn grpc_pushback(headers: &HeaderMap) -> Option<Hint> {
+    pushback_text(headers).map(Hint::from_grpc_pushback)
+}
+
+/// The `grpc-retry-pushback-ms` value as text for
+/// [`Hint::from_grpc_pushback`] (and [`GrpcCodes::verdict`](crate::classify::GrpcCodes::verdict)):
+/// a value that is not visible ASCII or too long reads as `"-"`, which they
+/// take as unparseable, "do not retry".
+pub(crate) fn pushback_text(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(GRPC_PUSHBACK)?;
-    Some(match readable(value) {
-        Some(text) => Hint::from_grpc_pushback(text),
-        None => Hint::DoNotRetry,
-    })
+    Some(readable(value).unwrap_or("-"))
 }
 
 /// Every hint the headers carry, combined into one.
 ///
 /// With both `Retry-After` and `grpc-retry-pushback-ms`: "do not retry"
-/// from either wins, then the longer wait, then a readable hint over a
+/// from either wins, then the longer wait (a pushback on a tie: its exact
+/// delay also meets `Retry-After`'s floor), then a readable hint over a
 /// malformed one. With neither: `None`.
 ///
 /// # Examples
@@ -85,7 +94,7 @@ pub fn grpc_pushback(headers: &HeaderMap) -> Option<Hint> {
 /// let mut headers = HeaderMap::new();
 /// headers.insert("retry-after", "1".parse().unwrap());
 /// headers.insert("grpc-retry-pushback-ms", "2500".parse().unwrap());
-/// assert_eq!(server_hint(&headers), Some(Hint::RetryAfter(Duration::from_millis(2500))));
+/// assert_eq!(server_hint(&headers), Some(Hint::Pushback(Duration::from_millis(2500))));
 /// ```
 pub fn server_hint(headers: &HeaderMap) -> Option<Hint> {
     match (retry_after(headers), grpc_pushback(headers)) {
@@ -98,11 +107,18 @@ pub fn server_hint(headers: &HeaderMap) -> Option<Hint> {
 fn stricter(a: Hint, b: Hint) -> Hint {
     match (a, b) {
         (Hint::DoNotRetry, _) | (_, Hint::DoNotRetry) => Hint::DoNotRetry,
-        (Hint::RetryAfter(x), Hint::RetryAfter(y)) => Hint::RetryAfter(x.max(y)),
-        (Hint::RetryAfter(d), Hint::Malformed) | (Hint::Malformed, Hint::RetryAfter(d)) => {
-            Hint::RetryAfter(d)
-        }
-        (Hint::Malformed, Hint::Malformed) => Hint::Malformed,
+        (Hint::Malformed, other) | (other, Hint::Malformed) => other,
+        (x, y) if wait(y) > wait(x) => y,
+        (x, y) if wait(x) > wait(y) => x,
+        (Hint::RetryAfter(_), pushback) | (pushback, _) => pushback,
+    }
+}
+
+/// How long a waiting hint asks to wait.
+const fn wait(hint: Hint) -> std::time::Duration {
+    match hint {
+        Hint::RetryAfter(d) | Hint::Pushback(d) => d,
+        Hint::DoNotRetry | Hint::Malformed => std::time::Duration::ZERO,
     }
 }
 
@@ -167,6 +183,28 @@ mod tests {
     }
 
     #[test]
+    fn dates_are_measured_from_the_date_header() {
+        let mut headers = with(
+            "retry-after",
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:50:07 GMT"),
+        );
+        headers.insert(
+            DATE,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        assert_eq!(
+            retry_after(&headers),
+            Some(Hint::RetryAfter(Duration::from_secs(30)))
+        );
+        // An unreadable Date falls back to the system clock: 1994 is past.
+        headers.insert(DATE, HeaderValue::from_bytes(b"\xff").unwrap());
+        assert_eq!(
+            retry_after(&headers),
+            Some(Hint::RetryAfter(Duration::ZERO))
+        );
+    }
+
+    #[test]
     fn pushback_garbage_means_do_not_retry() {
         for value in [
             HeaderValue::from_static("-1"),
@@ -179,7 +217,7 @@ mod tests {
             assert_eq!(hint, Some(Hint::DoNotRetry), "{value:?}");
         }
         let ok = grpc_pushback(&with(GRPC_PUSHBACK, HeaderValue::from_static("40")));
-        assert_eq!(ok, Some(Hint::RetryAfter(Duration::from_millis(40))));
+        assert_eq!(ok, Some(Hint::Pushback(Duration::from_millis(40))));
     }
 
     #[test]
@@ -196,7 +234,16 @@ mod tests {
         headers.insert(GRPC_PUSHBACK, HeaderValue::from_static("5"));
         assert_eq!(
             server_hint(&headers),
-            Some(Hint::RetryAfter(Duration::from_millis(5)))
+            Some(Hint::Pushback(Duration::from_millis(5)))
+        );
+        headers.insert("retry-after", HeaderValue::from_static("0"));
+        headers.insert(GRPC_PUSHBACK, HeaderValue::from_static("0"));
+        assert_eq!(server_hint(&headers), Some(Hint::Pushback(Duration::ZERO)));
+        headers.insert(GRPC_PUSHBACK, HeaderValue::from_static("900"));
+        headers.insert("retry-after", HeaderValue::from_static("1"));
+        assert_eq!(
+            server_hint(&headers),
+            Some(Hint::RetryAfter(Duration::from_secs(1)))
         );
         assert_eq!(server_hint(&HeaderMap::new()), None);
     }

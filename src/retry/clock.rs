@@ -98,6 +98,7 @@ mod tests {
             attempt_timeout: attempt.map(Duration::from_secs),
             max_hint: Duration::from_secs(60),
             honor_hints: true,
+            throttle_backoff: None,
         }
     }
 

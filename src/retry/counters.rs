@@ -8,7 +8,10 @@ use super::stop::{GIVE_UP_KINDS, StopReason};
 use crate::stripes::thread_stripe;
 
 /// Counts kept by a retry layer, readable at runtime without a metrics
-/// backend: amplification is `attempts / requests`.
+/// backend: amplification is attempts that reached the transport divided
+/// by logical requests ([`RetrySnapshot::amplification`]). Every request
+/// ends in exactly one of success, a give-up or a cancel, so once none is
+/// in flight, `requests == successes + give_ups.total() + cancelled`.
 ///
 /// Counts are striped: each thread adds to its own cache line, and a
 /// [`snapshot`](RetryCounters::snapshot) sums the stripes. Threads on
@@ -50,10 +53,14 @@ pub struct RetryCounters {
 pub struct RetrySnapshot {
     /// Logical requests (calls to the retry service).
     pub requests: u64,
-    /// Attempts sent to the inner service: `requests + retries`.
+    /// Attempts handed to the inner service: `requests + retries`. Those a
+    /// layer below rejected locally (an open breaker, the throttle) are
+    /// among them; [`sent`](Self::sent) leaves them out.
     pub attempts: u64,
     /// Retries sent (attempts after the first).
     pub retries: u64,
+    /// Requests that ended in success.
+    pub successes: u64,
     /// Requests that ended in failure, by reason.
     pub give_ups: GiveUps,
     /// Requests whose future was dropped before it finished.
@@ -101,6 +108,7 @@ pub struct GiveUps {
 struct Stripe {
     requests: AtomicU64,
     retries: AtomicU64,
+    successes: AtomicU64,
     cancelled: AtomicU64,
     hints_honoured: AtomicU64,
     hints_clamped: AtomicU64,
@@ -148,6 +156,7 @@ impl RetryCounters {
             let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
             s.requests += load(&stripe.requests);
             s.retries += load(&stripe.retries);
+            s.successes += load(&stripe.successes);
             s.cancelled += load(&stripe.cancelled);
             s.hints_honoured += load(&stripe.hints_honoured);
             s.hints_clamped += load(&stripe.hints_clamped);
@@ -183,6 +192,11 @@ impl RetryCounters {
 
     pub(crate) fn retry(&self) {
         add(&self.mine().retries);
+    }
+
+    #[inline]
+    pub(crate) fn succeeded(&self) {
+        add(&self.mine().successes);
     }
 
     pub(crate) fn cancelled(&self) {
@@ -225,17 +239,57 @@ impl fmt::Debug for RetryCounters {
 // === impl RetrySnapshot ===
 
 impl RetrySnapshot {
-    /// Load amplification, `attempts / requests`; `None` before any request.
+    /// Attempts that reached the transport: [`attempts`](Self::attempts)
+    /// less the [local rejections](Self::local_rejections). A local
+    /// rejection ends its request, so each counts once.
     ///
     /// # Examples
     ///
     /// ```
-    /// # use failsoft::retry::RetrySnapshot;
+    /// # use failsoft::retry::{GiveUps, RetrySnapshot};
+    /// let s = RetrySnapshot {
+    ///     requests: 10,
+    ///     attempts: 11,
+    ///     retries: 1,
+    ///     give_ups: GiveUps { local_rejection: 8, ..Default::default() },
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(s.sent(), 3);
+    /// ```
+    pub const fn sent(&self) -> u64 {
+        self.attempts.saturating_sub(self.give_ups.local_rejection)
+    }
+
+    /// Attempts rejected locally by a layer below (circuit open, throttled):
+    /// they never reached the transport.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::retry::{GiveUps, RetrySnapshot};
+    /// let s = RetrySnapshot { give_ups: GiveUps { local_rejection: 2, ..Default::default() }, ..Default::default() };
+    /// assert_eq!(s.local_rejections(), 2);
+    /// ```
+    pub const fn local_rejections(&self) -> u64 {
+        self.give_ups.local_rejection
+    }
+
+    /// Load amplification: attempts that reached the transport
+    /// ([`sent`](Self::sent)) per logical request; `None` before any
+    /// request. Below 1 when layers below shed load locally.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::retry::{GiveUps, RetrySnapshot};
     /// let s = RetrySnapshot { requests: 4, attempts: 6, ..Default::default() };
     /// assert_eq!(s.amplification(), Some(1.5));
+    /// // Three of the attempts were rejected by an open breaker.
+    /// let shed = RetrySnapshot { give_ups: GiveUps { local_rejection: 3, ..s.give_ups }, ..s };
+    /// assert_eq!(shed.amplification(), Some(0.75));
     /// ```
     pub fn amplification(&self) -> Option<f64> {
-        (self.requests > 0).then(|| self.attempts as f64 / self.requests as f64)
+        (self.requests > 0).then(|| self.sent() as f64 / self.requests as f64)
     }
 }
 
@@ -294,5 +348,7 @@ mod tests {
         let c = RetryCounters::new();
         c.stopped(StopReason::Succeeded);
         assert_eq!(c.snapshot().give_ups.total(), 0);
+        c.succeeded();
+        assert_eq!(c.snapshot().successes, 1);
     }
 }

@@ -19,7 +19,13 @@ use crate::rng::Rng;
 pub(super) struct Guard<S, C, B: RetryBudget, R> {
     pub(super) shared: Arc<Local<S, C, B, R>>,
     pub(super) stop: Option<StopReason>,
-    pub(super) withdrawn: Option<FailureKind>,
+    /// The receipt of the budget withdrawal for a retry not yet sent.
+    pub(super) withdrawn: Option<B::Receipt>,
+    /// What the last granted retry paid for (`None` before any retry).
+    pub(super) last_retry: Option<FailureKind>,
+    /// Attempts made when the backoff last restarted: a server pushback
+    /// resets the backoff to its first step (gRFC A6).
+    backoff_origin: u32,
 }
 
 /// How long the next attempt may run, and whether the deadline (rather
@@ -83,35 +89,76 @@ impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
         if hint == Some(Hint::Malformed) {
             shared.counters.malformed_hint();
         }
-        if hint == Some(Hint::DoNotRetry) {
-            return Err(StopReason::DoNotRetry);
-        }
-        if self.attempts >= shared.config.max_attempts {
-            return Err(StopReason::AttemptsExhausted);
-        }
-        Ok((kind, hint))
+        let stop = if hint == Some(Hint::DoNotRetry) {
+            StopReason::DoNotRetry
+        } else if self.attempts >= shared.config.max_attempts {
+            StopReason::AttemptsExhausted
+        } else {
+            return Ok((kind, hint));
+        };
+        // A failure that counts, though it is not retried (gRFC A6).
+        shared.budget.on_final_failure(kind);
+        Err(stop)
     }
 
     /// The delay before the next retry, or why no retry may start: the
-    /// backoff, raised to a (clamped) server hint, checked against the
-    /// deadline, then paid for from the budget.
+    /// backoff, raised to a `Retry-After` or replaced by a pushback (both
+    /// clamped), checked against the deadline, then paid for from the
+    /// budget.
     pub(super) fn plan(
         &mut self,
         kind: FailureKind,
         hint: Option<Hint>,
     ) -> Result<Duration, StopReason> {
+        let delay = match self.delay(kind, hint) {
+            Ok(delay) => delay,
+            Err(stop) => {
+                // The attempt failed and is not retried: it still counts.
+                self.guard.shared.budget.on_final_failure(kind);
+                return Err(stop);
+            }
+        };
+        let budget = &self.guard.shared.budget;
+        let receipt = budget.try_retry(kind).map_err(StopReason::Budget)?;
+        self.guard.withdrawn = Some(receipt);
+        self.guard.last_retry = Some(kind);
+        tracing::debug!(
+            attempt = self.attempts + 1,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            kind = kind.as_str(),
+            "retry scheduled"
+        );
+        Ok(delay)
+    }
+
+    /// The wait before the next attempt, or the deadline reason to stop.
+    fn delay(&mut self, kind: FailureKind, hint: Option<Hint>) -> Result<Duration, StopReason> {
         let shared = Arc::clone(&self.guard.shared);
         let config = &shared.config;
         let deadline = self.clock.deadline(config);
-        let rng = self.rng.get_or_insert_with(|| shared.streams.next_stream());
-        let mut delay = config
-            .backoff
-            .delay(self.attempts - 1, *self.previous_delay, rng);
         let now = deadline.map(|_| crate::time::now());
         let past_deadline = |wait: Duration| match (deadline, now) {
             (Some(deadline), Some(now)) => now.checked_add(wait).is_none_or(|at| at >= deadline),
             _ => false,
         };
+        if let Some(Hint::Pushback(wanted)) = hint {
+            // gRFC A6: retry in exactly this long, then start the backoff
+            // over from its first step.
+            if past_deadline(wanted) {
+                return Err(StopReason::Hint);
+            }
+            shared.counters.hint(wanted > config.max_hint);
+            self.guard.backoff_origin = self.attempts;
+            *self.previous_delay = Duration::ZERO;
+            return Ok(wanted.min(config.max_hint));
+        }
+        let rng = self.rng.get_or_insert_with(|| shared.streams.next_stream());
+        let step = self.attempts.saturating_sub(1 + self.guard.backoff_origin);
+        let backoff = match config.throttle_backoff {
+            Some(throttled) if kind == FailureKind::Throttled => throttled,
+            _ => config.backoff,
+        };
+        let mut delay = backoff.delay(step, *self.previous_delay, rng);
         if let Some(Hint::RetryAfter(wanted)) = hint {
             if past_deadline(wanted) {
                 return Err(StopReason::Hint);
@@ -122,15 +169,7 @@ impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
         if past_deadline(delay) {
             return Err(StopReason::Deadline);
         }
-        shared.budget.try_retry(kind).map_err(StopReason::Budget)?;
-        self.guard.withdrawn = Some(kind);
         *self.previous_delay = delay;
-        tracing::debug!(
-            attempt = self.attempts + 1,
-            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            kind = kind.as_str(),
-            "retry scheduled"
-        );
         Ok(delay)
     }
 }
@@ -138,11 +177,24 @@ impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
 // === impl Guard ===
 
 impl<S, C, B: RetryBudget, R> Guard<S, C, B, R> {
+    /// A request's accounts, empty.
+    pub(super) fn new(shared: Arc<Local<S, C, B, R>>) -> Self {
+        Self {
+            shared,
+            stop: None,
+            withdrawn: None,
+            last_retry: None,
+            backoff_origin: 0,
+        }
+    }
+
     /// Records why the request stopped.
     #[inline]
     pub(super) fn record(&mut self, stop: StopReason) {
         self.stop = Some(stop);
-        if !stop.is_success() {
+        if stop.is_success() {
+            self.shared.counters.succeeded();
+        } else {
             self.gave_up(stop);
         }
     }
@@ -156,8 +208,8 @@ impl<S, C, B: RetryBudget, R> Guard<S, C, B, R> {
 
 impl<S, C, B: RetryBudget, R> Drop for Guard<S, C, B, R> {
     fn drop(&mut self) {
-        if let Some(kind) = self.withdrawn.take() {
-            self.shared.budget.cancel_retry(kind);
+        if let Some(receipt) = self.withdrawn.take() {
+            self.shared.budget.cancel_retry(receipt);
         }
         if self.stop.is_none() {
             self.shared.counters.cancelled();
@@ -177,6 +229,7 @@ mod tests {
             attempt_timeout,
             max_hint: Duration::from_secs(60),
             honor_hints: true,
+            throttle_backoff: None,
         }
     }
 

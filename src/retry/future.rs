@@ -25,7 +25,14 @@ use crate::rng::Rng;
 pin_project! {
     /// The future of one logical request through [`Retry`](super::Retry).
     ///
-    /// Resolves to the last attempt's result, unchanged. After it resolves,
+    /// Resolves to the last attempt's result, unchanged. Every wait is
+    /// bounded by the deadline: the attempt in flight, the backoff sleep,
+    /// and the wait for the inner service to become ready for a retry (a
+    /// `Buffer`, `ConcurrencyLimit` or balancer may stay unready through an
+    /// outage). When the deadline passes during that last wait, the request
+    /// stops with [`StopReason::Deadline`], gives its budget withdrawal
+    /// back, and resolves to the last attempt's result; no retry is sent
+    /// once the deadline has passed. After it resolves,
     /// [`stop_reason`](Self::stop_reason) says why retrying stopped and
     /// [`attempts`](Self::attempts) how many attempts were sent.
     ///
@@ -62,9 +69,13 @@ pin_project! {
         #[pin]
         state: State<S::Future>,
         // The attempt timeout while an attempt runs (armed only once the
-        // attempt is pending), the backoff sleep between attempts.
+        // attempt is pending), the backoff sleep between attempts, then the
+        // deadline while the service for the retry is not ready.
         #[pin]
         timer: Option<Sleep>,
+        // The result of the last attempt while the next one waits, returned
+        // if the deadline passes before the retry can be sent.
+        last: Option<Result<S::Response, BoxError>>,
         // The service for retries, taken from the layer's spare clone the
         // first time a retry is due.
         svc: Option<S>,
@@ -82,7 +93,8 @@ pin_project! {
     enum State<F> {
         Attempt { #[pin] fut: F },
         Backoff,
-        Ready,
+        // `armed`: the timer is set to the deadline.
+        Ready { armed: bool },
         Done,
     }
 }
@@ -99,13 +111,10 @@ where
         Self {
             state: State::Attempt { fut },
             timer: None,
+            last: None,
             svc: None,
             req,
-            guard: Guard {
-                shared,
-                stop: None,
-                withdrawn: None,
-            },
+            guard: Guard::new(shared),
             attempts: 1,
             clock,
             previous_delay: Duration::ZERO,
@@ -185,6 +194,7 @@ where
                         Some(delay) => {
                             let mut this = self.as_mut().project();
                             arm(this.timer.as_mut(), after(delay));
+                            *this.last = Some(result);
                             this.state.set(State::Backoff);
                         }
                     }
@@ -193,20 +203,51 @@ where
                     if let Some(timer) = this.timer.as_mut().as_pin_mut() {
                         ready!(timer.poll(cx));
                     }
-                    this.state.set(State::Ready);
+                    this.state.set(State::Ready { armed: false });
                 }
-                StateProj::Ready => {
+                StateProj::Ready { armed } => {
                     let svc = this
                         .svc
                         .get_or_insert_with(|| this.guard.shared.retry_service());
-                    if let Err(err) = ready!(svc.poll_ready(cx)) {
-                        // The inner service failed before the retry could
-                        // be sent; the withdrawal is spent, not refunded.
-                        this.guard.withdrawn = None;
-                        this.state.set(State::Done);
-                        let err = Err(err.into());
-                        this.guard.record(StopReason::NonRetryable);
-                        return Poll::Ready(err);
+                    // Started by the plan that scheduled this retry.
+                    let deadline = this.clock.deadline(&this.guard.shared.config);
+                    match svc.poll_ready(cx) {
+                        Poll::Ready(Ok(())) => {
+                            // A retry path only: the clock is read to send
+                            // nothing past the deadline, however late the
+                            // backoff timer or the readiness came.
+                            if deadline.is_some_and(|d| crate::time::now() >= d) {
+                                return Poll::Ready(self.as_mut().expire());
+                            }
+                        }
+                        Poll::Ready(Err(err)) => {
+                            // The inner service failed before the retry could
+                            // be sent; the withdrawal is spent, not refunded.
+                            this.guard.withdrawn = None;
+                            *this.last = None;
+                            this.state.set(State::Done);
+                            let err = Err(err.into());
+                            this.guard.record(StopReason::NonRetryable);
+                            return Poll::Ready(err);
+                        }
+                        Poll::Pending => {
+                            let Some(deadline) = deadline else {
+                                return Poll::Pending;
+                            };
+                            if !*armed {
+                                *armed = true;
+                                arm(this.timer.as_mut(), deadline);
+                            }
+                            let fired = this
+                                .timer
+                                .as_mut()
+                                .as_pin_mut()
+                                .is_some_and(|timer| timer.poll(cx).is_ready());
+                            if !fired {
+                                return Poll::Pending;
+                            }
+                            return Poll::Ready(self.as_mut().expire());
+                        }
                     }
                     self.as_mut().send_retry();
                 }
@@ -224,9 +265,26 @@ where
     B: RetryBudget,
     R: Replay<Req>,
 {
+    /// The deadline passed before the retry could be sent: gives the
+    /// budget withdrawal back and answers with the last attempt's result.
+    #[cold]
+    fn expire(self: Pin<&mut Self>) -> Result<S::Response, BoxError> {
+        let mut this = self.project();
+        this.state.set(State::Done);
+        if let Some(receipt) = this.guard.withdrawn.take() {
+            this.guard.shared.budget.cancel_retry(receipt);
+        }
+        this.guard.record(StopReason::Deadline);
+        let limit = this.guard.shared.config.deadline.unwrap_or_default();
+        this.last
+            .take()
+            .unwrap_or_else(|| Err(Box::new(TimedOut::new(limit, true)) as BoxError))
+    }
+
     /// Sends the next attempt on the (ready) service clone.
     fn send_retry(self: Pin<&mut Self>) {
         let mut this = self.project();
+        *this.last = None;
         let shared = &this.guard.shared;
         let copy = this
             .req
@@ -275,8 +333,8 @@ where
             Err(StopReason::Succeeded) => {
                 // The common case, settled without carrying a stop reason
                 // through memory.
-                let retried = session.attempts > 1;
-                session.guard.shared.budget.on_success(retried);
+                let last_retry = session.guard.last_retry;
+                session.guard.shared.budget.on_success_after(last_retry);
                 session.guard.record(StopReason::Succeeded);
                 return None;
             }

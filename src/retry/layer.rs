@@ -90,6 +90,7 @@ const DEFAULT_CONFIG: Config = Config {
     attempt_timeout: None,
     max_hint: Duration::from_secs(60),
     honor_hints: true,
+    throttle_backoff: None,
 };
 
 // === impl RetryLayer ===
@@ -210,6 +211,17 @@ impl<C, B, R> RetryLayerBuilder<C, B, R> {
         self
     }
 
+    /// A separate delay schedule for retries after a throttling error
+    /// ([`FailureKind::Throttled`](crate::classify::FailureKind::Throttled)).
+    /// Default: none, every retry uses [`backoff`](Self::backoff). The
+    /// schedule's step is still the request's retry count. AWS's 2026
+    /// standard mode backs off from 50 ms after errors and from 1 s after
+    /// throttling errors.
+    pub const fn throttle_backoff(mut self, backoff: ExponentialBackoff) -> Self {
+        self.config.throttle_backoff = Some(backoff);
+        self
+    }
+
     /// An overall deadline per logical request: attempts are cut short at
     /// it, and no retry starts whose delay would end past it.
     ///
@@ -230,8 +242,8 @@ impl<C, B, R> RetryLayerBuilder<C, B, R> {
         self
     }
 
-    /// The longest server retry-after hint honoured; longer hints are cut
-    /// to it. Default 60 s.
+    /// The longest server hint honoured (`Retry-After`, gRPC pushback);
+    /// longer hints are cut to it. Default 60 s.
     pub const fn max_hint(mut self, max_hint: Duration) -> Self {
         self.config.max_hint = max_hint;
         self

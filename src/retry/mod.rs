@@ -10,9 +10,10 @@
 //! - the overall deadline: each attempt's timeout is the smaller of the
 //!   per-attempt timeout and the time remaining, and no retry starts whose
 //!   delay would end past the deadline;
-//! - a server hint: `Retry-After` sets a floor on the delay (clamped to
-//!   [`max_hint`](RetryLayerBuilder::max_hint)); a hint reaching past the
-//!   deadline, or "do not retry", ends retrying at once;
+//! - a server hint: `Retry-After` sets a floor on the delay, a gRPC
+//!   pushback sets the delay exactly and restarts the backoff (both
+//!   clamped to [`max_hint`](RetryLayerBuilder::max_hint)); a hint reaching
+//!   past the deadline, or "do not retry", ends retrying at once;
 //! - the retry budget refusing ([`RetryBudget`]);
 //! - a local rejection from a failsoft layer below (circuit open,
 //!   throttled): never retried, whatever the classifier says.
@@ -142,6 +143,7 @@ pub(crate) struct Config {
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) max_hint: Duration,
     pub(crate) honor_hints: bool,
+    pub(crate) throttle_backoff: Option<ExponentialBackoff>,
 }
 
 /// The layer's configuration: classifier and replay by value; budget,

@@ -167,7 +167,7 @@ fn drive(
     let start = Instant::now();
     let period = Period::new(s);
     // Installed before the layers are built: they read it from the start.
-    let mut clock = Clock::install(start, TIMER_SPAN_MS, period.tick_ms);
+    let mut clock = Clock::install(start, TIMER_SPAN_MS, period.tick_ms)?;
     let Setup {
         backend,
         mut fleets,

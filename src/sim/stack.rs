@@ -14,7 +14,7 @@ use super::backend::{Call, Lane, Served, Shed};
 use super::scenario::ClientSpec;
 use crate::backoff::{ExponentialBackoff, Jitter};
 use crate::breaker::{Breaker, BreakerConfig};
-use crate::budget::{BudgetRefused, RatioBudget, RetryBudget};
+use crate::budget::{BudgetRefused, RatioBudget, RatioReceipt, RetryBudget};
 use crate::classify::{FailureKind, Verdict, classify_error};
 use crate::fallback::{FallbackLayer, FallbackReason};
 use crate::retry::RetryLayer;
@@ -94,22 +94,24 @@ enum Budget {
 }
 
 impl RetryBudget for Budget {
+    type Receipt = Option<RatioReceipt>;
+
     fn on_request(&self) {
         if let Budget::Ratio(b) = self {
             b.on_request();
         }
     }
 
-    fn try_retry(&self, kind: FailureKind) -> Result<(), BudgetRefused> {
+    fn try_retry(&self, kind: FailureKind) -> Result<Option<RatioReceipt>, BudgetRefused> {
         match self {
-            Budget::Off => Ok(()),
-            Budget::Ratio(b) => b.try_retry(kind),
+            Budget::Off => Ok(None),
+            Budget::Ratio(b) => b.try_retry(kind).map(Some),
         }
     }
 
-    fn cancel_retry(&self, kind: FailureKind) {
-        if let Budget::Ratio(b) = self {
-            b.cancel_retry(kind);
+    fn cancel_retry(&self, receipt: Option<RatioReceipt>) {
+        if let (Budget::Ratio(b), Some(receipt)) = (self, receipt) {
+            b.cancel_retry(receipt);
         }
     }
 

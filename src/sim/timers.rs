@@ -9,17 +9,43 @@
 //! first millisecond at or after it, and timers of one millisecond fire in
 //! the order they were set.
 //!
-//! The layers reach this through `crate::time`: on a thread without an
-//! installed [`Clock`] they use Tokio's clock and timers as always.
+//! The layers reach this through the crate's time seam
+//! ([`failsoft::time::Timer`](crate::time::Timer)), as any program that keeps
+//! its own time would: on a thread without an installed [`Clock`] the
+//! replay's timer answers `None`, and the layers use Tokio's clock and
+//! timers as always.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::wheel::{Wheel, ms_ceil};
+use crate::time::{Timer, TimerSleep};
+
+/// The replay's [`Timer`]: the thread's [`Clock`], where one is installed.
+struct ReplayTimer;
+
+static REPLAY_TIMER: ReplayTimer = ReplayTimer;
+
+impl Timer for ReplayTimer {
+    #[inline]
+    fn now(&self) -> Option<Instant> {
+        now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Option<Pin<Box<dyn TimerSleep>>> {
+        SimSleep::until(deadline).map(|s| Box::pin(s) as Pin<Box<dyn TimerSleep>>)
+    }
+
+    fn sleep(&self, delay: Duration) -> Option<Pin<Box<dyn TimerSleep>>> {
+        SimSleep::after(delay).map(|s| Box::pin(s) as Pin<Box<dyn TimerSleep>>)
+    }
+}
 
 thread_local! {
     /// The simulated time, while a [`Clock`] is installed on this thread.
@@ -73,7 +99,17 @@ fn ms_after(t0: Instant, at: Instant) -> u64 {
 impl Clock {
     /// Installs a clock at `t0` on this thread, replacing any other. Timers
     /// up to `span_ms` ahead go into a ring of `bucket_ms` buckets.
-    pub(crate) fn install(t0: Instant, span_ms: u64, bucket_ms: u64) -> Clock {
+    ///
+    /// # Errors
+    ///
+    /// When the process installed another [`Timer`] first: the layers
+    /// would not read this clock.
+    pub(crate) fn install(t0: Instant, span_ms: u64, bucket_ms: u64) -> std::io::Result<Clock> {
+        if !crate::time::install(&REPLAY_TIMER) {
+            return Err(std::io::Error::other(
+                "another failsoft::time::Timer is installed; the replay needs its own",
+            ));
+        }
         NOW.set(Some(t0));
         TIMERS.set(Some(Timers {
             t0,
@@ -82,10 +118,10 @@ impl Clock {
             wakers: Vec::new(),
             free: Vec::new(),
         }));
-        Clock {
+        Ok(Clock {
             fired: Vec::new(),
             _thread: PhantomData,
-        }
+        })
     }
 
     /// The millisecond of the first timer due by `until`, if any.
@@ -241,6 +277,20 @@ impl SimSleep {
             }
             Poll::Pending
         })
+    }
+}
+
+impl Future for SimSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        SimSleep::poll(&mut self, cx)
+    }
+}
+
+impl TimerSleep for SimSleep {
+    fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
+        SimSleep::reset(&mut self, deadline);
     }
 }
 

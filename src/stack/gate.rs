@@ -22,8 +22,10 @@ pub use self::future::GateFuture;
 /// It does exactly what a [`Throttle`](crate::throttle::Throttle) around a
 /// [`CircuitBreaker`](crate::breaker::CircuitBreaker) does, in the same
 /// order: the throttle admits or sheds the attempt first, then the breaker
-/// admits it or fails fast; when the attempt ends, the breaker records its
-/// outcome, then the throttle counts it as an accept or not. The one
+/// admits it or fails fast; an attempt both admit is sent and counts for
+/// the throttle as a request; when it ends, the breaker records its
+/// outcome, then the throttle counts it as an accept or not. A rejection
+/// by either gate counts for neither (see the [stack docs](super)). The one
 /// difference is cost: each call takes one reference to the two shared
 /// handles instead of one each, which saves two atomic operations per
 /// call on the stack's hot path.
@@ -75,6 +77,13 @@ pub struct Gate<S, C = DefaultClassify> {
 pub(crate) struct Guards {
     pub(crate) throttle: ThrottleHandle,
     pub(crate) breaker: Breaker,
+}
+
+impl crate::throttle::Owner for Arc<Guards> {
+    #[inline]
+    fn throttle(&self) -> &ThrottleHandle {
+        &self.throttle
+    }
 }
 
 // === impl Gate ===
@@ -183,7 +192,7 @@ where
                 self.classify.clone(),
                 self.slow_call,
             ),
-            Err(open) => GateFuture::open(open, Arc::clone(&self.guards)),
+            Err(open) => GateFuture::open(open),
         }
     }
 }
@@ -195,8 +204,8 @@ fn boxed(throttled: Throttled) -> BoxError {
 
 impl<S, C> Gate<S, C> {
     /// The inner service failed to get ready: the breaker's permit goes
-    /// back; the throttle counted the request already and keeps its
-    /// admission.
+    /// back; the throttle keeps its admission (it counts nothing until the
+    /// request is sent).
     #[cold]
     fn not_ready(&mut self, e: BoxError) -> BoxError {
         self.admit.clear();

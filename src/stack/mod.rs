@@ -29,6 +29,51 @@
 //!   them would cancel their futures, and a cancelled call counts as
 //!   nothing.)
 //!
+//! # What each gate counts
+//!
+//! Gates never feed on each other: a rejection made by failsoft itself is
+//! not evidence that the backend refused, so no gate counts another's.
+//!
+//! | gate | counts | does not count |
+//! | --- | --- | --- |
+//! | retry budget | logical requests (deposits), retries it granted | local rejections (they are never retried) |
+//! | throttle | attempts sent to the backend, when they end (an accept or not); its own probabilistic rejections, as the SRE rule requires | attempts the breaker rejected, requests held by pacing, callers that gave up waiting for readiness |
+//! | breaker | attempts it admitted, when they end: failures, slow calls | local rejections from further in, overload answers carrying a `Retry-After` (overload is not outage) |
+//! | [`RetryCounters`] | [`sent`](crate::retry::RetrySnapshot::sent) attempts apart from [`local_rejections`](crate::retry::RetrySnapshot::local_rejections); amplification is sent ÷ requests | |
+//!
+//! # How the stack comes back after an outage
+//!
+//! Shedding load is half the job; the other half is letting it back in
+//! as soon as the backend can take it, and not all at once.
+//!
+//! - **The throttle forgets quickly.** Its probability is bounded by its
+//!   two newest buckets (2 to 4 s): once they show the backend accepting
+//!   three quarters of what was sent, it stops rejecting, whatever the rest
+//!   of its 2-minute window remembers. After a minute of failures at the
+//!   0.9 cap, a healed backend gets every request within 4 s
+//!   (`tests/recovery.rs`).
+//! - **Server pacing is honoured client-wide.** An overload answer
+//!   (classified [`FailureKind::Throttled`](crate::classify::FailureKind::Throttled))
+//!   with a `Retry-After` paces the whole client until then, jittered by
+//!   ×U(1, 1.2) so a fleet does not return in one instant, and clamped to
+//!   60 s: a quiet client holds its requests; a busy one keeps sending at
+//!   1.1 times the rate the backend accepted. The breaker does not count
+//!   such answers, so a rate limit never trips a long open. Against a
+//!   server allowing 200 requests/s while 1,000/s are asked, the stack
+//!   sends a quarter of the requests, gets at least 90 % of what the server
+//!   allows, and serves 100 % within a second of the load dropping.
+//! - **The breaker works at device rates and does not flap.** The stack's
+//!   breaker judges rates over a 60 s time window once it holds 5 calls
+//!   (0.1 requests/s is enough), counts calls slower than half the attempt
+//!   timeout as slow, remembers its trips until it has stayed closed for 2
+//!   minutes (so open times keep growing through a flapping episode), and
+//!   ramps traffic back over a jittered period that grows with those trips.
+//!   A device asking once a minute is served within one open-time cap
+//!   (60 s) of its backend healing.
+//! - **Probes are not held hostage.** Half-open gives the slots of probes
+//!   stuck waiting for readiness to other calls after 30 s
+//!   ([`BreakerConfigBuilder::half_open_wait`]).
+//!
 //! Every layer made by one [`StackLayer`] shares one budget, one throttle
 //! and one breaker: use one `StackLayer` per backend. For other budgets,
 //! classifiers or per-endpoint breakers, assemble the layers by hand in a
@@ -101,7 +146,7 @@ use std::time::Duration;
 use tower::Layer;
 
 use crate::backoff::ExponentialBackoff;
-use crate::breaker::{Breaker, BreakerConfig, BreakerConfigBuilder};
+use crate::breaker::{Breaker, BreakerConfig, BreakerConfigBuilder, Window};
 use crate::budget::{RatioBudget, RatioBudgetBuilder};
 use crate::classify::{ByResult, DefaultClassify};
 use crate::error::ConfigError;
@@ -177,7 +222,7 @@ pub struct StackBuilder<F = Decline, C = DefaultClassify, R = CloneRequest> {
     backoff: Option<ExponentialBackoff>,
     budget: RatioBudgetBuilder,
     throttle: Option<ThrottleBuilder>,
-    breaker: BreakerConfigBuilder,
+    breaker: Option<BreakerConfigBuilder>,
     seed: Option<u64>,
     fallback: F,
     on_failures: bool,
@@ -199,13 +244,48 @@ impl StackLayer {
             // `None`: the default throttle, with answers slower than half
             // the attempt timeout counted as no accepts (see `build`).
             throttle: None,
-            breaker: BreakerConfig::builder(),
+            // `None`: the stack's breaker (see `StackBuilder::breaker`).
+            breaker: None,
             seed: None,
             fallback: Decline,
             on_failures: false,
             classify: DefaultClassify,
             replay: CloneRequest,
         }
+    }
+}
+
+impl StackLayer {
+    /// The stack's default breaker for a given attempt timeout (what
+    /// [`build`](StackBuilder::build) uses unless [`breaker`](StackBuilder::breaker) was
+    /// given), to start a custom breaker from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::breaker::Window;
+    /// use failsoft::stack::StackLayer;
+    /// use std::time::Duration;
+    ///
+    /// let cfg = StackLayer::default_breaker(Duration::from_secs(2)).build()?;
+    /// assert_eq!(cfg.window(), Window::Time { length: Duration::from_secs(60), buckets: 12 });
+    /// assert_eq!(cfg.slow_call_rate(), Some(0.5));
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub const fn default_breaker(attempt_timeout: Duration) -> BreakerConfigBuilder {
+        BreakerConfig::builder()
+            .window(Window::Time {
+                length: Duration::from_secs(60),
+                buckets: 12,
+            })
+            .minimum_calls(5)
+            .slow_calls(
+                0.5,
+                match attempt_timeout.checked_div(2) {
+                    Some(half) => half,
+                    None => attempt_timeout,
+                },
+            )
     }
 }
 
@@ -295,9 +375,20 @@ impl<F, C, R> StackBuilder<F, C, R> {
         self
     }
 
-    /// The breaker. Default: [`BreakerConfig::builder`].
+    /// The breaker; this replaces the stack's default whole.
+    ///
+    /// Default: [`BreakerConfig::builder`] judged the way a device needs:
+    /// rates over a 60 s time window (in 12 buckets) once it holds 5 calls,
+    /// so they work at 0.1 requests per second, where a count window of
+    /// 100 calls with a minimum of 20 would take minutes to fill; and
+    /// calls slower than half the attempt timeout count as slow, tripping
+    /// the breaker when half the window's calls are, before a backend's
+    /// queue grows to the timeout. Everything else as
+    /// [`BreakerConfig`]'s defaults: 5 failures in a row, a 50 % failure
+    /// rate, growing open times remembered for 2 minutes, a jittered
+    /// ramp-up. See [`StackLayer::default_breaker`].
     pub const fn breaker(mut self, breaker: BreakerConfigBuilder) -> Self {
-        self.breaker = breaker;
+        self.breaker = Some(breaker);
         self
     }
 
@@ -508,7 +599,9 @@ impl<F, C, R> StackBuilder<F, C, R> {
         let mut throttle = self
             .throttle
             .unwrap_or_else(|| ThrottleLayer::builder().slow_call(self.attempt_timeout / 2));
-        let mut breaker = self.breaker;
+        let mut breaker = self
+            .breaker
+            .unwrap_or_else(|| StackLayer::default_breaker(self.attempt_timeout));
         if let Some([r, t, b]) = seeds {
             retry = retry.seed(r);
             throttle = throttle.seed(t);

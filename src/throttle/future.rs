@@ -9,7 +9,7 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 
 use super::handle::ThrottleHandle;
-use super::settle::{Slow, settle};
+use super::settle::{Sent, Slow};
 use crate::BoxError;
 use crate::classify::Classify;
 use crate::error::Throttled;
@@ -21,10 +21,8 @@ pin_project! {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future before it completes records nothing more: the
-    /// request was already counted when it was admitted, and an unfinished
-    /// request is not an accept. A slow call dropped before it completes is
-    /// likewise counted only as a request.
+    /// Dropping the future before it completes counts the request without
+    /// an accept: it was sent, and an unfinished request is not an accept.
     ///
     /// # Examples
     ///
@@ -60,7 +58,7 @@ pin_project! {
             #[pin]
             fut: F,
             classify: C,
-            handle: Arc<ThrottleHandle>,
+            sent: Sent<Arc<ThrottleHandle>>,
             slow: Slow,
         },
     }
@@ -86,7 +84,7 @@ impl<F, C> ResponseFuture<F, C> {
             kind: Kind::Called {
                 fut,
                 classify,
-                handle,
+                sent: Sent::new(handle),
                 slow: Slow::new(slow_call),
             },
         }
@@ -111,7 +109,7 @@ where
             KindProj::Called {
                 fut,
                 classify,
-                handle,
+                sent,
                 slow,
             } => {
                 let result = match fut.poll(cx) {
@@ -121,8 +119,8 @@ where
                         return Poll::Pending;
                     }
                 };
-                let outcome = classify.classify(&(), &result).outcome;
-                settle(handle, outcome, &result, *slow);
+                let verdict = classify.classify(&(), &result);
+                sent.settle(verdict, &result, *slow);
                 Poll::Ready(result)
             }
         }

@@ -3,10 +3,12 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 use tokio::time::Instant;
 
+use super::pace::Pacer;
 use super::window::Window;
 use crate::error::Throttled;
 use crate::rng::Rng;
@@ -71,7 +73,9 @@ pub struct ThrottleHandle {
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct ThrottleSnapshot {
-    /// Requests counted since the throttle was built (sent or rejected).
+    /// Requests since the throttle was built: those sent to the backend,
+    /// and those the throttle itself rejected by its probability (not
+    /// those held by pacing, nor an inner layer's local rejections).
     pub requests: u64,
     /// Requests rejected locally.
     pub rejected: u64,
@@ -83,6 +87,9 @@ pub struct ThrottleSnapshot {
     pub window_accepts: u64,
     /// The local rejection probability now.
     pub probability: f64,
+    /// The end of the server's pacing, while it is in force
+    /// ([`ThrottleHandle::pace_at`]).
+    pub paced_until: Option<Instant>,
 }
 
 struct Shared {
@@ -102,18 +109,20 @@ struct State {
     requests: u64,
     rejected: u64,
     accepts: u64,
+    pacer: Pacer,
 }
 
 // === impl ThrottleHandle ===
 
 impl ThrottleHandle {
-    pub(super) fn new(window: Window, rng: Rng) -> Self {
+    pub(super) fn new(window: Window, rng: Rng, pacer: Pacer) -> Self {
         let state = State {
             window,
             rng,
             requests: 0,
             rejected: 0,
             accepts: 0,
+            pacer,
         };
         Self {
             shared: Arc::new(Shared {
@@ -165,13 +174,6 @@ impl ThrottleHandle {
         f64::from_bits(self.shared.probability.load(Ordering::Relaxed)) == 0.0
     }
 
-    /// Folds pending counts in and refreshes the published probability.
-    fn refresh_at(&self, now: Instant) {
-        let mut st = self.lock_at(now);
-        let p = st.window.probability(now);
-        self.publish(p);
-    }
-
     /// The healthy path's periodic refresh. It folds in the calling
     /// thread's own pending counts only, so it does not take the cache
     /// lines other threads count on. Should that make the probability rise
@@ -190,53 +192,70 @@ impl ThrottleHandle {
             shared.pending_accepts.take_own(),
         );
         st.fold(now, requests, accepts);
-        let mut p = st.window.probability(now);
+        let mut p = st.published(now);
         if p > 0.0 {
             st.fold(
                 now,
                 shared.pending_requests.take(),
                 shared.pending_accepts.take(),
             );
-            p = st.window.probability(now);
+            p = st.published(now);
         }
         self.publish(p);
     }
 
-    /// The layer's admission: clock-free while the probability is 0.
+    /// The layer's admission: clock-free while the probability is 0 and
+    /// no pacing is in force. Decides only; the request counts when its
+    /// attempt ends ([`accept`](Self::accept), [`failed`](Self::failed)).
     #[inline]
     pub(crate) fn admit(&self) -> Result<(), Throttled> {
         if self.healthy() {
-            if self.shared.pending_requests.increment() % FOLD_EVERY == FOLD_EVERY - 1 {
-                self.refresh_own();
-            }
             return Ok(());
         }
         self.admit_at(crate::time::now())
     }
 
-    /// The layer's accept: clock-free while the probability is 0.
+    /// The layer's count of a sent request that the backend accepted:
+    /// clock-free while the probability is 0.
     #[inline]
-    pub(super) fn accept(&self) {
+    pub(crate) fn accept(&self) {
         if self.healthy() {
-            // Folded with the requests (every accept had its request, and
-            // accepts only lower the probability): no clock read here.
-            self.shared.pending_accepts.increment();
+            let shared = &*self.shared;
+            shared.pending_accepts.increment();
+            if shared.pending_requests.increment() % FOLD_EVERY == FOLD_EVERY - 1 {
+                self.refresh_own();
+            }
             return;
         }
-        self.record_accept_at(crate::time::now());
+        let now = crate::time::now();
+        let mut st = self.lock_at(now);
+        st.fold(now, 1, 1);
+        self.publish(st.published(now));
     }
 
-    /// The layer's failed attempt: brings the probability up to date at once.
+    /// The layer's count of a sent request that the backend did not accept
+    /// (or that was dropped before it ended): brings the probability up to
+    /// date at once.
     pub(crate) fn failed(&self) {
-        self.refresh_at(crate::time::now());
+        let now = crate::time::now();
+        let mut st = self.lock_at(now);
+        st.fold(now, 1, 0);
+        self.publish(st.published(now));
     }
 
-    /// Decides one request at `now`: draws against the current probability,
-    /// counts the request, and on rejection returns the error to hand back.
+    /// Decides one request at `now`: while the server's pacing is in force
+    /// (see [`pace_at`](Self::pace_at)), by the pace; otherwise by a draw
+    /// against the current probability. A request rejected by the draw
+    /// counts as a request without an accept (the SRE rule); one held by
+    /// the pacing counts for nothing; one admitted counts once it is sent
+    /// and ends
+    /// ([`record_request_at`](Self::record_request_at),
+    /// [`record_accept_at`](Self::record_accept_at)).
     ///
     /// # Errors
     ///
-    /// [`Throttled`] carrying the probability in force, when rejected.
+    /// [`Throttled`] carrying the probability in force (and the end of the
+    /// pacing, if that is what rejected it), when rejected.
     ///
     /// # Examples
     ///
@@ -245,26 +264,103 @@ impl ThrottleHandle {
     /// use tokio::time::Instant;
     /// let handle = ThrottleLayer::builder().seed(3).build()?.handle();
     /// assert!(handle.admit_at(Instant::now()).is_ok()); // nothing failed yet
+    /// assert_eq!(handle.snapshot().requests, 0); // decided, not yet sent
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn admit_at(&self, now: Instant) -> Result<(), Throttled> {
         let mut st = self.lock_at(now);
-        let p = st.window.probability(now);
-        self.publish(p);
-        let reject = p > 0.0 && st.rng.chance(p);
-        st.window.record_request(now);
-        st.requests = st.requests.saturating_add(1);
-        if reject {
+        let st = &mut *st;
+        let verdict = match st.pacer.admit(now) {
+            Some(paced) => paced,
+            None => {
+                let p = st.window.probability(now);
+                if p > 0.0 && st.rng.chance(p) {
+                    // The SRE rule counts the client's own rejections as
+                    // requests: that is what holds it near K × accepts.
+                    st.window.record_rejection(now);
+                    st.requests = st.requests.saturating_add(1);
+                    Err(Throttled::new(p))
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        self.publish(st.published(now));
+        if let Err(rejection) = &verdict {
             st.rejected = st.rejected.saturating_add(1);
-            drop(st);
-            tracing::debug!(probability = p, "throttled a request locally");
-            Err(Throttled::new(p))
-        } else {
-            Ok(())
+            tracing::debug!(
+                probability = rejection.probability(),
+                paced = rejection.paced_until().is_some(),
+                "throttled a request locally"
+            );
         }
+        verdict
     }
 
-    /// Counts a request at `now` without deciding it.
+    /// Paces the whole client after an overload answer whose server asked
+    /// it to come back after `wait` (a `Retry-After` on a 429 or 503, or
+    /// gRPC pushback): until `now + wait × U(1, 1.2)`, the wait clamped to
+    /// [`max_pace`](super::ThrottleBuilder::max_pace). A client busy enough
+    /// to measure what the backend accepts (at least `min_requests` accepts
+    /// in the window's newest two buckets) keeps sending at 1.1 times that
+    /// accept rate; a quieter client holds every request until then. A
+    /// pace already in force is extended, never shortened; a zero wait
+    /// does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::throttle::ThrottleLayer;
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// let handle = ThrottleLayer::builder().seed(3).build()?.handle();
+    /// let now = Instant::now();
+    /// handle.pace_at(now, Duration::from_secs(2));
+    /// let err = handle.admit_at(now).unwrap_err(); // a quiet client holds
+    /// let until = err.paced_until().unwrap();
+    /// assert!(until >= now + Duration::from_secs(2));
+    /// assert!(until <= now + Duration::from_millis(2_400));
+    /// assert!(handle.admit_at(until).is_ok());
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn pace_at(&self, now: Instant, wait: Duration) {
+        let mut st = self.lock_at(now);
+        let st = &mut *st;
+        let rate = st.window.busy_accept_rate(now);
+        let jitter = 1.0 + 0.2 * st.rng.next_f64();
+        if let Some(until) = st.pacer.pace(now, wait, jitter, rate) {
+            tracing::debug!(
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                until_ms = u64::try_from(until.saturating_duration_since(now).as_millis())
+                    .unwrap_or(u64::MAX),
+                rate,
+                "pacing the client to the server's hint"
+            );
+        }
+        self.publish(st.published(now));
+    }
+
+    /// The end of the server's pacing, if it is in force at `now`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::throttle::ThrottleLayer;
+    /// use tokio::time::Instant;
+    /// let handle = ThrottleLayer::builder().build()?.handle();
+    /// assert_eq!(handle.paced_until_at(Instant::now()), None);
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn paced_until_at(&self, now: Instant) -> Option<Instant> {
+        let mut st = self.lock_at(now);
+        let until = st.pacer.until(now);
+        self.publish(st.published(now));
+        until
+    }
+
+    /// Counts a request sent to the backend at `now` (decided by
+    /// [`admit_at`](Self::admit_at), or by the caller), without an accept
+    /// (yet).
     ///
     /// # Examples
     ///
@@ -280,7 +376,7 @@ impl ThrottleHandle {
         let mut st = self.lock_at(now);
         st.window.record_request(now);
         st.requests = st.requests.saturating_add(1);
-        self.publish(st.window.probability(now));
+        self.publish(st.published(now));
     }
 
     /// Counts an accept (the backend handled a request) at `now`.
@@ -301,7 +397,7 @@ impl ThrottleHandle {
         let mut st = self.lock_at(now);
         st.window.record_accept(now);
         st.accepts = st.accepts.saturating_add(1);
-        self.publish(st.window.probability(now));
+        self.publish(st.published(now));
     }
 
     /// The local rejection probability at `now`.
@@ -316,8 +412,9 @@ impl ThrottleHandle {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn probability_at(&self, now: Instant) -> f64 {
-        let p = self.lock_at(now).window.probability(now);
-        self.publish(p);
+        let mut st = self.lock_at(now);
+        let p = st.window.probability(now);
+        self.publish(st.published(now));
         p
     }
 
@@ -356,6 +453,7 @@ impl ThrottleHandle {
             window_requests,
             window_accepts,
             probability,
+            paced_until: st.pacer.until(now),
         }
     }
 
@@ -376,6 +474,16 @@ impl ThrottleHandle {
 // === impl State ===
 
 impl State {
+    /// What the clock-free path reads: the probability, or 1 while a pace
+    /// is in force (so every call takes the locked path that enforces it).
+    fn published(&mut self, now: Instant) -> f64 {
+        if self.pacer.until(now).is_some() {
+            1.0
+        } else {
+            self.window.probability(now)
+        }
+    }
+
     /// Records counts taken from the clock-free path at `now`.
     fn fold(&mut self, now: Instant, requests: u64, accepts: u64) {
         if requests > 0 || accepts > 0 {

@@ -6,6 +6,7 @@ use tower::Layer;
 
 use super::Throttle;
 use super::handle::ThrottleHandle;
+use super::pace::Pacer;
 use super::window::Window;
 use crate::classify::DefaultClassify;
 use crate::error::{ConfigError, check_bucketed_window};
@@ -46,7 +47,8 @@ pub struct ThrottleLayer<C = DefaultClassify> {
 ///
 /// Defaults (Google SRE book, "Handling Overload"): window 2 minutes in 60
 /// buckets of 2 s, `K = 2`, rejection probability capped at 0.9, no
-/// rejection below 10 requests in the window, no slow-call threshold
+/// rejection below 10 requests in the window, server pacing up to 60 s
+/// ([`max_pace`](ThrottleBuilder::max_pace)), no slow-call threshold
 /// ([`slow_call`](ThrottleBuilder::slow_call)), the [`DefaultClassify`]
 /// classifier, a random seed.
 ///
@@ -89,6 +91,7 @@ pub struct ThrottleBuilder<C = DefaultClassify> {
     max_probability: f64,
     min_requests: u64,
     slow_call: Option<Duration>,
+    max_pace: Duration,
     seed: Option<u64>,
     classify: C,
 }
@@ -114,6 +117,7 @@ impl ThrottleLayer {
             max_probability: 0.9,
             min_requests: 10,
             slow_call: None,
+            max_pace: Duration::from_secs(60),
             seed: None,
             classify: DefaultClassify,
         }
@@ -240,6 +244,31 @@ impl<C> ThrottleBuilder<C> {
         self
     }
 
+    /// The longest the server's pacing may hold the client: a longer
+    /// `Retry-After` (or pushback) on an overload answer is clamped to it;
+    /// zero turns pacing off. Default 60 s, the retry layer's
+    /// [`max_hint`](crate::retry::RetryLayerBuilder::max_hint).
+    ///
+    /// An overload answer (the classifier's
+    /// [`FailureKind::Throttled`](crate::classify::FailureKind::Throttled))
+    /// that carries a [`Hint::RetryAfter`](crate::classify::Hint::RetryAfter)
+    /// paces every request of the client, not only the retry of the one
+    /// that got it: see [`ThrottleHandle::pace_at`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::throttle::ThrottleLayer;
+    /// use std::time::Duration;
+    /// let layer = ThrottleLayer::builder().max_pace(Duration::from_secs(5)).build()?;
+    /// # drop(layer);
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub const fn max_pace(mut self, max: Duration) -> Self {
+        self.max_pace = max;
+        self
+    }
+
     /// Seeds the random stream, for reproducible rejections.
     pub const fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -255,6 +284,7 @@ impl<C> ThrottleBuilder<C> {
             max_probability: self.max_probability,
             min_requests: self.min_requests,
             slow_call: self.slow_call,
+            max_pace: self.max_pace,
             seed: self.seed,
             classify,
         }
@@ -311,7 +341,7 @@ impl<C> ThrottleBuilder<C> {
         );
         let rng = self.seed.map_or_else(Rng::from_os, Rng::from_seed);
         Ok(ThrottleLayer {
-            handle: ThrottleHandle::new(window, rng),
+            handle: ThrottleHandle::new(window, rng, Pacer::new(self.max_pace)),
             classify: self.classify,
             slow_call: self.slow_call,
         })

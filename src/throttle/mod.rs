@@ -16,12 +16,40 @@
 //! recovered backend is noticed from its first accepted request: every
 //! accept lowers `p` at once.
 //!
-//! Recovery is gradual by design. Locally rejected requests count as
-//! requests, so once the backend accepts everything again, `1 − p` roughly
-//! doubles with each window's worth of traffic: from the 0.9 cap to zero
-//! takes about 1.5 to 2 windows (about 3.5 minutes with the 2-minute
-//! default, in the `throttling_ends_once_the_backend_recovers` test). A
-//! shorter window forgets faster.
+//! # What counts
+//!
+//! A request counts when its attempt ends: sent to the backend and
+//! answered (an accept or not), timed out, or dropped unfinished (no
+//! accept). The throttle's own probabilistic rejections count as requests
+//! without accepts, as the SRE rule has it: that is what holds the client
+//! near `K` times what the backend accepts. Nothing else counts: not a
+//! caller that gave up waiting for readiness, not a local rejection by an
+//! inner layer (an open breaker), not a request held by pacing. A gate
+//! never feeds on another gate's rejections.
+//!
+//! # Recovery within seconds
+//!
+//! The SRE rule alone recovers slowly: rejected requests keep counting, so
+//! once the backend accepts everything again `1 − p` only doubles with each
+//! window's worth of traffic, minutes with a 2-minute window. So the window's
+//! two newest buckets (2 to 4 s by default) bound `p` from above, by the
+//! same formula over them and by 0 once the backend accepted at least
+//! `1 − 1/(2K)` of what was sent in them (three quarters at `K = 2`; an
+//! overloaded backend is held near `1/K`). After a minute of failures at
+//! the cap, a healed backend gets every request within about 4 s
+//! (`throttling_falls_away_within_seconds_once_attempts_succeed` in
+//! `tests/recovery.rs`). The whole window still judges a client too quiet
+//! to fill the newest buckets (below `min_requests` requests there).
+//!
+//! # Server pacing
+//!
+//! An overload answer that says when to come back (a
+//! [`FailureKind::Throttled`](crate::classify::FailureKind::Throttled)
+//! verdict with a [`Hint::RetryAfter`](crate::classify::Hint::RetryAfter):
+//! a 429 or 503 with `Retry-After`, gRPC pushback) paces the whole client,
+//! not only that request's retry: see [`ThrottleHandle::pace_at`]. Pacing
+//! rejections resolve to [`Throttled`] with
+//! [`paced_until`](Throttled::paced_until) set.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -36,6 +64,7 @@ use crate::error::Throttled;
 pub mod future;
 mod handle;
 mod layer;
+mod pace;
 mod settle;
 #[cfg(test)]
 mod tests;
@@ -45,7 +74,7 @@ pub use self::handle::{ThrottleHandle, ThrottleSnapshot};
 pub use self::layer::{ThrottleBuilder, ThrottleLayer};
 
 use self::future::ResponseFuture;
-pub(crate) use self::settle::{Slow, settle};
+pub(crate) use self::settle::{Owner, Sent, Slow};
 
 /// Rejects requests locally, at once, with the SRE book's adaptive
 /// probability; see the [module docs](self).
@@ -69,8 +98,7 @@ pub(crate) use self::settle::{Slow, settle};
 ///   a backend that answers only after a long wait in its queue is
 ///   overloaded. The response still reaches the caller unchanged.
 ///
-/// Every request decided in `poll_ready` counts as a request, sent or
-/// rejected.
+/// A request counts when it ends; see [What counts](self#what-counts).
 ///
 /// # Errors
 ///

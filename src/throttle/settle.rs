@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::handle::ThrottleHandle;
 use crate::BoxError;
-use crate::classify::Outcome;
+use crate::classify::{FailureKind, Hint, Outcome, Verdict};
 use crate::error::is_local_rejection;
 
 /// The slow-call clock of one call: started at its first wait, so a call
@@ -54,20 +54,88 @@ pub(crate) fn is_accept<T>(outcome: Outcome, result: &Result<T, BoxError>) -> bo
     }
 }
 
-/// Counts the end of an admitted call: an accept unless the backend
-/// refused it or answered too late.
+/// What holds a throttle's handle for a sent call: the throttle's own
+/// future, or the stack's gate.
+pub(crate) trait Owner {
+    fn throttle(&self) -> &ThrottleHandle;
+}
+
+impl Owner for std::sync::Arc<ThrottleHandle> {
+    #[inline]
+    fn throttle(&self) -> &ThrottleHandle {
+        self
+    }
+}
+
+/// A sent call's count for the throttle, owed until the call ends: settled
+/// by [`Sent::settle`] or, if its future is dropped first, counted as a
+/// request without an accept (an unfinished call is no accept).
+pub(crate) struct Sent<H: Owner> {
+    owner: H,
+    owed: bool,
+}
+
+impl<H: Owner> Sent<H> {
+    #[inline]
+    pub(crate) fn new(owner: H) -> Self {
+        Self { owner, owed: true }
+    }
+
+    #[inline]
+    pub(crate) fn owner(&self) -> &H {
+        &self.owner
+    }
+
+    /// Counts the call's end (see [`settle`]).
+    #[inline]
+    pub(crate) fn settle<T>(&mut self, verdict: Verdict, result: &Result<T, BoxError>, slow: Slow) {
+        if std::mem::take(&mut self.owed) {
+            settle(self.owner.throttle(), verdict, result, slow);
+        }
+    }
+}
+
+impl<H: Owner> Drop for Sent<H> {
+    fn drop(&mut self) {
+        if self.owed {
+            self.owner.throttle().failed();
+        }
+    }
+}
+
+impl<H: Owner> std::fmt::Debug for Sent<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sent").field("owed", &self.owed).finish()
+    }
+}
+
+/// Counts the end of a sent call: nothing if an inner layer rejected it
+/// locally (it never reached the backend); otherwise a request, and an
+/// accept unless the backend refused it or answered too late. An overload
+/// answer with a server hint (`Retry-After`, pushback) also paces the
+/// client.
 #[inline]
 pub(crate) fn settle<T>(
     handle: &ThrottleHandle,
-    outcome: Outcome,
+    verdict: Verdict,
     result: &Result<T, BoxError>,
     slow: Slow,
 ) {
+    if let Err(e) = result
+        && is_local_rejection(e.as_ref())
+    {
+        return;
+    }
     // The clock is read again only for a would-be accept of a call that
     // waited.
-    if is_accept(outcome, result) && !slow.late() {
+    if is_accept(verdict.outcome, result) && !slow.late() {
         handle.accept();
-    } else {
-        handle.failed();
+        return;
+    }
+    handle.failed();
+    if let (Outcome::Retryable(FailureKind::Throttled), Some(Hint::RetryAfter(wait))) =
+        (verdict.outcome, verdict.hint)
+    {
+        handle.pace_at(crate::time::now(), wait);
     }
 }

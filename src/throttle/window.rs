@@ -30,6 +30,8 @@ pub(crate) struct Window {
 struct Counts {
     requests: u64,
     accepts: u64,
+    /// Of the requests, those the throttle itself rejected.
+    rejected: u64,
 }
 
 // === impl Window ===
@@ -75,11 +77,12 @@ impl Window {
             let old = std::mem::take(self.slot(b));
             self.totals.requests -= old.requests;
             self.totals.accepts -= old.accepts;
+            self.totals.rejected -= old.rejected;
         }
         self.head = bucket;
     }
 
-    /// Counts one request (sent or rejected locally) at `now`.
+    /// Counts one request sent to the backend at `now`.
     pub(crate) fn record_request(&mut self, now: Instant) {
         self.record(now, 1, 0);
     }
@@ -87,6 +90,14 @@ impl Window {
     /// Counts one accept (the backend handled the request) at `now`.
     pub(crate) fn record_accept(&mut self, now: Instant) {
         self.record(now, 0, 1);
+    }
+
+    /// Counts one request the throttle rejected itself at `now`.
+    pub(crate) fn record_rejection(&mut self, now: Instant) {
+        self.record(now, 1, 0);
+        let head = self.head;
+        self.slot(head).rejected += 1;
+        self.totals.rejected += 1;
     }
 
     /// Counts `requests` requests and `accepts` accepts at `now`.
@@ -103,15 +114,73 @@ impl Window {
     /// `min(max_probability, max(0, (requests − K·accepts) / (requests + 1)))`
     /// over the window at `now`; 0 while the window holds fewer than
     /// `min_requests` requests.
+    ///
+    /// The newest two buckets ([`Self::recent`]) bound it from above once
+    /// they hold `min_requests` requests (at least one) and the backend
+    /// accepted at least `1 − 1/(2K)` of the attempts sent in them (three
+    /// quarters at `K = 2`, well above the `1/K` the rule holds an
+    /// overloaded backend to): by the same formula over them, and by 0 if
+    /// they also hold `min_requests` sent attempts. A backend that accepts
+    /// again is believed within a few buckets, whatever the client
+    /// rejected before, while an overloaded one is judged by the whole
+    /// window as the SRE rule has it (a bound taken from the newest
+    /// buckets alone would be biased low by their noise).
     pub(crate) fn probability(&mut self, now: Instant) -> f64 {
         self.advance(now);
         if self.totals.requests < self.min_requests {
             return 0.0;
         }
-        let requests = self.totals.requests as f64;
-        let accepts = self.totals.accepts as f64;
+        let whole = self.formula(self.totals);
+        let recent = self.recent();
+        let enough = self.min_requests.max(1);
+        let sent = recent.requests - recent.rejected;
+        let two_k = 2.0 * self.k;
+        let accepting = sent > 0 && recent.accepts as f64 * two_k >= sent as f64 * (two_k - 1.0);
+        if recent.requests < enough || !accepting {
+            return whole;
+        }
+        if sent >= enough {
+            return 0.0;
+        }
+        whole.min(self.formula(recent))
+    }
+
+    fn formula(&self, counts: Counts) -> f64 {
+        let requests = counts.requests as f64;
+        let accepts = counts.accepts as f64;
         let p = (requests - self.k * accepts) / (requests + 1.0);
         p.clamp(0.0, self.max_probability)
+    }
+
+    /// The counts of the newest two buckets (the current one, partly
+    /// filled, and the one before it), as of the last update.
+    fn recent(&self) -> Counts {
+        let len = self.slots.len() as u64;
+        let mut sum = self.slots[(self.head % len) as usize];
+        if self.head >= 1 && len > 1 {
+            let prev = self.slots[((self.head - 1) % len) as usize];
+            sum.requests = sum.requests.saturating_add(prev.requests);
+            sum.accepts = sum.accepts.saturating_add(prev.accepts);
+            sum.rejected = sum.rejected.saturating_add(prev.rejected);
+        }
+        sum
+    }
+
+    /// Accepts per second over the newest two buckets at `now` (the span
+    /// from the start of the older one to `now`), when they hold at least
+    /// `min_requests` accepts (at least one): enough to measure.
+    pub(crate) fn busy_accept_rate(&mut self, now: Instant) -> Option<f64> {
+        self.advance(now);
+        let accepts = self.recent().accepts;
+        if accepts < self.min_requests.max(1) {
+            return None;
+        }
+        let accepts = accepts as f64;
+        let first = self.head.saturating_sub(1);
+        let start_nanos = u128::from(first) * self.bucket_nanos;
+        let now_nanos = now.saturating_duration_since(self.epoch).as_nanos();
+        let span = (now_nanos.saturating_sub(start_nanos) as f64 / 1e9).max(1e-3);
+        Some(accepts / span)
     }
 
     /// Requests and accepts inside the window (as of the last update).

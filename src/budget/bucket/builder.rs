@@ -12,7 +12,8 @@ const MAX_TOKENS: f64 = 1e12;
 ///
 /// Defaults are the AWS SDK standard retry quota
 /// ([`TokenBucket::aws_standard`]): capacity 500, a retry after an error or a
-/// throttle costs 5, after a timeout 10, a success refunds 1.
+/// throttle costs 5, after a timeout 10, a success without retries adds 1,
+/// a success after retries returns its last retry's cost.
 ///
 /// # Examples
 ///
@@ -38,12 +39,15 @@ pub struct TokenBucketBuilder {
     pub(super) refund: f64,
     pub(super) keep_above: Option<f64>,
     pub(super) charge_refused: bool,
+    pub(super) return_retry_cost: bool,
 }
 
 // === impl TokenBucketBuilder ===
 
 impl TokenBucketBuilder {
-    pub(super) const AWS_STANDARD: Self = Self {
+    /// The AWS SDKs' standard mode ([`TokenBucket::aws_standard`]), as a
+    /// starting point: `TokenBucketBuilder::AWS_STANDARD.capacity(5.0)`.
+    pub const AWS_STANDARD: Self = Self {
         capacity: 500.0,
         error_cost: 5.0,
         timeout_cost: 10.0,
@@ -51,9 +55,25 @@ impl TokenBucketBuilder {
         refund: 1.0,
         keep_above: None,
         charge_refused: false,
+        return_retry_cost: true,
     };
 
-    pub(super) const GRPC: Self = Self {
+    /// The AWS SDKs' 2026 standard mode ([`TokenBucket::aws_standard_2026`]).
+    pub const AWS_STANDARD_2026: Self = Self {
+        error_cost: 14.0,
+        timeout_cost: 14.0,
+        throttle_cost: 5.0,
+        ..Self::AWS_STANDARD
+    };
+
+    /// AWS's costs with a fixed refund ([`TokenBucket::fixed_refund`]).
+    pub const FIXED_REFUND: Self = Self {
+        return_retry_cost: false,
+        ..Self::AWS_STANDARD
+    };
+
+    /// gRPC retry throttling ([`TokenBucket::grpc`]).
+    pub const GRPC: Self = Self {
         capacity: 10.0,
         error_cost: 1.0,
         timeout_cost: 1.0,
@@ -61,6 +81,7 @@ impl TokenBucketBuilder {
         refund: 0.1,
         keep_above: Some(5.0),
         charge_refused: true,
+        return_retry_cost: false,
     };
 
     /// Tokens when full (the bucket starts full).
@@ -87,9 +108,21 @@ impl TokenBucketBuilder {
         self
     }
 
-    /// Tokens given back (up to capacity) by each successful request.
+    /// Tokens given back (up to capacity) by each successful request; with
+    /// [`return_retry_cost`](Self::return_retry_cost), only by those that
+    /// needed no retry (AWS's `NO_RETRY_INCREMENT`).
     pub const fn refund(mut self, tokens: f64) -> Self {
         self.refund = tokens;
+        self
+    }
+
+    /// When `true` (the AWS presets), a request that succeeds after retries
+    /// gives back what its last retry cost, instead of
+    /// [`refund`](Self::refund); the earlier retries of that request stay
+    /// spent. When `false`, every success gives back `refund`, retried or
+    /// not ([`TokenBucket::fixed_refund`], [`TokenBucket::grpc`]).
+    pub const fn return_retry_cost(mut self, on: bool) -> Self {
+        self.return_retry_cost = on;
         self
     }
 
@@ -119,17 +152,23 @@ impl TokenBucketBuilder {
     ///   negative or above 10¹²;
     /// - `budget.refund` is positive but below one millionth of a token (the
     ///   bucket counts in millionths, so it would never refill);
-    /// - `budget.capacity` is zero while a retry has a positive cost;
-    /// - a cost (`budget.error_cost`, ...) exceeds the capacity, so that
-    ///   retry could never be granted;
     /// - `budget.keep_above` is NaN, negative, or not below the capacity.
+    ///
+    /// A capacity of 0, or one smaller than a retry's cost, is accepted: the
+    /// AWS SDKs' published cases use both ("No retries at all if retry
+    /// quota is 0"). Such a bucket refuses those retries until successes
+    /// fill it; with capacity 0 it never grants a retry that costs anything.
     ///
     /// # Examples
     ///
     /// ```
-    /// use failsoft::budget::TokenBucket;
-    /// let err = TokenBucket::builder().capacity(0.0).build().unwrap_err();
+    /// use failsoft::budget::{RetryBudget, TokenBucket};
+    /// use failsoft::classify::FailureKind;
+    /// let err = TokenBucket::builder().capacity(-1.0).build().unwrap_err();
     /// assert_eq!(err.field(), "budget.capacity");
+    /// let none = TokenBucket::builder().capacity(0.0).build()?;
+    /// assert!(none.try_retry(FailureKind::Error).is_err());
+    /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn build(self) -> Result<TokenBucket, ConfigError> {
         let amount = |v: f64| v.is_finite() && (0.0..=MAX_TOKENS).contains(&v);
@@ -151,18 +190,6 @@ impl TokenBucketBuilder {
                 "budget.refund",
                 "must be 0 or at least 0.000001 (one millionth of a token)",
             ));
-        }
-        let costs = &fields[1..4];
-        if self.capacity == 0.0 && costs.iter().any(|(_, c)| *c > 0.0) {
-            return Err(ConfigError::new(
-                "budget.capacity",
-                "must be positive when a retry has a cost",
-            ));
-        }
-        for (field, c) in costs {
-            if *c > self.capacity {
-                return Err(ConfigError::new(field, "must not exceed the capacity"));
-            }
         }
         if let Some(k) = self.keep_above
             && !(k >= 0.0 && k < self.capacity)

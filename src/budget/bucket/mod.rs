@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::units::{to_f64, units_down, units_up};
-use super::{BudgetRefused, RetryBudget};
+use super::{BudgetRefused, RetryBudget, TokenReceipt};
 use crate::classify::FailureKind;
 
 mod builder;
@@ -26,26 +26,52 @@ pub use self::builder::TokenBucketBuilder;
 ///
 /// # Presets
 ///
-/// - [`TokenBucket::aws_standard`]: capacity 500, retry 5, timeout retry 10,
-///   success refund 1. Source: the AWS SDKs and Tools Reference Guide,
-///   "Retry behavior", standard mode (retry quota of 500, `RETRY_COST` 5,
-///   `RETRY_TIMEOUT_COST` 10, `NO_RETRY_INCREMENT` 1). The AWS SDKs also
-///   return a successful retry's full cost; this bucket refunds the fixed
-///   amount either way, which is more conservative.
-/// - [`TokenBucket::grpc`]: max 10 tokens, token ratio 0.1. Source: gRFC A6
-///   "gRPC Retry Design", retry throttling: each failure takes 1 token, each
-///   success adds `tokenRatio` (0.1), and retries are allowed only while
-///   the token count is above half of `maxTokens`. Failures this budget
-///   hears about are those the retry layer asks to retry; gRPC also counts
-///   the final failure of a request, which is never asked about.
+/// Each preset follows a published behaviour; where it deviates, it says so.
+///
+/// - [`TokenBucket::aws_standard`]: the AWS SDKs' standard retry mode
+///   ("Retry Behavior 2.0", the SDKs' pre-2026 standard mode): capacity
+///   500, a retry costs 5, a retry after a timeout 10, a success without
+///   retries adds 1 (`NO_RETRY_INCREMENT`), a success after retries returns
+///   its last retry's cost. Sources: the AWS SDKs and Tools Reference Guide,
+///   "Retry behavior"; the SDKs' published standard-mode test cases, which
+///   `tests/aws_standard.rs` replays through the retry layer.
+/// - [`TokenBucket::aws_standard_2026`]: the revised standard mode the AWS
+///   SDKs ship behind `AWS_NEW_RETRIES_2026` (default from November 2026):
+///   a retry costs 14, a retry after a throttling error 5, timeouts no
+///   longer cost extra; refunds as above. Sources: the AWS Developer Tools
+///   Blog, "Announcing updated retry behavior for AWS SDKs and Tools", and
+///   the published "new retries" test cases (smithy-kotlin's copy). The
+///   no-retry increment of 1 is assumed unchanged: the cases do not test it.
+/// - [`TokenBucket::fixed_refund`]: AWS's capacity and costs with a refund
+///   of 1 for every success, retried or not: failsoft's earlier
+///   `aws_standard`, more conservative than AWS (a budget that drains by 4
+///   tokens each time a retry works).
+/// - [`TokenBucket::grpc`]: gRPC retry throttling (gRFC A6 "gRPC Retry
+///   Design"): `maxTokens` 10, `tokenRatio` 0.1; every failed attempt
+///   with a retryable status takes 1 token (the last attempt's failure
+///   too, through [`RetryBudget::on_final_failure`], and failures whose
+///   retry is refused), every success adds 0.1, and a retry is allowed only
+///   while the count stays above half of `maxTokens`.
+///
+/// The bucket is only the quota. The retry layer supplies the rest of each
+/// mode: AWS standard mode is 3 attempts with a backoff of base 1 s
+/// (2026: 50 ms), multiplier 2, cap 20 s, full jitter. AWS's pre-2026
+/// formula draws the jitter *before* the cap (`min(b × 2ⁱ, 20 s)`),
+/// failsoft's [`Jitter::Full`](crate::backoff::Jitter::Full) draws it below
+/// the cap, as the 2026 revision does; without jitter the two agree.
 ///
 /// # Amplification bound
 ///
 /// Over any period, granted retries ≤ `(capacity + refund × successes) /
 /// cheapest cost` (for `keep_above(k)`: `capacity − k` instead of
 /// `capacity`). With `n` attempts per request, attempts ≤ `requests +` that,
-/// and ≤ `n × requests`. With the AWS preset, a storm where nothing succeeds
-/// costs the backend at most 100 extra attempts per client, then none.
+/// and ≤ `n × requests`. With
+/// [`return_retry_cost`](TokenBucketBuilder::return_retry_cost) (the AWS
+/// presets) a request that succeeds on a retry gets that retry back, so add
+/// at most one retry per *successful* request: a retry that works is free,
+/// a retry that fails is not. Either way, with the AWS preset a storm where
+/// nothing succeeds costs the backend at most 100 extra attempts per
+/// client, then none.
 ///
 /// # Cost
 ///
@@ -59,10 +85,13 @@ pub use self::builder::TokenBucketBuilder;
 ///
 /// # Cancel safety
 ///
-/// [`cancel_retry`](RetryBudget::cancel_retry) returns a granted retry's cost
-/// (up to capacity). A bucket that charges failures
+/// [`cancel_retry`](RetryBudget::cancel_retry) returns the cost its
+/// [`TokenReceipt`] records (up to capacity), once. A bucket that charges failures
 /// ([`charge_refused`](TokenBucketBuilder::charge_refused), the gRPC preset)
 /// has charged for the failure, which did happen, so it gives nothing back.
+/// A bucket that returns a retry's cost on success
+/// ([`return_retry_cost`](TokenBucketBuilder::return_retry_cost)) returns it
+/// only for the request's last granted retry, as the retry layer reports it.
 ///
 /// # Examples
 ///
@@ -115,6 +144,7 @@ struct Shared {
     /// Tokens that must be left after paying for a retry.
     min_after: u64,
     charge_refused: bool,
+    return_retry_cost: bool,
     granted: AtomicU64,
     refused: AtomicU64,
     cancelled: AtomicU64,
@@ -137,8 +167,10 @@ impl TokenBucket {
         TokenBucketBuilder::AWS_STANDARD
     }
 
-    /// The AWS SDK standard retry quota: 500 tokens, retry 5, timeout retry
-    /// 10, success refund 1 (see the type docs for the source).
+    /// The AWS SDKs' standard-mode retry quota, exactly: 500 tokens, a
+    /// retry costs 5 (10 after a timeout), a success after retries returns
+    /// its last retry's cost, a success without retries adds 1. Source and
+    /// the one deviation (in the backoff, not here): see the type docs.
     ///
     /// # Examples
     ///
@@ -148,14 +180,59 @@ impl TokenBucket {
     /// let bucket = TokenBucket::aws_standard();
     /// bucket.try_retry(FailureKind::Timeout)?;
     /// assert_eq!(bucket.snapshot().tokens, 490.0);
+    /// bucket.on_success_after(Some(FailureKind::Timeout)); // the retry worked
+    /// assert_eq!(bucket.snapshot().tokens, 500.0);
     /// # Ok::<(), failsoft::budget::BudgetRefused>(())
     /// ```
     pub fn aws_standard() -> Self {
         Self::from_config(TokenBucketBuilder::AWS_STANDARD)
     }
 
-    /// gRPC retry throttling (gRFC A6): 10 tokens, each failure costs 1,
-    /// each success adds 0.1, retries only while more than 5 tokens remain.
+    /// The AWS SDKs' revised (2026) standard-mode retry quota: 500 tokens, a
+    /// retry costs 14, 5 after a throttling error (timeouts cost as other
+    /// errors); refunds as [`aws_standard`](Self::aws_standard). Pair it
+    /// with a 50 ms backoff base (see the type docs for the sources).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::budget::{RetryBudget, TokenBucket};
+    /// use failsoft::classify::FailureKind;
+    /// let bucket = TokenBucket::aws_standard_2026();
+    /// bucket.try_retry(FailureKind::Error)?;
+    /// bucket.try_retry(FailureKind::Throttled)?;
+    /// assert_eq!(bucket.snapshot().tokens, 481.0);
+    /// # Ok::<(), failsoft::budget::BudgetRefused>(())
+    /// ```
+    pub fn aws_standard_2026() -> Self {
+        Self::from_config(TokenBucketBuilder::AWS_STANDARD_2026)
+    }
+
+    /// AWS's standard costs with a fixed refund: 500 tokens, retry 5,
+    /// timeout retry 10, and every success gives back 1, retried or not.
+    /// More conservative than AWS: a request that needs one retry and
+    /// succeeds leaves the bucket 4 tokens lower, so a steady 25 % of
+    /// requests needing one retry drains it (AWS's stays full).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::budget::{RetryBudget, TokenBucket};
+    /// use failsoft::classify::FailureKind;
+    /// let bucket = TokenBucket::fixed_refund();
+    /// bucket.try_retry(FailureKind::Error)?;
+    /// bucket.on_success_after(Some(FailureKind::Error));
+    /// assert_eq!(bucket.snapshot().tokens, 496.0);
+    /// # Ok::<(), failsoft::budget::BudgetRefused>(())
+    /// ```
+    pub fn fixed_refund() -> Self {
+        Self::from_config(TokenBucketBuilder::FIXED_REFUND)
+    }
+
+    /// gRPC retry throttling (gRFC A6): 10 tokens, each failed attempt
+    /// costs 1 (the last one too), each success adds 0.1, retries only
+    /// while more than 5 tokens remain after paying. The gRFC throttles per
+    /// server name: share one bucket per server.
     ///
     /// # Examples
     ///
@@ -185,6 +262,7 @@ impl TokenBucket {
                 refund: units_down(c.refund),
                 min_after,
                 charge_refused: c.charge_refused,
+                return_retry_cost: c.return_retry_cost,
                 granted: AtomicU64::new(0),
                 refused: AtomicU64::new(0),
                 cancelled: AtomicU64::new(0),
@@ -213,10 +291,12 @@ impl TokenBucket {
 }
 
 impl RetryBudget for TokenBucket {
+    type Receipt = TokenReceipt;
+
     #[inline]
     fn on_request(&self) {}
 
-    fn try_retry(&self, kind: FailureKind) -> Result<(), BudgetRefused> {
+    fn try_retry(&self, kind: FailureKind) -> Result<TokenReceipt, BudgetRefused> {
         let s = &*self.shared;
         let cost = s.cost(kind);
         let mut granted = false;
@@ -236,7 +316,7 @@ impl RetryBudget for TokenBucket {
             });
         if granted {
             s.granted.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            return Ok(TokenReceipt { cost });
         }
         let tokens = update.unwrap_or_else(|t| t);
         s.refused.fetch_add(1, Ordering::Relaxed);
@@ -254,7 +334,7 @@ impl RetryBudget for TokenBucket {
         Err(BudgetRefused::new(reason))
     }
 
-    fn cancel_retry(&self, kind: FailureKind) {
+    fn cancel_retry(&self, receipt: TokenReceipt) {
         let s = &*self.shared;
         if s.charge_refused {
             return;
@@ -264,19 +344,43 @@ impl RetryBudget for TokenBucket {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| g.checked_sub(1))
             .is_ok();
         if had_grant {
-            s.add(s.cost(kind));
+            s.add(receipt.cost);
             s.cancelled.fetch_add(1, Ordering::Relaxed);
         }
     }
 
+    /// Without the kind of the last retry, a retried success is taken to
+    /// have paid for an error ([`FailureKind::Error`]).
     #[inline]
-    fn on_success(&self, _retried: bool) {
+    fn on_success(&self, retried: bool) {
+        self.on_success_after(retried.then_some(FailureKind::Error));
+    }
+
+    #[inline]
+    fn on_success_after(&self, last_retry: Option<FailureKind>) {
         let s = &*self.shared;
+        let units = match last_retry {
+            Some(kind) if s.return_retry_cost => s.cost(kind),
+            _ => s.refund,
+        };
         // Healthy path: a full bucket is only read, never written.
-        if s.refund == 0 || s.tokens.load(Ordering::Relaxed) >= s.capacity {
+        if units == 0 || s.tokens.load(Ordering::Relaxed) >= s.capacity {
             return;
         }
-        s.add(s.refund);
+        s.add(units);
+    }
+
+    fn on_final_failure(&self, kind: FailureKind) {
+        let s = &*self.shared;
+        if !s.charge_refused {
+            return;
+        }
+        let cost = s.cost(kind);
+        let _ = s
+            .tokens
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                (t > 0).then(|| t.saturating_sub(cost))
+            });
     }
 }
 

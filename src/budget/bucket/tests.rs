@@ -13,6 +13,8 @@ fn default_config_is_valid() {
 #[test]
 fn presets_are_valid_configurations() {
     assert!(TokenBucketBuilder::AWS_STANDARD.build().is_ok());
+    assert!(TokenBucketBuilder::AWS_STANDARD_2026.build().is_ok());
+    assert!(TokenBucketBuilder::FIXED_REFUND.build().is_ok());
     assert!(TokenBucketBuilder::GRPC.build().is_ok());
 }
 
@@ -41,21 +43,36 @@ fn zero_and_millionth_refunds_are_accepted() {
 }
 
 #[test]
-fn rejects_zero_capacity_with_a_positive_cost() {
-    let err = cfg().capacity(0.0).build().unwrap_err();
-    assert_eq!(err.field(), "budget.capacity");
+fn zero_capacity_is_accepted_and_grants_no_paid_retry() {
+    // AWS published case: "No retries at all if retry quota is 0".
+    let b = cfg().capacity(0.0).build().unwrap();
+    for kind in [
+        FailureKind::Error,
+        FailureKind::Timeout,
+        FailureKind::Throttled,
+    ] {
+        assert!(b.try_retry(kind).is_err());
+    }
+    assert_eq!(b.snapshot().tokens, 0.0);
     let free = cfg()
         .capacity(0.0)
         .error_cost(0.0)
         .timeout_cost(0.0)
         .throttle_cost(0.0);
-    assert!(free.build().is_ok());
+    assert!(free.build().unwrap().try_retry(FailureKind::Error).is_ok());
 }
 
 #[test]
-fn rejects_a_cost_above_capacity() {
-    let err = cfg().capacity(8.0).build().unwrap_err();
-    assert_eq!(err.field(), "budget.timeout_cost");
+fn a_capacity_below_a_cost_is_accepted_and_refills_by_successes() {
+    let b = cfg().capacity(8.0).build().unwrap();
+    assert!(b.try_retry(FailureKind::Timeout).is_err(), "10 > 8");
+    b.try_retry(FailureKind::Error).unwrap();
+    assert_eq!(b.snapshot().tokens, 3.0);
+    for _ in 0..10 {
+        b.on_success(false);
+    }
+    assert_eq!(b.snapshot().tokens, 8.0, "never above capacity");
+    assert!(b.try_retry(FailureKind::Timeout).is_err());
 }
 
 #[test]
@@ -134,9 +151,8 @@ fn refunds_never_exceed_capacity() {
 #[test]
 fn cancel_gives_the_cost_back_once() {
     let b = TokenBucket::aws_standard();
-    b.try_retry(FailureKind::Timeout).unwrap();
-    b.cancel_retry(FailureKind::Timeout);
-    b.cancel_retry(FailureKind::Timeout);
+    let receipt = b.try_retry(FailureKind::Timeout).unwrap();
+    b.cancel_retry(receipt);
     let s = b.snapshot();
     assert_eq!((s.tokens, s.granted, s.cancelled), (500.0, 0, 1));
 }
@@ -144,8 +160,8 @@ fn cancel_gives_the_cost_back_once() {
 #[test]
 fn grpc_cancel_keeps_the_failure_charge() {
     let b = TokenBucket::grpc();
-    b.try_retry(FailureKind::Error).unwrap();
-    b.cancel_retry(FailureKind::Error);
+    let receipt = b.try_retry(FailureKind::Error).unwrap();
+    b.cancel_retry(receipt);
     assert_eq!(b.snapshot().tokens, 9.0);
 }
 
@@ -187,4 +203,56 @@ fn many_threads_never_overdraw() {
     assert_eq!(granted, s.granted);
     assert!(granted as f64 * 5.0 <= 1000.0 + refunded_at_most - s.tokens);
     assert_eq!(s.granted + s.refused, 16_000);
+}
+
+#[test]
+fn aws_success_after_retries_returns_the_last_retry_cost() {
+    let b = TokenBucket::aws_standard();
+    b.try_retry(FailureKind::Error).unwrap();
+    b.try_retry(FailureKind::Timeout).unwrap();
+    assert_eq!(b.snapshot().tokens, 485.0);
+    b.on_success_after(Some(FailureKind::Timeout));
+    assert_eq!(
+        b.snapshot().tokens,
+        495.0,
+        "the timeout retry's 10 came back"
+    );
+    b.on_success_after(None);
+    assert_eq!(b.snapshot().tokens, 496.0, "no-retry increment");
+    // Without the kind, a retried success counts as an error retry.
+    b.try_retry(FailureKind::Error).unwrap();
+    b.on_success(true);
+    assert_eq!(b.snapshot().tokens, 496.0);
+}
+
+#[test]
+fn aws_2026_costs_fourteen_and_five_for_throttles() {
+    let b = TokenBucket::aws_standard_2026();
+    b.try_retry(FailureKind::Error).unwrap();
+    b.try_retry(FailureKind::Timeout).unwrap();
+    b.try_retry(FailureKind::Throttled).unwrap();
+    assert_eq!(b.snapshot().tokens, 500.0 - 14.0 - 14.0 - 5.0);
+    b.on_success_after(Some(FailureKind::Throttled));
+    assert_eq!(b.snapshot().tokens, 472.0);
+}
+
+#[test]
+fn fixed_refund_returns_one_whatever_the_retry_cost() {
+    let b = TokenBucket::fixed_refund();
+    b.try_retry(FailureKind::Timeout).unwrap();
+    b.on_success_after(Some(FailureKind::Timeout));
+    assert_eq!(b.snapshot().tokens, 491.0);
+}
+
+#[test]
+fn final_failures_cost_only_buckets_that_count_failures() {
+    let aws = TokenBucket::aws_standard();
+    aws.on_final_failure(FailureKind::Timeout);
+    assert_eq!(aws.snapshot().tokens, 500.0);
+    let grpc = TokenBucket::grpc();
+    for _ in 0..12 {
+        grpc.on_final_failure(FailureKind::Error);
+    }
+    assert_eq!(grpc.snapshot().tokens, 0.0, "never below zero");
+    assert_eq!(grpc.snapshot().granted + grpc.snapshot().refused, 0);
 }

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::ledger::Ledger;
 use super::units::{to_f64, units_down};
-use super::{BudgetRefused, RetryBudget};
+use super::{BudgetRefused, RatioReceipt, RetryBudget};
 use crate::classify::FailureKind;
 use crate::stripes::Striped;
 
@@ -76,10 +76,13 @@ const HARVEST_EVERY: u64 = 32;
 ///
 /// # Cancel safety
 ///
-/// [`cancel_retry`](RetryBudget::cancel_retry) gives back the oldest
-/// withdrawal still in the window, so the give-back never outlives the
-/// withdrawal it cancels (keep the window longer than your longest backoff
-/// sleep; a withdrawal that already left the window has nothing to give back).
+/// [`cancel_retry`](RetryBudget::cancel_retry) gives back the withdrawal
+/// its [`RatioReceipt`] names, in the bucket it was granted at, and nothing
+/// once that bucket has left the window: the credit it spent has expired
+/// with it, and giving back another withdrawal would let a retry go out
+/// that no credit paid for. The bound above therefore holds under any
+/// pattern of cancellations, including retries that wait longer than the
+/// window (a `Retry-After` of 30 s against the default 10 s window).
 ///
 /// # Examples
 ///
@@ -119,11 +122,14 @@ pub struct RatioBudget {
 pub struct RatioSnapshot {
     /// Requests deposited since the budget was built.
     pub requests: u64,
-    /// Retries granted since the budget was built (less those given back).
+    /// Retries granted since the budget was built, less those cancelled:
+    /// the retries sent, when the retry layer drives the budget.
     pub granted: u64,
     /// Retries refused since the budget was built.
     pub refused: u64,
-    /// Withdrawals given back by [`cancel_retry`](RetryBudget::cancel_retry).
+    /// Withdrawals cancelled by [`cancel_retry`](RetryBudget::cancel_retry)
+    /// (their retry was never sent). Those still in the window gave their
+    /// credit back; those already expired had none left to give.
     pub cancelled: u64,
     /// Requests inside the current window.
     pub window_requests: u64,
@@ -280,16 +286,20 @@ impl RatioBudget {
     /// assert!(budget.try_retry_at(FailureKind::Error, Instant::now()).is_err());
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
-    pub fn try_retry_at(&self, kind: FailureKind, now: Instant) -> Result<(), BudgetRefused> {
+    pub fn try_retry_at(
+        &self,
+        kind: FailureKind,
+        now: Instant,
+    ) -> Result<RatioReceipt, BudgetRefused> {
         let s = &*self.shared;
         let mut core = s.file(now);
         let bucket = core.filed;
-        if core
+        if let Some(bucket) = core
             .ledger
             .try_withdraw(bucket, s.floor_units, s.deposit_units)
         {
             core.granted += 1;
-            Ok(())
+            Ok(RatioReceipt { bucket })
         } else {
             core.refused += 1;
             drop(core);
@@ -298,28 +308,38 @@ impl RatioBudget {
         }
     }
 
-    /// [`cancel_retry`](RetryBudget::cancel_retry) at `now`.
+    /// [`cancel_retry`](RetryBudget::cancel_retry) at `now`: gives back the
+    /// withdrawal of `receipt` if it is still in the window at `now`.
     ///
     /// # Examples
     ///
     /// ```
     /// # use failsoft::budget::RatioBudget;
     /// # use failsoft::classify::FailureKind;
+    /// use std::time::Duration;
     /// use tokio::time::Instant;
     /// let budget = RatioBudget::builder().floor(0.1).build()?; // one per window
     /// let now = Instant::now();
-    /// budget.try_retry_at(FailureKind::Error, now)?;
-    /// budget.cancel_retry_at(FailureKind::Error, now);
+    /// let receipt = budget.try_retry_at(FailureKind::Error, now)?;
+    /// budget.cancel_retry_at(receipt, now);
     /// assert!(budget.try_retry_at(FailureKind::Error, now).is_ok());
+    /// // A withdrawal cancelled after it left the window gives nothing back,
+    /// // and never another request's withdrawal.
+    /// let later = now + Duration::from_secs(10);
+    /// let old = budget.try_retry_at(FailureKind::Error, later)?;
+    /// let later = later + Duration::from_secs(10);
+    /// let _live = budget.try_retry_at(FailureKind::Error, later)?;
+    /// budget.cancel_retry_at(old, later);
+    /// assert_eq!(budget.snapshot_at(later).available, 0.0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn cancel_retry_at(&self, _kind: FailureKind, now: Instant) {
+    pub fn cancel_retry_at(&self, receipt: RatioReceipt, now: Instant) {
         let mut core = self.shared.file(now);
         let bucket = core.filed;
-        if core.ledger.cancel(bucket) {
-            core.granted -= 1;
-            core.cancelled += 1;
-        }
+        core.ledger.cancel(receipt.bucket, bucket);
+        // The retry is not sent either way: it is no longer granted.
+        core.granted = core.granted.saturating_sub(1);
+        core.cancelled += 1;
     }
 
     /// The budget's counters and available credit now.
@@ -383,6 +403,8 @@ impl Default for RatioBudget {
 }
 
 impl RetryBudget for RatioBudget {
+    type Receipt = RatioReceipt;
+
     #[inline]
     fn on_request(&self) {
         let prev = self.shared.pending.increment();
@@ -391,12 +413,12 @@ impl RetryBudget for RatioBudget {
         }
     }
 
-    fn try_retry(&self, kind: FailureKind) -> Result<(), BudgetRefused> {
+    fn try_retry(&self, kind: FailureKind) -> Result<RatioReceipt, BudgetRefused> {
         self.try_retry_at(kind, crate::time::now())
     }
 
-    fn cancel_retry(&self, kind: FailureKind) {
-        self.cancel_retry_at(kind, crate::time::now())
+    fn cancel_retry(&self, receipt: RatioReceipt) {
+        self.cancel_retry_at(receipt, crate::time::now())
     }
 
     #[inline]

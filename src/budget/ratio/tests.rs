@@ -154,12 +154,26 @@ fn budget_refills_after_a_storm() {
 fn cancel_gives_back_a_withdrawal() {
     let b = cfg().floor(0.1).build().unwrap();
     let now = Instant::now();
-    b.try_retry_at(E, now).unwrap();
+    let receipt = b.try_retry_at(E, now).unwrap();
     assert!(b.try_retry_at(E, now).is_err());
-    b.cancel_retry_at(E, now);
-    b.cancel_retry_at(E, now); // nothing left to give back
+    b.cancel_retry_at(receipt, now);
     let s = b.snapshot_at(now);
     assert_eq!((s.granted, s.cancelled, s.available), (0, 1, 1.0));
+}
+
+#[test]
+fn a_cancel_after_its_withdrawal_expired_keeps_the_live_ones() {
+    let b = cfg().floor(0.1).build().unwrap(); // one per 10 s window
+    let t0 = Instant::now();
+    let old = b.try_retry_at(E, t0).unwrap();
+    let t1 = t0 + Duration::from_secs(10);
+    let live = b.try_retry_at(E, t1).unwrap();
+    b.cancel_retry_at(old, t1 + Duration::from_secs(2));
+    let s = b.snapshot_at(t1 + Duration::from_secs(2));
+    assert_eq!((s.granted, s.cancelled, s.available), (1, 1, 0.0));
+    assert!(b.try_retry_at(E, t1 + Duration::from_secs(2)).is_err());
+    b.cancel_retry_at(live, t1 + Duration::from_secs(2));
+    assert!(b.try_retry_at(E, t1 + Duration::from_secs(2)).is_ok());
 }
 
 #[test]

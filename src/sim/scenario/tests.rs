@@ -147,3 +147,45 @@ fn capacity_steps_and_ramps() {
     assert_eq!(edge.fraction_at(at("20:00")), 1.0);
     assert_eq!(edge.fraction_at(at("23:59")), 1.0);
 }
+
+// Issue 13, defect 4: `key_at` sliced a byte after the last non-key
+// character, inside a multi-byte one, and panicked.
+#[test]
+fn non_ascii_before_an_equals_sign_is_an_error_not_a_panic() {
+    for text in [
+        "¡=\n$",
+        "é=1\nx",
+        "[sim]\nstart = \"07:00\"\nnaïve¡ = 1\n",
+        "ключ = ?",
+    ] {
+        let err = Scenario::from_toml(text, "bad.toml").unwrap_err();
+        assert_eq!(err.file(), "bad.toml");
+        assert!(err.problem().contains("(line "), "{text:?}: {err}");
+    }
+    let err = Scenario::from_toml("¡=\n$", "bad.toml").unwrap_err();
+    assert!(err.problem().contains("(line 2)"), "{err}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 2_000,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(13),
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    #[test]
+    fn parsing_arbitrary_text_never_panics(text in "\\PC*") {
+        let _ = Scenario::from_toml(&text, "fuzz.toml");
+    }
+
+    #[test]
+    fn parsing_toml_shaped_text_never_panics(
+        lines in proptest::collection::vec(
+            "(\\[[a-zé¡ ]{0,6}\\]|[a-zA-Z_é¡ы\u{1F600} -]{0,8} ?= ?(\"[^\"\n]{0,6}\"|[0-9.]{0,4}|\\{[^\n]{0,8}\\}|[¡$é]{0,3}))",
+            0..8,
+        )
+    ) {
+        let _ = Scenario::from_toml(&lines.join("\n"), "fuzz.toml");
+    }
+}

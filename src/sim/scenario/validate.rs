@@ -70,7 +70,7 @@ impl ScenarioError {
     pub(crate) fn from_toml(file: &str, text: &str, err: &toml::de::Error) -> Self {
         let span = err
             .span()
-            .filter(|s| s.start <= s.end && s.end <= text.len());
+            .filter(|s| s.start <= s.end && text.get(s.clone()).is_some());
         let field = span.clone().map(|s| key_at(text, s)).unwrap_or_default();
         let mut problem = err.message().trim().to_owned();
         if let Some(s) = span {
@@ -149,9 +149,12 @@ fn key_at(text: &str, span: std::ops::Range<usize>) -> String {
         match before.rfind('=') {
             Some(eq) => {
                 let head = before[..eq].trim_end();
+                // Just past the last character that cannot be in a bare
+                // key: a char boundary, whatever that character's width.
                 let start = head
-                    .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-                    .map_or(0, |i| i + 1);
+                    .char_indices()
+                    .rfind(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                    .map_or(0, |(i, c)| i + c.len_utf8());
                 head[start..].to_owned()
             }
             None => spanned.to_owned(),

@@ -14,7 +14,7 @@ use crate::BoxError;
 use crate::breaker::{self, Permit};
 use crate::classify::Classify;
 use crate::error::CircuitOpen;
-use crate::throttle::{self, Slow};
+use crate::throttle::{Sent, Slow};
 
 pin_project! {
     /// The response future of a [`Gate`](super::Gate): a local rejection
@@ -23,8 +23,9 @@ pin_project! {
     ///
     /// # Cancel safety
     ///
-    /// Dropping it before completion records nothing and gives a half-open
-    /// breaker's probe slot back.
+    /// Dropping it before completion gives a half-open breaker's probe slot
+    /// back and records nothing for the breaker; the throttle counts the
+    /// sent request without an accept.
     ///
     /// # Examples
     ///
@@ -54,7 +55,7 @@ pin_project! {
         Called {
             #[pin]
             fut: F,
-            guards: Arc<Guards>,
+            sent: Sent<Arc<Guards>>,
             permit: Option<Permit>,
             classify: C,
             slow: Slow,
@@ -62,11 +63,9 @@ pin_project! {
         Rejected {
             error: Option<BoxError>,
         },
-        // Counted by the throttle as no accept when polled, as a
-        // `Throttle` around a `CircuitBreaker` does.
+        // Never sent: counts for neither gate.
         Open {
             error: Option<CircuitOpen>,
-            guards: Arc<Guards>,
         },
     }
 }
@@ -85,7 +84,7 @@ impl<F, C> GateFuture<F, C> {
         Self {
             kind: Kind::Called {
                 fut,
-                guards,
+                sent: Sent::new(guards),
                 permit: Some(permit),
                 classify,
                 slow: Slow::new(slow_call),
@@ -99,12 +98,9 @@ impl<F, C> GateFuture<F, C> {
         }
     }
 
-    pub(super) fn open(error: CircuitOpen, guards: Arc<Guards>) -> Self {
+    pub(super) fn open(error: CircuitOpen) -> Self {
         Self {
-            kind: Kind::Open {
-                error: Some(error),
-                guards,
-            },
+            kind: Kind::Open { error: Some(error) },
         }
     }
 }
@@ -122,7 +118,7 @@ where
         match self.project().kind.project() {
             KindProj::Called {
                 fut,
-                guards,
+                sent,
                 permit,
                 classify,
                 slow,
@@ -132,26 +128,24 @@ where
                     Poll::Pending => {
                         // The attempt waits: slow calls are timed from here.
                         if let Some(permit) = permit {
-                            guards.breaker.start_waiting(permit);
+                            sent.owner().breaker.start_waiting(permit);
                         }
                         slow.waiting();
                         return Poll::Pending;
                     }
                 };
-                let outcome = classify.classify(&(), &result).outcome;
+                let verdict = classify.classify(&(), &result);
                 if let Some(permit) = permit.take() {
-                    breaker::settle(&guards.breaker, permit, &result, || outcome);
+                    breaker::settle(&sent.owner().breaker, permit, &result, || verdict);
                 }
-                throttle::settle(&guards.throttle, outcome, &result, *slow);
+                sent.settle(verdict, &result, *slow);
                 Poll::Ready(result)
             }
             KindProj::Rejected { error } => Poll::Ready(Err(error
                 .take()
                 .expect("GateFuture polled after completion"))),
-            KindProj::Open { error, guards } => {
+            KindProj::Open { error } => {
                 let error = error.take().expect("GateFuture polled after completion");
-                // The attempt never reached the backend: no accept.
-                guards.throttle.failed();
                 Poll::Ready(Err(Box::new(error)))
             }
         }
