@@ -111,7 +111,7 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | *(none)* | yes | the core layers need only tower, tokio (`time`, `sync`), rand, pin-project-lite and tracing |
+//! | *(none)* | yes | the core layers: tower, tokio (`time`, `sync`), rand, pin-project-lite, tracing, httpdate (`Retry-After` dates), crossbeam-utils (cache-line padding of shared counters) and lru (keyed breakers) |
 //! | `sim` | no | the storm simulator ([`sim`]): scenarios, simulated backend and fleets, report, SVG chart |
 //! | `http` | no | [`http`](mod@crate::http): status classifier, `Retry-After` and pushback from headers, idempotency, body replay and buffering; [`StackBuilder::http`](stack::StackBuilder::http) |
 //! | `grpc` | no | `http` plus [`grpc`](mod@crate::grpc): `grpc-status` classifier with pushback (gRFC A6), `grpc-timeout` per attempt from the deadline left |
