@@ -47,6 +47,7 @@ mod replay;
 
 pub use self::buffer::{Buffered, DEFAULT_BODY_CAP, buffer_body};
 pub use self::classify::{HttpClassify, HttpClassifyBuilder};
+#[cfg(feature = "grpc")]
 pub(crate) use self::headers::pushback_text;
 pub use self::headers::{MAX_HINT_LEN, grpc_pushback, retry_after, server_hint};
 pub use self::idempotency::{IDEMPOTENCY_KEY, Idempotency, RetrySafe, never_sent};
