@@ -111,7 +111,10 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | *(none yet)* | | the core layers need only tower, tokio (`time`), rand, pin-project-lite and tracing |
+//! | *(none)* | yes | the core layers: tower, tokio (`time`, `sync`), rand, pin-project-lite, tracing, httpdate (`Retry-After` dates), crossbeam-utils (cache-line padding of shared counters) and lru (keyed breakers) |
+//! | `http` | no | [`http`](mod@crate::http): status classifier, `Retry-After` and pushback from headers, idempotency, body replay and buffering; [`StackBuilder::http`](stack::StackBuilder::http) |
+//! | `grpc` | no | `http` plus [`grpc`](mod@crate::grpc): `grpc-status` classifier with pushback (gRFC A6), `grpc-timeout` per attempt from the deadline left |
+//! | `reqwest` | no | `http` plus [`reqwest`](mod@crate::reqwest): the classifier and replay for `reqwest::Request` and `reqwest::Response` (no TLS pulled in) |
 //!
 //! # Determinism and testing
 //!
@@ -132,6 +135,15 @@ pub mod budget;
 pub mod classify;
 pub mod error;
 pub mod fallback;
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 pub mod retry;
 pub mod rng;
 pub mod stack;
@@ -145,6 +157,9 @@ pub use crate::error::ConfigError;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The README's Rust blocks run as doctests, so its quick start stays true.
-#[cfg(doctest)]
+/// Some need the integrations, so they run with every feature on (`cargo
+/// test --all-features`); the quick start is also `examples/quickstart.rs`,
+/// built in every configuration.
+#[cfg(all(doctest, feature = "http", feature = "grpc", feature = "reqwest"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

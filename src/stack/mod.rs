@@ -102,6 +102,45 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Spawning
+//!
+//! A stack's call spawns as users write it, `tokio::spawn(async move {
+//! svc.ready().await?.call(req).await })`, when its parts are named types:
+//! owned requests, [`DefaultClassify`], [`HttpClassify`](crate::http::HttpClassify),
+//! hyper-util's or reqwest's client. When a part is a closure whose
+//! signature carries a lifetime (a `service_fn` over `&'static str`, a
+//! [`classify_results`](StackBuilder::classify_results) closure over
+//! `Result<_, BoxError>`), rustc cannot prove the spawned future `Send`
+//! and says "implementation of `FnOnce` is not general enough": it checks
+//! the future's `Service::Future` types with lifetimes erased and then
+//! cannot show the closure's bounds hold for every lifetime (rustc issue
+//! [#102211](https://github.com/rust-lang/rust/issues/102211); tower's own
+//! `Retry` over `Timeout` fails the same way). The one obvious way out is to
+//! box the service once, where its type is still fully known:
+//!
+//! ```
+//! use failsoft::classify::{FailureKind, Verdict};
+//! use failsoft::stack::StackLayer;
+//! use failsoft::BoxError;
+//! use tower::util::BoxCloneService;
+//! use tower::{service_fn, Layer, Service, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), BoxError> {
+//! let svc = StackLayer::builder()
+//!     .classify_results(|res: &Result<usize, BoxError>| match res {
+//!         Ok(_) => Verdict::success(),
+//!         Err(_) => Verdict::retryable(FailureKind::Error),
+//!     })
+//!     .build()?
+//!     .layer(service_fn(|device: &'static str| async move { Ok::<_, BoxError>(device.len()) }));
+//! let mut svc = BoxCloneService::new(svc); // needs tower's `util` feature
+//! let task = tokio::spawn(async move { svc.ready().await?.call("vacuum-7").await });
+//! assert_eq!(task.await??, 8);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::fmt;
 use std::time::Duration;
@@ -114,7 +153,7 @@ use crate::budget::{RatioBudget, RatioBudgetBuilder};
 use crate::classify::{ByResult, DefaultClassify};
 use crate::error::ConfigError;
 use crate::fallback::{Decline, Fallback, ReadStopInfo};
-use crate::retry::{Retry, RetryCounters, RetryLayer};
+use crate::retry::{CloneRequest, Retry, RetryCounters, RetryLayer};
 use crate::rng::mix;
 use crate::throttle::{ThrottleBuilder, ThrottleHandle, ThrottleLayer};
 
@@ -126,10 +165,10 @@ pub use self::gate::{Gate, GateFuture};
 pub use self::gate_layer::GateLayer;
 pub use self::timeout::{AttemptTimeout, AttemptTimeoutLayer, TimeoutFuture};
 
-/// The service a [`StackLayer`] makes around `S`, answering with `F` and
-/// classifying results with `C`.
-pub type StackService<S, F, C = DefaultClassify> =
-    Fallback<Retry<Gate<AttemptTimeout<S>, C>, C, RatioBudget>, F, ReadStopInfo>;
+/// The service a [`StackLayer`] makes around `S`, answering with `F`,
+/// classifying results with `C` and replaying requests with `R`.
+pub type StackService<S, F, C = DefaultClassify, R = CloneRequest> =
+    Fallback<Retry<Gate<AttemptTimeout<S>, C>, C, RatioBudget, R>, F, ReadStopInfo>;
 
 /// Wraps a transport in the recommended stack; see the [module docs](self).
 ///
@@ -147,10 +186,10 @@ pub type StackService<S, F, C = DefaultClassify> =
 /// # Ok::<(), failsoft::ConfigError>(())
 /// ```
 #[derive(Clone)]
-pub struct StackLayer<F = Decline, C = DefaultClassify> {
+pub struct StackLayer<F = Decline, C = DefaultClassify, R = CloneRequest> {
     fallback: F,
     on_failures: bool,
-    retry: RetryLayer<C, RatioBudget>,
+    retry: RetryLayer<C, RatioBudget, R>,
     budget: RatioBudget,
     throttle: ThrottleLayer<C>,
     breaker: Breaker,
@@ -180,7 +219,7 @@ pub struct StackLayer<F = Decline, C = DefaultClassify> {
 /// # let _ = stack;
 /// # Ok::<(), failsoft::ConfigError>(())
 /// ```
-pub struct StackBuilder<F = Decline, C = DefaultClassify> {
+pub struct StackBuilder<F = Decline, C = DefaultClassify, R = CloneRequest> {
     max_attempts: u32,
     deadline: Duration,
     attempt_timeout: Duration,
@@ -192,6 +231,7 @@ pub struct StackBuilder<F = Decline, C = DefaultClassify> {
     fallback: F,
     on_failures: bool,
     classify: C,
+    replay: R,
 }
 
 // === impl StackLayer ===
@@ -214,6 +254,7 @@ impl StackLayer {
             fallback: Decline,
             on_failures: false,
             classify: DefaultClassify,
+            replay: CloneRequest,
         }
     }
 }
@@ -252,7 +293,7 @@ impl StackLayer {
     }
 }
 
-impl<F, C> StackLayer<F, C> {
+impl<F, C, R> StackLayer<F, C, R> {
     /// The shared breaker (watch it, force it open).
     pub fn breaker(&self) -> &Breaker {
         &self.breaker
@@ -274,8 +315,8 @@ impl<F, C> StackLayer<F, C> {
     }
 }
 
-impl<S: Clone, F: Clone, C: Clone> Layer<S> for StackLayer<F, C> {
-    type Service = StackService<S, F, C>;
+impl<S: Clone, F: Clone, C: Clone, R: Clone> Layer<S> for StackLayer<F, C, R> {
+    type Service = StackService<S, F, C, R>;
 
     fn layer(&self, transport: S) -> Self::Service {
         let timed = AttemptTimeout::new(transport, self.attempt_timeout);
@@ -287,7 +328,7 @@ impl<S: Clone, F: Clone, C: Clone> Layer<S> for StackLayer<F, C> {
     }
 }
 
-impl<F, C> fmt::Debug for StackLayer<F, C> {
+impl<F, C, R> fmt::Debug for StackLayer<F, C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StackLayer")
             .field("breaker", &self.breaker)
@@ -299,7 +340,7 @@ impl<F, C> fmt::Debug for StackLayer<F, C> {
 
 // === impl StackBuilder ===
 
-impl<F, C> StackBuilder<F, C> {
+impl<F, C, R> StackBuilder<F, C, R> {
     /// Attempts per logical request, first included. Default 3.
     pub const fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n;
@@ -364,7 +405,7 @@ impl<F, C> StackBuilder<F, C> {
 
     /// Answer local rejections (circuit open, throttled, budget refused,
     /// deadline) with `fallback`, told the reason.
-    pub fn fallback<F2>(self, fallback: F2) -> StackBuilder<F2, C> {
+    pub fn fallback<F2>(self, fallback: F2) -> StackBuilder<F2, C, R> {
         self.with_parts(|_, classify| (fallback, classify))
     }
 
@@ -390,12 +431,107 @@ impl<F, C> StackBuilder<F, C> {
     /// # let _ = stack;
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
-    pub fn classify_results<G>(self, classify: G) -> StackBuilder<F, ByResult<G>> {
+    pub fn classify_results<G>(self, classify: G) -> StackBuilder<F, ByResult<G>, R> {
         self.with_parts(|fallback, _| (fallback, ByResult(classify)))
     }
 
+    /// Classifies every attempt's result with `classify`, which must work
+    /// both with the request (`Classify<Req, Res>`, in the retry layer) and
+    /// without it (`Classify<(), Res>`, in the throttle and the breaker),
+    /// as [`HttpClassify`](crate::http::HttpClassify) does: its
+    /// idempotency rule needs the request, its status rules do not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::classify::DefaultClassify;
+    /// use failsoft::stack::StackLayer;
+    /// let stack = StackLayer::builder().classify(DefaultClassify).build()?;
+    /// # let _ = stack;
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub fn classify<G>(self, classify: G) -> StackBuilder<F, G, R> {
+        self.with_parts(|fallback, _| (fallback, classify))
+    }
+
+    /// How the retry layer copies a request for another attempt. Default
+    /// [`CloneRequest`]; see [`Replay`](crate::retry::Replay).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::retry::SendOnce;
+    /// use failsoft::stack::StackLayer;
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), failsoft::BoxError> {
+    /// struct Upload; // not Clone: sent once, never retried
+    /// let stack = StackLayer::builder().replay(SendOnce).build()?;
+    /// let svc = stack.layer(service_fn(|_: Upload| async { Ok::<_, failsoft::BoxError>(1) }));
+    /// assert_eq!(svc.oneshot(Upload).await?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn replay<R2>(self, replay: R2) -> StackBuilder<F, C, R2> {
+        StackBuilder {
+            max_attempts: self.max_attempts,
+            deadline: self.deadline,
+            attempt_timeout: self.attempt_timeout,
+            backoff: self.backoff,
+            budget: self.budget,
+            throttle: self.throttle,
+            breaker: self.breaker,
+            seed: self.seed,
+            fallback: self.fallback,
+            on_failures: self.on_failures,
+            classify: self.classify,
+            replay,
+        }
+    }
+
+    /// Sets up the stack for `http::Request`s (and, with the `reqwest`
+    /// feature, `reqwest::Request`s): [`HttpClassify`](crate::http::HttpClassify)
+    /// for status codes, hints and idempotency, and
+    /// [`HttpReplay`](crate::http::HttpReplay) to resend bodies that can be
+    /// copied (others are sent once). Feature `http`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::stack::StackLayer;
+    /// let stack = StackLayer::builder().http().build()?;
+    /// # let _ = stack;
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+    pub fn http(self) -> StackBuilder<F, crate::http::HttpClassify, crate::http::HttpReplay> {
+        self.classify(crate::http::HttpClassify::new())
+            .replay(crate::http::HttpReplay)
+    }
+
+    /// Sets up the stack for gRPC over `http::Request`s:
+    /// [`GrpcClassify`](crate::grpc::GrpcClassify) and
+    /// [`HttpReplay`](crate::http::HttpReplay). Feature `grpc`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft::stack::StackLayer;
+    /// let stack = StackLayer::builder().grpc().build()?;
+    /// # let _ = stack;
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    #[cfg(feature = "grpc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+    pub fn grpc(self) -> StackBuilder<F, crate::grpc::GrpcClassify, crate::http::HttpReplay> {
+        self.classify(crate::grpc::GrpcClassify::new())
+            .replay(crate::http::HttpReplay)
+    }
+
     /// The same settings with the fallback and classifier mapped by `parts`.
-    fn with_parts<F2, C2>(self, parts: impl FnOnce(F, C) -> (F2, C2)) -> StackBuilder<F2, C2> {
+    fn with_parts<F2, C2>(self, parts: impl FnOnce(F, C) -> (F2, C2)) -> StackBuilder<F2, C2, R> {
         let (fallback, classify) = parts(self.fallback, self.classify);
         StackBuilder {
             max_attempts: self.max_attempts,
@@ -409,6 +545,7 @@ impl<F, C> StackBuilder<F, C> {
             fallback,
             on_failures: self.on_failures,
             classify,
+            replay: self.replay,
         }
     }
 
@@ -437,7 +574,7 @@ impl<F, C> StackBuilder<F, C> {
     /// let err = StackLayer::builder().max_attempts(0).build().unwrap_err();
     /// assert_eq!(err.field(), "retry.max_attempts");
     /// ```
-    pub fn build(self) -> Result<StackLayer<F, C>, ConfigError>
+    pub fn build(self) -> Result<StackLayer<F, C, R>, ConfigError>
     where
         C: Clone,
     {
@@ -453,7 +590,8 @@ impl<F, C> StackBuilder<F, C> {
             .max_attempts(self.max_attempts)
             .deadline(self.deadline)
             .classify(self.classify.clone())
-            .budget(budget.clone());
+            .budget(budget.clone())
+            .replay(self.replay);
         if let Some(backoff) = self.backoff {
             retry = retry.backoff(backoff);
         }
@@ -486,7 +624,7 @@ impl<F, C> StackBuilder<F, C> {
     }
 }
 
-impl<F, C> fmt::Debug for StackBuilder<F, C> {
+impl<F, C, R> fmt::Debug for StackBuilder<F, C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StackBuilder")
             .field("max_attempts", &self.max_attempts)
