@@ -87,7 +87,9 @@ pub struct CircuitOpen {
 
 /// The adaptive throttle rejected the call locally: it was not sent.
 ///
-/// Returned at once by the throttle layer; never retried by the retry layer.
+/// Returned at once by the throttle layer. The retry layer never retries
+/// it as a failure; a call [held](Self::holds) for the server's pacing is
+/// sent again once the pace ends, if the deadline allows.
 ///
 /// # Examples
 ///
@@ -102,6 +104,7 @@ pub struct CircuitOpen {
 pub struct Throttled {
     probability: f64,
     paced_until: Option<Instant>,
+    holds: bool,
 }
 
 // === impl ConfigError ===
@@ -303,11 +306,14 @@ impl Throttled {
         Self {
             probability,
             paced_until: None,
+            holds: false,
         }
     }
 
     /// Creates the rejection of a call held back by the server's pacing
-    /// until `until` ([`ThrottleHandle::pace_at`](crate::throttle::ThrottleHandle::pace_at)).
+    /// until `until` ([`ThrottleHandle::pace_at`](crate::throttle::ThrottleHandle::pace_at)):
+    /// the whole client waits for the pace's end, so the call
+    /// [holds](Self::holds).
     ///
     /// # Examples
     ///
@@ -315,12 +321,52 @@ impl Throttled {
     /// # use failsoft::error::Throttled;
     /// let until = tokio::time::Instant::now();
     /// assert_eq!(Throttled::paced(until).paced_until(), Some(until));
+    /// assert!(Throttled::paced(until).holds());
     /// ```
     pub const fn paced(until: Instant) -> Self {
         Self {
             probability: 1.0,
             paced_until: Some(until),
+            holds: true,
         }
+    }
+
+    /// Creates the rejection of a call shed by the server's pacing of a
+    /// busy client, which keeps sending at about the rate the backend
+    /// accepts until `until`: this call is over that rate, so it does not
+    /// [hold](Self::holds) (held, the client's excess would all go out at
+    /// the pace's end).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::error::Throttled;
+    /// let until = tokio::time::Instant::now();
+    /// let shed = Throttled::paced_over_rate(until);
+    /// assert_eq!(shed.paced_until(), Some(until));
+    /// assert!(!shed.holds());
+    /// ```
+    pub const fn paced_over_rate(until: Instant) -> Self {
+        Self {
+            probability: 1.0,
+            paced_until: Some(until),
+            holds: false,
+        }
+    }
+
+    /// The call waits for the end of the server's pacing
+    /// ([`paced_until`](Self::paced_until)) rather than being shed: the
+    /// retry layer sends it again then, without a budget withdrawal, when
+    /// that is before the request's deadline and an attempt is left.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failsoft::error::Throttled;
+    /// assert!(!Throttled::new(0.5).holds());
+    /// ```
+    pub const fn holds(&self) -> bool {
+        self.holds
     }
 
     /// When the server's pacing that rejected the call ends, if pacing (not
@@ -351,8 +397,13 @@ impl Throttled {
 
 impl fmt::Display for Throttled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.paced_until.is_some() {
+        if self.holds {
             return f.write_str("throttled: call held locally while the server paces the client");
+        }
+        if self.paced_until.is_some() {
+            return f.write_str(
+                "throttled: call over the rate the server's pacing allows, rejected locally",
+            );
         }
         write!(
             f,
@@ -393,11 +444,26 @@ pub(crate) fn check_bucketed_window(
     Ok(())
 }
 
+/// When the server's pacing ends, if `err` (or an error in its source
+/// chain) is a [`Throttled`] that [holds](Throttled::holds) the call.
+pub(crate) fn held_until(err: &(dyn Error + Send + Sync + 'static)) -> Option<Instant> {
+    let mut cur: Option<&(dyn Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(t) = e.downcast_ref::<Throttled>() {
+            return t.paced_until().filter(|_| t.holds());
+        }
+        cur = e.source();
+    }
+    None
+}
+
 /// `true` when `err` (or an error in its `source()` chain) is a failsoft
 /// local rejection: [`CircuitOpen`] or [`Throttled`].
 ///
 /// The retry layer uses this to guarantee that a local rejection is never
-/// retried, whatever the classifier says.
+/// retried as a failure, whatever the classifier says (a call held for the
+/// server's pacing is sent again when the pace ends; see
+/// [`Throttled::holds`]).
 ///
 /// # Examples
 ///

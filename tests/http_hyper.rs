@@ -13,7 +13,6 @@ use failsoft::fallback::FallbackReason;
 use failsoft::http::{DEFAULT_BODY_CAP, buffer_body};
 use failsoft::retry::RetrySnapshot;
 use failsoft::stack::StackLayer;
-use failsoft::throttle::ThrottleLayer;
 use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -62,22 +61,17 @@ fn request(method: &str, url: &str, body: &'static str) -> Request<Full<Bytes>> 
         .unwrap()
 }
 
+/// The default stack after a 503 + `Retry-After: 1`: the retry layer waits
+/// the hinted second, and the throttle paces the whole client until
+/// `1 s × U(1, 1.2)`. The retry is held for the pace's end rather than
+/// rejected (no budget spent on it, not counted as sent), then answered.
 #[tokio::test]
 async fn get_waits_for_retry_after_and_gets_the_answer() {
     bounded(async {
         let server = Server::start([Fault::Status(503, Some("1")), Fault::Ok("fresh")]).await;
-        // Client-wide pacing off (see the next test): this one is about the
-        // retry layer honouring the header the classifier read.
-        let throttle = ThrottleLayer::builder()
-            .slow_call(Duration::from_secs(1))
-            .max_pace(Duration::ZERO);
-        let stack = StackLayer::builder()
-            .http()
-            .throttle(throttle)
-            .seed(1)
-            .build()
-            .unwrap();
+        let stack = StackLayer::builder().http().seed(1).build().unwrap();
         let counters = stack.counters();
+        let throttle = stack.throttle();
         let started = tokio::time::Instant::now();
         let res = stack
             .layer(client())
@@ -90,34 +84,49 @@ async fn get_waits_for_retry_after_and_gets_the_answer() {
         // The 1 s hint is a floor on the wait (a lower bound, not a timing).
         assert!(started.elapsed() >= Duration::from_secs(1));
         let snap: RetrySnapshot = counters.snapshot();
-        assert_eq!((snap.attempts, snap.retries), (2, 1));
+        assert_eq!(snap.sent(), 2, "{snap:?}");
+        assert_eq!(snap.successes, 1);
+        assert!(snap.held <= 1, "{snap:?}");
+        // The pace is over by the time the answer came.
+        assert!(
+            throttle
+                .snapshot()
+                .paced_until
+                .is_none_or(|t| t <= tokio::time::Instant::now())
+        );
     })
     .await;
 }
 
-/// The default stack paces the whole client after a 503 + `Retry-After`
-/// until `now + wait × U(1, 1.2)`; the request's own retry, due after the
-/// bare wait, falls inside that pace and is rejected locally (the server
-/// sees one attempt), so a fallback answers it, told the pace's end. With
-/// seed 1 the pace draws ×1.14: the retry is due about 0.55 s before the
-/// pace ends, a margin a busy machine keeps.
+/// A pace that outlasts the deadline: the default stack (10 s deadline)
+/// told `Retry-After: 30` neither retries past its deadline (the caller
+/// gets the server's 503) nor holds a new request for the pace; a fallback
+/// answers it at once, told the pace's end. The server sees one attempt.
 #[tokio::test]
-async fn default_stack_paces_the_client_after_retry_after() {
+async fn a_pace_beyond_the_deadline_is_answered_by_the_fallback() {
     bounded(async {
-        let server = Server::start([Fault::Status(503, Some("4")), Fault::Ok("fresh")]).await;
-        let paced = Arc::new(Mutex::new(None));
-        let seen = Arc::clone(&paced);
+        let server = Server::start([Fault::Status(503, Some("30")), Fault::Ok("fresh")]).await;
+        let reasons = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&reasons);
         let stack = StackLayer::builder()
             .http()
             .fallback(move |reason: FallbackReason, _err| {
-                *seen.lock().unwrap() = Some(reason);
+                seen.lock().unwrap().push(reason);
                 Ok(cached())
             })
             .seed(1)
             .build()
             .unwrap();
-        let throttle = stack.throttle();
+        let counters = stack.counters();
         let svc = stack.layer(client());
+        // The server's own answer comes back: no retry within the deadline.
+        let res = svc
+            .clone()
+            .oneshot(request("GET", &server.url("/schedule"), ""))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 503);
+        // The next request meets the pace: not sent, not held.
         let res = svc
             .clone()
             .oneshot(request("GET", &server.url("/schedule"), ""))
@@ -125,22 +134,13 @@ async fn default_stack_paces_the_client_after_retry_after() {
             .unwrap();
         assert_eq!(text(res).await, "cached");
         assert_eq!(server.count("GET"), 1);
-        let reason = paced.lock().unwrap().take().expect("fallback told why");
+        let reasons = reasons.lock().unwrap();
         assert!(
-            matches!(reason, FallbackReason::Throttled(ref t) if t.paced_until().is_some()),
-            "{reason:?}"
+            matches!(reasons[..], [FallbackReason::Throttled(ref t)] if t.paced_until().is_some() && t.holds()),
+            "{reasons:?}"
         );
-        // Once the pace is over, the same client gets the fresh answer.
-        let until = throttle.snapshot().paced_until;
-        if let Some(until) = until {
-            tokio::time::sleep_until(until).await;
-        }
-        let res = svc
-            .oneshot(request("GET", &server.url("/schedule"), ""))
-            .await
-            .unwrap();
-        assert_eq!(text(res).await, "fresh");
-        assert_eq!(server.count("GET"), 2);
+        let snap = counters.snapshot();
+        assert_eq!((snap.sent(), snap.held), (1, 0), "{snap:?}");
     })
     .await;
 }

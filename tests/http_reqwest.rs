@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use failsoft::stack::StackLayer;
-use failsoft::throttle::ThrottleLayer;
 use tower::{Layer, ServiceExt, service_fn};
 use wire::{Fault, Server, bounded};
 
@@ -22,14 +21,10 @@ async fn get_waits_for_retry_after_and_a_post_goes_once() {
         ])
         .await;
         let client = reqwest::Client::new();
-        // Client-wide pacing off: this test is about the retry honouring
-        // the header; `tests/http_hyper.rs` shows the default stack's pace.
-        let throttle = ThrottleLayer::builder()
-            .slow_call(Duration::from_secs(1))
-            .max_pace(Duration::ZERO);
+        // The default stack: the retry waits the hinted second and is held
+        // for the client-wide pace's end (`tests/http_hyper.rs`).
         let svc = StackLayer::builder()
             .http()
-            .throttle(throttle)
             .seed(11)
             .build()
             .unwrap()

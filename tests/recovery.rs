@@ -336,3 +336,51 @@ async fn hostile_hints_neither_break_the_budget_nor_the_deadline() {
         assert!(*longest.borrow() <= 10 * SEC, "{label}: past the deadline");
     }
 }
+
+/// A quiet client told `Retry-After: 2` holds its requests for the pace
+/// (`2 s × U(1, 1.2)` from the answer) instead of failing them: the
+/// request's own retry and a new request made during the pace both go out
+/// once it ends, and both get the real answer. Held attempts were never
+/// sent, so they count neither as sent nor against the budget.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn requests_made_during_a_pace_are_held_and_answered() {
+    let stack = StackLayer::builder()
+        .classify_results(by_status)
+        .seed(3)
+        .build()
+        .unwrap();
+    let counters = stack.counters();
+    let throttle = stack.throttle();
+    let calls = Arc::new(AtomicU64::new(0));
+    let backend = {
+        let calls = Arc::clone(&calls);
+        service_fn(move |_: u32| {
+            let n = calls.fetch_add(1, Ordering::Relaxed);
+            async move {
+                Ok::<Answer, BoxError>(if n == 0 {
+                    (503, Some(2 * SEC))
+                } else {
+                    (200, None)
+                })
+            }
+        })
+    };
+    let client = stack.layer(backend);
+    let t0 = Instant::now();
+    let first = tokio::spawn(client.clone().oneshot(1));
+    time::sleep(SEC / 2).await;
+    let until = throttle
+        .snapshot()
+        .paced_until
+        .expect("the 503 paced the client");
+    assert!(until >= t0 + 2 * SEC, "{:?}", until - t0);
+    let second = client.clone().oneshot(2).await.unwrap();
+    assert_eq!(second, (200, None));
+    assert!(Instant::now() >= until, "sent before the pace ended");
+    assert_eq!(first.await.unwrap().unwrap(), (200, None));
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
+    let s = counters.snapshot();
+    assert_eq!((s.requests, s.sent(), s.successes), (2, 3, 2), "{s:?}");
+    assert!(s.held >= 1, "{s:?}");
+    assert_eq!(s.give_ups.total(), 0, "{s:?}");
+}

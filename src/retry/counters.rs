@@ -65,6 +65,11 @@ pub struct RetrySnapshot {
     pub give_ups: GiveUps,
     /// Requests whose future was dropped before it finished.
     pub cancelled: u64,
+    /// Attempts a pacing throttle below [held](crate::error::Throttled::holds)
+    /// until the server's pace ended, then sent again. Each is among
+    /// [`attempts`](Self::attempts), and its second try among
+    /// [`retries`](Self::retries); [`sent`](Self::sent) leaves them out.
+    pub held: u64,
     /// Retry-after hints that set a delay.
     pub hints_honoured: u64,
     /// Retry-after hints cut to the configured maximum.
@@ -110,6 +115,7 @@ struct Stripe {
     retries: AtomicU64,
     successes: AtomicU64,
     cancelled: AtomicU64,
+    held: AtomicU64,
     hints_honoured: AtomicU64,
     hints_clamped: AtomicU64,
     hints_malformed: AtomicU64,
@@ -158,6 +164,7 @@ impl RetryCounters {
             s.retries += load(&stripe.retries);
             s.successes += load(&stripe.successes);
             s.cancelled += load(&stripe.cancelled);
+            s.held += load(&stripe.held);
             s.hints_honoured += load(&stripe.hints_honoured);
             s.hints_clamped += load(&stripe.hints_clamped);
             s.hints_malformed += load(&stripe.hints_malformed);
@@ -203,6 +210,10 @@ impl RetryCounters {
         add(&self.mine().cancelled);
     }
 
+    pub(crate) fn held(&self) {
+        add(&self.mine().held);
+    }
+
     pub(crate) fn hint(&self, clamped: bool) {
         let stripe = self.mine();
         add(&stripe.hints_honoured);
@@ -240,8 +251,9 @@ impl fmt::Debug for RetryCounters {
 
 impl RetrySnapshot {
     /// Attempts that reached the transport: [`attempts`](Self::attempts)
-    /// less the [local rejections](Self::local_rejections). A local
-    /// rejection ends its request, so each counts once.
+    /// less the [local rejections](Self::local_rejections) and the attempts
+    /// [held](Self::held) for the server's pacing. A local rejection ends
+    /// its request, so each counts once.
     ///
     /// # Examples
     ///
@@ -249,15 +261,18 @@ impl RetrySnapshot {
     /// # use failsoft::retry::{GiveUps, RetrySnapshot};
     /// let s = RetrySnapshot {
     ///     requests: 10,
-    ///     attempts: 11,
-    ///     retries: 1,
+    ///     attempts: 12,
+    ///     retries: 2,
+    ///     held: 1,
     ///     give_ups: GiveUps { local_rejection: 8, ..Default::default() },
     ///     ..Default::default()
     /// };
     /// assert_eq!(s.sent(), 3);
     /// ```
     pub const fn sent(&self) -> u64 {
-        self.attempts.saturating_sub(self.give_ups.local_rejection)
+        self.attempts
+            .saturating_sub(self.give_ups.local_rejection)
+            .saturating_sub(self.held)
     }
 
     /// Attempts rejected locally by a layer below (circuit open, throttled):

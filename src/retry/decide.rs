@@ -12,7 +12,7 @@ use super::{Config, Local};
 use crate::BoxError;
 use crate::budget::RetryBudget;
 use crate::classify::{Classify, FailureKind, Hint, Outcome};
-use crate::error::{TimedOut, is_local_rejection};
+use crate::error::{TimedOut, held_until, is_local_rejection};
 use crate::rng::Rng;
 
 /// Owns the shared state and settles the request's accounts on drop.
@@ -99,6 +99,40 @@ impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
         // A failure that counts, though it is not retried (gRFC A6).
         shared.budget.on_final_failure(kind);
         Err(stop)
+    }
+
+    /// The wait before sending an attempt again that a pacing throttle
+    /// below held ([`Throttled::holds`](crate::error::Throttled::holds)),
+    /// or `None` to judge the result as usual. Holds only a replayable
+    /// request with an attempt left, and only when it can go out before its
+    /// deadline; takes nothing from the budget (the attempt was never
+    /// sent). The wait runs to the pace's end and on by up to a fifth of
+    /// itself (`× U(1, 1.2)`), so the requests a client held during a pace
+    /// do not all go out in its last instant.
+    #[inline]
+    pub(super) fn hold<Res>(&mut self, result: &Result<Res, BoxError>) -> Option<Duration> {
+        let until = held_until(result.as_ref().err()?.as_ref())?;
+        let shared = Arc::clone(&self.guard.shared);
+        if self.req.is_none() || self.attempts >= shared.config.max_attempts {
+            return None;
+        }
+        let now = crate::time::now();
+        let rng = self.rng.get_or_insert_with(|| shared.streams.next_stream());
+        let left = until.saturating_duration_since(now).as_secs_f64();
+        let wait =
+            Duration::try_from_secs_f64(left * rng.uniform(1.0, 1.2)).unwrap_or(Duration::MAX);
+        if let Some(deadline) = self.clock.deadline(&shared.config)
+            && now.checked_add(wait).is_none_or(|at| at >= deadline)
+        {
+            return None;
+        }
+        shared.counters.held();
+        tracing::debug!(
+            attempt = self.attempts + 1,
+            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            "held for the server's pacing"
+        );
+        Some(wait)
     }
 
     /// The delay before the next retry, or why no retry may start: the

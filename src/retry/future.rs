@@ -325,6 +325,9 @@ where
             previous_delay: this.previous_delay,
             rng: this.rng,
         };
+        if let Some(wait) = session.hold(result) {
+            return Some(wait);
+        }
         let stop = match session.judge(result) {
             Ok((kind, hint)) => match session.plan(kind, hint) {
                 Ok(delay) => return Some(delay),

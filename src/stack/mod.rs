@@ -58,8 +58,10 @@
 //!   (classified [`FailureKind::Throttled`](crate::classify::FailureKind::Throttled))
 //!   with a `Retry-After` paces the whole client until then, jittered by
 //!   ×U(1, 1.2) so a fleet does not return in one instant, and clamped to
-//!   60 s: a quiet client holds its requests; a busy one keeps sending at
-//!   1.1 times the rate the backend accepted. The breaker does not count
+//!   60 s: a quiet client holds its requests (the retry layer sends them,
+//!   and the request's own retry, once the pace ends, if that is before
+//!   their deadline; otherwise the fallback answers at once); a busy one
+//!   keeps sending at 1.1 times the rate the backend accepted. The breaker does not count
 //!   such answers, so a rate limit never trips a long open. Against a
 //!   server allowing 200 requests/s while 1,000/s are asked, the stack
 //!   sends a quarter of the requests, gets at least 90 % of what the server

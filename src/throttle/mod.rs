@@ -54,7 +54,11 @@
 //! a 429 or 503 with `Retry-After`, gRPC pushback) paces the whole client,
 //! not only that request's retry: see [`ThrottleHandle::pace_at`]. Pacing
 //! rejections resolve to [`Throttled`] with
-//! [`paced_until`](Throttled::paced_until) set.
+//! [`paced_until`](Throttled::paced_until) set. A quiet client's calls
+//! [hold](Throttled::holds): the retry layer sends them again once the pace
+//! ends (by up to a fifth of the wait later, so they do not all go out at
+//! once), if that is before the request's deadline. A busy client's calls
+//! over the paced rate are shed, not held.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -109,7 +113,9 @@ pub(crate) use self::settle::{Owner, Sent, Slow};
 ///
 /// `Error = BoxError`. A rejected request resolves at once to
 /// [`Throttled`] (match it with `err.downcast_ref::<Throttled>()`); the
-/// retry layer never retries it. Inner errors are passed through.
+/// retry layer never retries it as a failure (a call held for the server's
+/// pacing is sent again when the pace ends). Inner errors are passed
+/// through.
 ///
 /// # Sharing
 ///

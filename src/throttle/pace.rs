@@ -103,7 +103,7 @@ impl Pacer {
             pace.tokens -= 1.0;
             Some(Ok(()))
         } else {
-            Some(Err(Throttled::paced(until)))
+            Some(Err(Throttled::paced_over_rate(until)))
         }
     }
 }
@@ -120,7 +120,9 @@ mod tests {
         let mut p = Pacer::new(60 * SEC);
         let until = p.pace(t0, 2 * SEC, 1.1, None).unwrap();
         assert_eq!(until, t0 + Duration::from_millis(2_200));
-        assert!(p.admit(t0).unwrap().is_err());
+        let held = p.admit(t0).unwrap().unwrap_err();
+        assert!(held.holds(), "a quiet client's call waits for the end");
+        assert_eq!(held.paced_until(), Some(until));
         assert!(p.admit(until - Duration::from_millis(1)).unwrap().is_err());
         assert!(p.admit(until).is_none(), "the pace is over at its end");
     }
@@ -134,8 +136,11 @@ mod tests {
         // One call a millisecond (1,000/s) for 5 s against 110/s.
         for ms in 0..5_000 {
             let now = t0 + Duration::from_millis(ms);
-            if p.admit(now).unwrap().is_ok() {
-                admitted += 1;
+            match p.admit(now).unwrap() {
+                Ok(()) => admitted += 1,
+                // Over the rate: shed, not held (held, the excess would
+                // all go out at the pace's end).
+                Err(shed) => assert!(!shed.holds()),
             }
         }
         assert!((545..=556).contains(&admitted), "{admitted}");
