@@ -23,7 +23,7 @@ use std::time::Duration;
 use clap::Parser;
 use wire::{Figures, Kind, Limit, Phase, Plan};
 
-/// Four clients against a rate-limited server on loopback.
+/// Five clients against a rate-limited server on loopback.
 #[derive(Debug, Parser)]
 struct Args {
     /// Requests per second the server admits (burst: one second's worth).
@@ -45,7 +45,7 @@ struct Args {
     /// (the stack's default deadline is 10 s).
     #[arg(long, default_value_t = 10.0)]
     patience: f64,
-    /// Clients to run (repeat or comma-separate); default: all four.
+    /// Clients to run (repeat or comma-separate); default: all five.
     #[arg(long, value_delimiter = ',')]
     client: Vec<Which>,
 }
@@ -56,6 +56,7 @@ enum Which {
     Naive,
     Tower,
     Failsoft,
+    AwsAdaptive,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -137,6 +138,7 @@ impl Which {
             Which::Naive => Kind::Naive,
             Which::Tower => Kind::Tower,
             Which::Failsoft => Kind::Failsoft,
+            Which::AwsAdaptive => Kind::AwsAdaptive,
         }
     }
 }

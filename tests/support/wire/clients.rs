@@ -1,6 +1,6 @@
-//! One hyper client (HTTP/1, keep-alive) wrapped four ways: no retry,
+//! One hyper client (HTTP/1, keep-alive) wrapped five ways: no retry,
 //! naive immediate retries, tower's `Retry` with `TpsBudget` and backoff,
-//! and failsoft's default stack.
+//! failsoft's default stack, and the AWS SDKs' adaptive retry mode.
 
 use std::fmt;
 use std::future::{Ready, ready};
@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use failsoft::BoxError;
+use failsoft::backoff::{ExponentialBackoff as FailsoftBackoff, Jitter};
+use failsoft::budget::TokenBucket;
 use failsoft::classify::{FailureKind, Hint, Verdict, classify_error};
-use failsoft::retry::RetryCounters;
+use failsoft::retry::{RetryCounters, RetryLayer};
 use failsoft::stack::StackLayer;
 use http_body_util::{BodyExt, Full};
 use hyper::header::RETRY_AFTER;
@@ -23,6 +25,8 @@ use tower::retry::budget::{Budget, TpsBudget};
 use tower::retry::{Policy, Retry};
 use tower::util::{BoxCloneService, rng::HasherRng};
 use tower::{Layer, Service, service_fn};
+
+use super::adaptive::Adaptive;
 
 /// A logical request. The retry layers need `Clone` (they replay the
 /// request), which a hyper request with a streaming body is not, so the
@@ -36,10 +40,10 @@ pub struct WireRequest {
 /// back to the pool).
 pub type Reply = Response<Bytes>;
 
-/// Any of the four clients.
+/// Any of the five clients.
 pub type WireClient = BoxCloneService<WireRequest, Reply, BoxError>;
 
-/// The four ways to wrap the transport.
+/// The five ways to wrap the transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// One attempt per logical request.
@@ -52,10 +56,21 @@ pub enum Kind {
     /// `StackLayer::builder().build()` defaults, with a classifier for
     /// HTTP statuses and `Retry-After`.
     Failsoft,
+    /// The AWS SDKs' adaptive mode: standard mode (3 attempts, the
+    /// `TokenBucket::aws_standard()` quota, full-jitter backoff from 1 s
+    /// capped at 20 s, `Retry-After` not read) over the CUBIC client-side
+    /// rate limiter of `adaptive.rs`, which every attempt passes.
+    AwsAdaptive,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::NoRetry, Kind::Naive, Kind::Tower, Kind::Failsoft];
+    pub const ALL: [Kind; 5] = [
+        Kind::NoRetry,
+        Kind::Naive,
+        Kind::Tower,
+        Kind::Failsoft,
+        Kind::AwsAdaptive,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -63,6 +78,7 @@ impl Kind {
             Kind::Naive => "naive, 3 immediate tries",
             Kind::Tower => "tower `Retry` + `TpsBudget` + backoff",
             Kind::Failsoft => "failsoft stack, defaults",
+            Kind::AwsAdaptive => "AWS adaptive mode (standard + CUBIC rate limiter)",
         }
     }
 
@@ -87,6 +103,12 @@ impl Kind {
                     .expect("the default stack builds");
                 let counters = stack.counters();
                 (BoxCloneService::new(stack.layer(transport)), Some(counters))
+            }
+            Kind::AwsAdaptive => {
+                let retry = aws_standard_retry();
+                let counters = retry.counters();
+                let limited = Adaptive::new(transport, throttled, 16);
+                (BoxCloneService::new(retry.layer(limited)), Some(counters))
             }
         }
     }
@@ -152,6 +174,45 @@ pub fn classify(result: &Result<Reply, BoxError>) -> Verdict {
     } else {
         Verdict::success()
     }
+}
+
+/// 429 and 503 are throttling errors to adaptive mode (S3 answers
+/// `503 SlowDown`, which botocore lists as a throttling code).
+pub fn throttled(result: &Result<Reply, BoxError>) -> bool {
+    result.as_ref().is_ok_and(|res| {
+        res.status() == StatusCode::TOO_MANY_REQUESTS
+            || res.status() == StatusCode::SERVICE_UNAVAILABLE
+    })
+}
+
+/// AWS standard mode as the pre-2026 SDKs run it (AWS SDKs and Tools
+/// Reference Guide, "Retry behavior"; botocore `retries/standard.py`):
+/// 3 attempts, the 500-token quota, a delay of `U(0, 1) × 2^(retry − 1)` s
+/// capped at 20 s, and no `Retry-After` (standard mode does not read it).
+fn aws_standard_retry()
+-> RetryLayer<impl Fn(&WireRequest, &Result<Reply, BoxError>) -> Verdict + Clone, TokenBucket> {
+    let backoff = FailsoftBackoff::builder()
+        .base(Duration::from_secs(1))
+        .multiplier(2.0)
+        .max(Duration::from_secs(20))
+        .jitter(Jitter::Full)
+        .build()
+        .expect("valid backoff");
+    RetryLayer::builder()
+        .max_attempts(3)
+        .backoff(backoff)
+        .honor_hints(false)
+        .budget(TokenBucket::aws_standard())
+        .classify(|_req: &WireRequest, result: &Result<Reply, BoxError>| {
+            // The 503's `Retry-After` is left out: standard mode ignores it.
+            if throttled(result) {
+                Verdict::retryable(FailureKind::Throttled)
+            } else {
+                classify(result)
+            }
+        })
+        .build()
+        .expect("the AWS standard retry layer builds")
 }
 
 /// Retries every failure at once, up to `tries_left` more times. tower
