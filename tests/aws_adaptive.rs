@@ -153,7 +153,7 @@ async fn calls_wait_for_the_rates_the_limiter_sets() {
         seen.push(start.elapsed());
         ready(Ok(if seen.len() == 1 { 503 } else { 200 }))
     });
-    let svc = Adaptive::new(inner, |r: &Result<u16, ()>| r == &Ok(503), 1);
+    let svc = Adaptive::new(inner, |r: &Result<u16, ()>| r == &Ok(503), 0.0, 1);
     for _ in 0..3 {
         svc.clone().oneshot(()).await.unwrap();
     }
@@ -168,4 +168,23 @@ async fn calls_wait_for_the_rates_the_limiter_sets() {
         );
     }
     assert!(svc.snapshot().enabled);
+}
+
+/// botocore's clock is the Unix time: a limiter made 0.9 s into a second
+/// starts measuring from the whole second, so its first response (at 0.95)
+/// already closes the 0.5 bucket: 1 over 0.5 s, measured 0.8·2 = 1.6; the
+/// next (at 1.0) closes bucket 1.0: 0.8·2 + 0.2·1.6 = 1.92. Made at 0.0,
+/// the same two responses close nothing.
+#[test]
+fn clock_phase_decides_when_the_first_bucket_closes() {
+    let mut late = RateLimiter::starting_at(0.9);
+    late.on_response(false, 0.95);
+    assert_close!(late.meter.rate, 1.6);
+    late.on_response(false, 1.0);
+    assert_close!(late.meter.rate, 1.92);
+
+    let mut early = RateLimiter::starting_at(0.0);
+    early.on_response(false, 0.05);
+    early.on_response(false, 0.1);
+    assert_close!(early.meter.rate, 0.0);
 }

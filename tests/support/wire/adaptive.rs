@@ -24,10 +24,11 @@
 //! since the last throttle and `K = ∛(W_max·(1 − β)/C)` is when the curve
 //! climbs back to `W_max`. Once on, every attempt waits for a token of a
 //! bucket filling at that rate. Two differences from botocore, both in
-//! the plumbing: time is seconds since the limiter was made (botocore
-//! reads the Unix clock, so its first 0.5 s bucket can be shorter), and
-//! a waiting caller that gives up leaves without a token (botocore blocks
-//! a thread, which cannot give up).
+//! the plumbing: time is seconds since the limiter was made plus a chosen
+//! phase (botocore reads the Unix clock, so where in a second a client is
+//! made decides when its first measuring bucket closes), and a waiting
+//! caller that gives up leaves without a token (botocore blocks a thread,
+//! which cannot give up).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -208,9 +209,16 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new() -> Self {
+        Self::starting_at(0.0)
+    }
+
+    /// A limiter made at time `start` of its clock. Only the measuring
+    /// buckets care: they start at the whole second before `start`, as
+    /// botocore's do on the Unix clock.
+    pub fn starting_at(start: f64) -> Self {
         Self {
-            cubic: Cubic::new(0.0),
-            meter: RateMeter::new(0.0),
+            cubic: Cubic::new(start),
+            meter: RateMeter::new(start),
             bucket: SendBucket::new(),
             enabled: false,
         }
@@ -267,6 +275,8 @@ pub struct Adaptive<S, R, E> {
 
 struct Shared {
     epoch: Instant,
+    /// The limiter's clock at `epoch`.
+    phase: f64,
     state: Mutex<State>,
     /// Wakes the dispatcher: a new waiter, or a faster rate.
     wake: Notify,
@@ -280,12 +290,21 @@ struct State {
 
 impl<S, R, E> Adaptive<S, R, E> {
     /// Must be called within a tokio runtime (it spawns the dispatcher,
-    /// which ends when the last clone is dropped).
-    pub fn new(inner: S, is_throttle: fn(&Result<R, E>) -> bool, seed: u64) -> Self {
+    /// which ends when the last clone is dropped). The limiter's clock
+    /// starts at `clock_phase` seconds (botocore's starts at the Unix time,
+    /// so where in a second a client is made decides when its first
+    /// measuring bucket closes); `seed` orders the waiters.
+    pub fn new(
+        inner: S,
+        is_throttle: fn(&Result<R, E>) -> bool,
+        clock_phase: f64,
+        seed: u64,
+    ) -> Self {
         let shared = Arc::new(Shared {
             epoch: Instant::now(),
+            phase: clock_phase,
             state: Mutex::new(State {
-                limiter: RateLimiter::new(),
+                limiter: RateLimiter::starting_at(clock_phase),
                 waiters: Vec::new(),
                 rng: Rng::from_seed(seed),
             }),
@@ -307,7 +326,7 @@ impl<S, R, E> Adaptive<S, R, E> {
 
 impl Shared {
     fn now(&self) -> f64 {
-        self.epoch.elapsed().as_secs_f64()
+        self.phase + self.epoch.elapsed().as_secs_f64()
     }
 
     async fn acquire(&self) {

@@ -59,8 +59,9 @@ pub enum Kind {
     /// The AWS SDKs' adaptive mode: standard mode (3 attempts, the
     /// `TokenBucket::aws_standard()` quota, full-jitter backoff from 1 s
     /// capped at 20 s, `Retry-After` not read) over the CUBIC client-side
-    /// rate limiter of `adaptive.rs`, which every attempt passes.
-    AwsAdaptive,
+    /// rate limiter of `adaptive.rs`, which every attempt passes; its
+    /// clock starts this many ms into a second (see `Adaptive::new`).
+    AwsAdaptive { clock_phase_ms: u16 },
 }
 
 impl Kind {
@@ -69,7 +70,7 @@ impl Kind {
         Kind::Naive,
         Kind::Tower,
         Kind::Failsoft,
-        Kind::AwsAdaptive,
+        Kind::AwsAdaptive { clock_phase_ms: 0 },
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,7 +79,7 @@ impl Kind {
             Kind::Naive => "naive, 3 immediate tries",
             Kind::Tower => "tower `Retry` + `TpsBudget` + backoff",
             Kind::Failsoft => "failsoft stack, defaults",
-            Kind::AwsAdaptive => "AWS adaptive mode (standard + CUBIC rate limiter)",
+            Kind::AwsAdaptive { .. } => "AWS adaptive mode (standard + CUBIC rate limiter)",
         }
     }
 
@@ -104,10 +105,11 @@ impl Kind {
                 let counters = stack.counters();
                 (BoxCloneService::new(stack.layer(transport)), Some(counters))
             }
-            Kind::AwsAdaptive => {
+            Kind::AwsAdaptive { clock_phase_ms } => {
                 let retry = aws_standard_retry();
                 let counters = retry.counters();
-                let limited = Adaptive::new(transport, throttled, 16);
+                let phase = f64::from(clock_phase_ms) / 1000.0;
+                let limited = Adaptive::new(transport, throttled, phase, 16);
                 (BoxCloneService::new(retry.layer(limited)), Some(counters))
             }
         }
@@ -116,7 +118,17 @@ impl Kind {
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(self.name())?;
+        match *self {
+            Kind::AwsAdaptive { clock_phase_ms } if clock_phase_ms > 0 => {
+                write!(
+                    f,
+                    ", clock phase {:.1} s",
+                    f64::from(clock_phase_ms) / 1000.0
+                )
+            }
+            _ => Ok(()),
+        }
     }
 }
 
