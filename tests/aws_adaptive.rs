@@ -55,8 +55,8 @@ fn cubic_starts_from_zero() {
 /// Responses at 0.1, 0.2, 0.3 and 0.6 s: the 0.5 s bucket is entered at
 /// 0.6 with 4 counted over 0.5 s, 8/s, smoothed 0.8·8 = 6.4. Then 0.7
 /// (same bucket) and 1.2 (bucket 1.0): 2 over 0.5 s = 4/s, 0.8·4 +
-/// 0.2·6.4 = 4.48. Then 3.0 (bucket 3.0, 2 s later): 1 over 2 s, 0.8·0.5
-/// + 0.2·4.48 = 1.296.
+/// 0.2·6.4 = 4.48. Then 3.0 (bucket 3.0, 2 s later): 1 over 2 s,
+/// 0.8·0.5 + 0.2·4.48 = 1.296.
 #[test]
 fn measured_rate_is_smoothed_over_half_second_buckets() {
     let mut meter = RateMeter::new(0.0);
@@ -98,9 +98,9 @@ fn send_bucket_fills_at_the_rate_with_a_floor() {
 ///   0.725/11.2 s away.
 /// - a throttle at 0.7: on, so the rate it was sending at is min(16,
 ///   11.2) = 11.2: `W_max` 11.2, rate 7.84.
-/// - a success at 1.7: bucket 1.5 closes with 3 over 1 s, measured 0.8·3
-///   + 0.2·16 = 5.6; K = ∛(11.2·0.3/0.4) = ∛8.4; 0.4·(1 − ∛8.4)³ + 11.2 =
-///   10.759344203547585, below 2 × 5.6.
+/// - a success at 1.7: bucket 1.5 closes with 3 over 1 s, measured
+///   0.8·3 + 0.2·16 = 5.6; K = ∛(11.2·0.3/0.4) = ∛8.4; the rate is
+///   0.4·(1 − ∛8.4)³ + 11.2 = 10.759344203547585, below 2 × 5.6.
 /// - a success at 5.0: bucket 5.0 closes with 1 over 3.5 s, measured
 ///   0.8/3.5 + 0.2·5.6 = 1.3485714285714288; the cubic (15.86) is capped at
 ///   2 × that, 2.6971428571428575.

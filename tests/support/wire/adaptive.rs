@@ -278,8 +278,8 @@ struct Shared {
     /// The limiter's clock at `epoch`.
     phase: f64,
     state: Mutex<State>,
-    /// Wakes the dispatcher: a new waiter, or a faster rate.
-    wake: Notify,
+    /// Wakes the dispatcher: a new waiter, a faster rate, or the end.
+    wake: Arc<Notify>,
 }
 
 struct State {
@@ -308,9 +308,9 @@ impl<S, R, E> Adaptive<S, R, E> {
                 waiters: Vec::new(),
                 rng: Rng::from_seed(seed),
             }),
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
         });
-        tokio::spawn(dispatch(Arc::downgrade(&shared)));
+        tokio::spawn(dispatch(Arc::downgrade(&shared), Arc::clone(&shared.wake)));
         Self {
             inner,
             shared,
@@ -358,9 +358,16 @@ impl Shared {
     }
 }
 
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.wake.notify_one();
+    }
+}
+
 /// Hands each token to a random waiting caller; sleeps until the next
-/// token, a new waiter or a faster rate.
-async fn dispatch(shared: Weak<Shared>) {
+/// token, a new waiter, a faster rate, or the last clone's drop. Holds no
+/// strong reference while it sleeps.
+async fn dispatch(shared: Weak<Shared>, wake: Arc<Notify>) {
     loop {
         let Some(strong) = shared.upgrade() else {
             return;
@@ -370,7 +377,8 @@ async fn dispatch(shared: Weak<Shared>) {
             let mut state = strong.state.lock().unwrap();
             grant(&mut state, now)
         };
-        let woken = async move { strong.wake.notified().await };
+        drop(strong);
+        let woken = wake.notified();
         match wait {
             // At least the timer's 1 ms, so a rounding error cannot spin.
             Some(secs) => {
