@@ -188,8 +188,10 @@ pub fn classify(result: &Result<Reply, BoxError>) -> Verdict {
     }
 }
 
-/// 429 and 503 are throttling errors to adaptive mode (S3 answers
-/// `503 SlowDown`, which botocore lists as a throttling code).
+/// 429 and 503 are throttling errors to adaptive mode. botocore judges by
+/// the error code (`retries/standard.py`, `ThrottledRetryableChecker`,
+/// which lists S3's `SlowDown`); this server sends no code, so its 503
+/// stands for S3's `503 SlowDown`.
 pub fn throttled(result: &Result<Reply, BoxError>) -> bool {
     result.as_ref().is_ok_and(|res| {
         res.status() == StatusCode::TOO_MANY_REQUESTS
@@ -198,9 +200,11 @@ pub fn throttled(result: &Result<Reply, BoxError>) -> bool {
 }
 
 /// AWS standard mode as the pre-2026 SDKs run it (AWS SDKs and Tools
-/// Reference Guide, "Retry behavior"; botocore `retries/standard.py`):
-/// 3 attempts, the 500-token quota, a delay of `U(0, 1) × 2^(retry − 1)` s
-/// capped at 20 s, and no `Retry-After` (standard mode does not read it).
+/// Reference Guide, "Retry behavior"; botocore `retries/standard.py`,
+/// `ExponentialBackoff` outside version 2.1): 3 attempts, the 500-token
+/// quota, a delay of `U(0, 1) × min(2^(attempt − 1), 20)` s after attempt
+/// `attempt`, and no `Retry-After` (it reads only `x-amz-retry-after`, and
+/// only in version 2.1).
 fn aws_standard_retry()
 -> RetryLayer<impl Fn(&WireRequest, &Result<Reply, BoxError>) -> Verdict + Clone, TokenBucket> {
     let backoff = FailsoftBackoff::builder()
