@@ -23,7 +23,7 @@ use std::time::Duration;
 use clap::Parser;
 use wire::{Figures, Kind, Limit, Phase, Plan};
 
-/// Four clients against a rate-limited server on loopback.
+/// Five clients against a rate-limited server on loopback.
 #[derive(Debug, Parser)]
 struct Args {
     /// Requests per second the server admits (burst: one second's worth).
@@ -45,7 +45,12 @@ struct Args {
     /// (the stack's default deadline is 10 s).
     #[arg(long, default_value_t = 10.0)]
     patience: f64,
-    /// Clients to run (repeat or comma-separate); default: all four.
+    /// For the AWS adaptive client: seconds into a clock second at which
+    /// its limiter's clock starts (botocore's runs on the Unix clock; the
+    /// phase decides when its first 0.5 s measuring bucket closes).
+    #[arg(long, default_value_t = 0.0)]
+    adaptive_clock_phase: f64,
+    /// Clients to run (repeat or comma-separate); default: all five.
     #[arg(long, value_delimiter = ',')]
     client: Vec<Which>,
 }
@@ -56,6 +61,7 @@ enum Which {
     Naive,
     Tower,
     Failsoft,
+    AwsAdaptive,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -72,11 +78,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("{name} must be above 0 and at most 1e6, got {value}").into());
         }
     }
-    let kinds: Vec<Kind> = if args.client.is_empty() {
-        Kind::ALL.to_vec()
+    if !(0.0..1.0).contains(&args.adaptive_clock_phase) {
+        return Err(format!(
+            "--adaptive-clock-phase must be in [0, 1), got {}",
+            args.adaptive_clock_phase
+        )
+        .into());
+    }
+    let phase_ms = (args.adaptive_clock_phase * 1000.0).round() as u16;
+    let which: Vec<Which> = if args.client.is_empty() {
+        Which::ALL.to_vec()
     } else {
-        args.client.iter().map(|w| w.kind()).collect()
+        args.client.clone()
     };
+    let kinds: Vec<Kind> = which.iter().map(|w| w.kind(phase_ms)).collect();
     let plan = Plan {
         overload: Phase {
             rate: args.overload_rate,
@@ -131,12 +146,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 impl Which {
-    fn kind(self) -> Kind {
+    const ALL: [Which; 5] = [
+        Which::NoRetry,
+        Which::Naive,
+        Which::Tower,
+        Which::Failsoft,
+        Which::AwsAdaptive,
+    ];
+
+    fn kind(self, clock_phase_ms: u16) -> Kind {
         match self {
             Which::NoRetry => Kind::NoRetry,
             Which::Naive => Kind::Naive,
             Which::Tower => Kind::Tower,
             Which::Failsoft => Kind::Failsoft,
+            Which::AwsAdaptive => Kind::AwsAdaptive { clock_phase_ms },
         }
     }
 }

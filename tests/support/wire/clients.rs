@@ -1,6 +1,6 @@
-//! One hyper client (HTTP/1, keep-alive) wrapped four ways: no retry,
+//! One hyper client (HTTP/1, keep-alive) wrapped five ways: no retry,
 //! naive immediate retries, tower's `Retry` with `TpsBudget` and backoff,
-//! and failsoft's default stack.
+//! failsoft's default stack, and the AWS SDKs' adaptive retry mode.
 
 use std::fmt;
 use std::future::{Ready, ready};
@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use failsoft::BoxError;
+use failsoft::backoff::{ExponentialBackoff as FailsoftBackoff, Jitter};
+use failsoft::budget::TokenBucket;
 use failsoft::classify::{FailureKind, Hint, Verdict, classify_error};
-use failsoft::retry::RetryCounters;
+use failsoft::retry::{RetryCounters, RetryLayer};
 use failsoft::stack::StackLayer;
 use http_body_util::{BodyExt, Full};
 use hyper::header::RETRY_AFTER;
@@ -23,6 +25,8 @@ use tower::retry::budget::{Budget, TpsBudget};
 use tower::retry::{Policy, Retry};
 use tower::util::{BoxCloneService, rng::HasherRng};
 use tower::{Layer, Service, service_fn};
+
+use super::adaptive::Adaptive;
 
 /// A logical request. The retry layers need `Clone` (they replay the
 /// request), which a hyper request with a streaming body is not, so the
@@ -36,10 +40,10 @@ pub struct WireRequest {
 /// back to the pool).
 pub type Reply = Response<Bytes>;
 
-/// Any of the four clients.
+/// Any of the five clients.
 pub type WireClient = BoxCloneService<WireRequest, Reply, BoxError>;
 
-/// The four ways to wrap the transport.
+/// The five ways to wrap the transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// One attempt per logical request.
@@ -52,10 +56,22 @@ pub enum Kind {
     /// `StackLayer::builder().build()` defaults, with a classifier for
     /// HTTP statuses and `Retry-After`.
     Failsoft,
+    /// The AWS SDKs' adaptive mode: standard mode (3 attempts, the
+    /// `TokenBucket::aws_standard()` quota, full-jitter backoff from 1 s
+    /// capped at 20 s, `Retry-After` not read) over the CUBIC client-side
+    /// rate limiter of `adaptive.rs`, which every attempt passes; its
+    /// clock starts this many ms into a second (see `Adaptive::new`).
+    AwsAdaptive { clock_phase_ms: u16 },
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::NoRetry, Kind::Naive, Kind::Tower, Kind::Failsoft];
+    pub const ALL: [Kind; 5] = [
+        Kind::NoRetry,
+        Kind::Naive,
+        Kind::Tower,
+        Kind::Failsoft,
+        Kind::AwsAdaptive { clock_phase_ms: 0 },
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -63,6 +79,7 @@ impl Kind {
             Kind::Naive => "naive, 3 immediate tries",
             Kind::Tower => "tower `Retry` + `TpsBudget` + backoff",
             Kind::Failsoft => "failsoft stack, defaults",
+            Kind::AwsAdaptive { .. } => "AWS adaptive mode (standard + CUBIC rate limiter)",
         }
     }
 
@@ -88,13 +105,30 @@ impl Kind {
                 let counters = stack.counters();
                 (BoxCloneService::new(stack.layer(transport)), Some(counters))
             }
+            Kind::AwsAdaptive { clock_phase_ms } => {
+                let retry = aws_standard_retry();
+                let counters = retry.counters();
+                let phase = f64::from(clock_phase_ms) / 1000.0;
+                let limited = Adaptive::new(transport, throttled, phase, 16);
+                (BoxCloneService::new(retry.layer(limited)), Some(counters))
+            }
         }
     }
 }
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(self.name())?;
+        match *self {
+            Kind::AwsAdaptive { clock_phase_ms } if clock_phase_ms > 0 => {
+                write!(
+                    f,
+                    ", clock phase {:.1} s",
+                    f64::from(clock_phase_ms) / 1000.0
+                )
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -152,6 +186,49 @@ pub fn classify(result: &Result<Reply, BoxError>) -> Verdict {
     } else {
         Verdict::success()
     }
+}
+
+/// 429 and 503 are throttling errors to adaptive mode. botocore judges by
+/// the error code (`retries/standard.py`, `ThrottledRetryableChecker`,
+/// which lists S3's `SlowDown`); this server sends no code, so its 503
+/// stands for S3's `503 SlowDown`.
+pub fn throttled(result: &Result<Reply, BoxError>) -> bool {
+    result.as_ref().is_ok_and(|res| {
+        res.status() == StatusCode::TOO_MANY_REQUESTS
+            || res.status() == StatusCode::SERVICE_UNAVAILABLE
+    })
+}
+
+/// AWS standard mode as the pre-2026 SDKs run it (AWS SDKs and Tools
+/// Reference Guide, "Retry behavior"; botocore `retries/standard.py`,
+/// `ExponentialBackoff` outside version 2.1): 3 attempts, the 500-token
+/// quota, a delay of `U(0, 1) × min(2^(attempt − 1), 20)` s after attempt
+/// `attempt`, and no `Retry-After` (it reads only `x-amz-retry-after`, and
+/// only in version 2.1).
+fn aws_standard_retry()
+-> RetryLayer<impl Fn(&WireRequest, &Result<Reply, BoxError>) -> Verdict + Clone, TokenBucket> {
+    let backoff = FailsoftBackoff::builder()
+        .base(Duration::from_secs(1))
+        .multiplier(2.0)
+        .max(Duration::from_secs(20))
+        .jitter(Jitter::Full)
+        .build()
+        .expect("valid backoff");
+    RetryLayer::builder()
+        .max_attempts(3)
+        .backoff(backoff)
+        .honor_hints(false)
+        .budget(TokenBucket::aws_standard())
+        .classify(|_req: &WireRequest, result: &Result<Reply, BoxError>| {
+            // The 503's `Retry-After` is left out: standard mode ignores it.
+            if throttled(result) {
+                Verdict::retryable(FailureKind::Throttled)
+            } else {
+                classify(result)
+            }
+        })
+        .build()
+        .expect("the AWS standard retry layer builds")
 }
 
 /// Retries every failure at once, up to `tries_left` more times. tower

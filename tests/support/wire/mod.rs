@@ -1,10 +1,11 @@
 //! The real-wire rate-limit harness (issue 12, item 6), shared by
 //! `tests/wire_rate_limit.rs` and `examples/rate_limit.rs` through
 //! `#[path]`: a rate-limited hyper server on 127.0.0.1, a hyper client
-//! wrapped four ways, an open-loop load generator, and the figures of the
-//! issue's table.
+//! wrapped five ways (one of them AWS's adaptive mode, `adaptive.rs`), an
+//! open-loop load generator, and the figures of the issue's table.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod adaptive;
 pub mod clients;
 pub mod load;
 pub mod server;
@@ -39,7 +40,8 @@ pub struct Figures {
     pub settled: (u64, u64),
     /// Logical requests with no answer within the plan's patience.
     pub unfinished: u64,
-    /// failsoft's own counters, for the failsoft client.
+    /// failsoft's retry counters, for the clients built on failsoft's
+    /// retry layer (failsoft's stack, and AWS standard mode).
     pub counters: Option<RetrySnapshot>,
 }
 
