@@ -130,9 +130,26 @@ fn timer() -> Option<&'static dyn Timer> {
 /// ```
 #[inline]
 pub fn now() -> Instant {
+    #[cfg(test)]
+    test_reads::READS.set(test_reads::READS.get() + 1);
     match timer().and_then(Timer::now) {
         Some(now) => now,
         None => Instant::now(),
+    }
+}
+
+/// Counts this thread's clock reads in the crate's unit tests.
+#[cfg(test)]
+pub(crate) mod test_reads {
+    use std::cell::Cell;
+
+    thread_local!(pub(super) static READS: Cell<u64> = const { Cell::new(0) });
+
+    /// Clock reads made on this thread by `f`.
+    pub(crate) fn count(f: impl FnOnce()) -> u64 {
+        let before = READS.get();
+        f();
+        READS.get() - before
     }
 }
 

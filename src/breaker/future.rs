@@ -166,7 +166,7 @@ where
                 Poll::Ready(result)
             }
             KindProj::Rejected { error } => {
-                let error = error.take().unwrap_or_else(|| CircuitOpen::new(None));
+                let error = error.take().unwrap_or_default();
                 Poll::Ready(Err(Box::new(error)))
             }
         }

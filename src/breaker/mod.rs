@@ -28,8 +28,8 @@
 //!   so a fleet of devices does not probe at the same instant.
 //! - **Ramp-up**: after closing, a share of calls growing linearly from 10%
 //!   to 100% is admitted over [`ramp_up`](BreakerConfigBuilder::ramp_up);
-//!   the others fail with [`CircuitOpen`] whose
-//!   [`is_ramp_up`](CircuitOpen::is_ramp_up) is `true`.
+//!   the others fail with [`CircuitOpen`] while the breaker's
+//!   [`Snapshot::ramping_up`] is `true`.
 //!
 //! # What counts as a failure
 //!

@@ -15,7 +15,7 @@ use crate::error::{CircuitOpen, Throttled, TimedOut};
 /// use failsoft::error::CircuitOpen;
 /// use failsoft::fallback::FallbackReason;
 ///
-/// let r = FallbackReason::CircuitOpen(CircuitOpen::new(None));
+/// let r = FallbackReason::CircuitOpen(CircuitOpen::new());
 /// assert!(r.is_local_rejection());
 /// assert_eq!(r.as_str(), "circuit_open");
 /// assert!(!FallbackReason::Failed.is_local_rejection());
