@@ -69,6 +69,8 @@
 //! ```
 
 use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
 use std::task::{Context, Poll};
 
 use tower::Service;
@@ -77,6 +79,7 @@ use crate::BoxError;
 use crate::classify::{Classify, DefaultClassify};
 #[cfg(doc)]
 use crate::error::CircuitOpen;
+use crate::stripes::PerThread;
 
 mod admit;
 mod config;
@@ -135,9 +138,10 @@ use self::future::{Handle, ResponseFuture};
 #[derive(Debug)]
 pub struct CircuitBreaker<S, C = DefaultClassify> {
     inner: S,
-    // Each clone has its own `Arc` around the shared handle, so futures of
-    // clones on different threads do not bump one shared reference count.
-    breaker: Arc<Breaker>,
+    // One `Arc` around the shared handle per thread stripe, shared by
+    // every clone: a clone allocates nothing, and futures on different
+    // threads do not bump one shared reference count.
+    breaker: PerThread<CachePadded<Breaker>>,
     classify: C,
     admit: Admit,
 }
@@ -185,7 +189,7 @@ impl<S, C> CircuitBreaker<S, C> {
     pub fn with_classify(inner: S, breaker: Breaker, classify: C) -> Self {
         Self {
             inner,
-            breaker: Arc::new(breaker),
+            breaker: PerThread::new(|| CachePadded::new(breaker.clone())),
             classify,
             admit: Admit::default(),
         }
@@ -204,7 +208,7 @@ impl<S, C> CircuitBreaker<S, C> {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn handle(&self) -> &Breaker {
-        &self.breaker
+        self.breaker.first()
     }
 
     /// The inner service.
@@ -227,7 +231,7 @@ impl<S: Clone, C: Clone> Clone for CircuitBreaker<S, C> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            breaker: Arc::new(Breaker::clone(&self.breaker)),
+            breaker: self.breaker.clone(),
             classify: self.classify.clone(),
             // One instance's admission must not leak into another.
             admit: Admit::default(),
@@ -247,7 +251,7 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if !self.admit.decide(&self.breaker) {
+        if !self.admit.decide(self.breaker.get()) {
             // Fail fast in `call`; never wait while open.
             return Poll::Ready(Ok(()));
         }
@@ -265,7 +269,7 @@ where
         match self.admit.take() {
             Ok(permit) => ResponseFuture::called(
                 self.inner.call(req),
-                Handle::Clone(Arc::clone(&self.breaker)),
+                Handle::Clone(Arc::clone(self.breaker.get())),
                 permit,
                 self.classify.clone(),
             ),
