@@ -491,3 +491,6 @@ impl<F, C> fmt::Debug for StackBuilder<F, C> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod reads;
