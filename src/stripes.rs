@@ -41,10 +41,14 @@ pub(crate) fn thread_stripe() -> usize {
 }
 
 /// Enough stripes for this machine's parallelism: a power of two between
-/// 4 and 64.
+/// 4 and 64. Asked of the system once per process (on Linux that reads
+/// cgroup files, which allocates).
 fn stripe_count() -> usize {
-    let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
-    (cpus * 2).next_power_of_two().clamp(4, 64)
+    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *COUNT.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
+        (cpus * 2).next_power_of_two().clamp(4, 64)
+    })
 }
 
 /// Equal values behind one `Arc` per stripe. The services that share it
@@ -59,10 +63,12 @@ pub(crate) struct PerThread<T> {
 
 impl<T> PerThread<T> {
     /// One value per stripe, each made by `make` (called a few times, at
-    /// construction only).
+    /// construction only). At most 8 stripes, whatever the machine: a
+    /// service made per backend host stays small, and more threads than
+    /// that share stripes round-robin.
     pub(crate) fn new(make: impl FnMut() -> T) -> Self {
         let arcs = std::iter::repeat_with(make)
-            .take(stripe_count())
+            .take(stripe_count().min(8))
             .map(Arc::new)
             .collect();
         Self { arcs }
