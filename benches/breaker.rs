@@ -275,6 +275,8 @@ fn open(c: &mut Criterion) {
     let mut g = c.benchmark_group("breaker/open");
     g.throughput(Throughput::Elements(1));
 
+    // What one clock read costs in this build, for the rows that read it.
+    g.bench_function("clock_read", |b| b.iter(failsoft::time::now));
     let breaker = open_breaker();
     let now = failsoft::time::now();
     g.bench_function("failsoft_core", |b| {

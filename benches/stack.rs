@@ -49,11 +49,9 @@ fn stack() -> StackLayer {
 }
 
 /// A stack whose breaker is open for an hour, with a fallback answering 0.
-fn open_stack<S: Service<u64, Response = u64> + Clone>(
-    inner: S,
-) -> impl Service<u64, Response = u64, Error = BoxError> + Clone + Send
+fn open_stack<S>(inner: S) -> impl Service<u64, Response = u64, Error = BoxError> + Clone + Send
 where
-    S: Send + 'static,
+    S: Service<u64, Response = u64> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
     S::Future: Send,
 {
@@ -151,9 +149,13 @@ fn clones(c: &mut Criterion) {
         .build()
         .expect("valid config");
     pair(&mut g, "failsoft retry + budget", retry.layer(backend()));
-    let throttle = ThrottleLayer::builder().seed(1).build().expect("valid config");
+    let throttle = ThrottleLayer::builder()
+        .seed(1)
+        .build()
+        .expect("valid config");
     pair(&mut g, "failsoft throttle", throttle.layer(backend()));
-    let breaker = CircuitBreakerLayer::new(BreakerConfig::builder().seed(1).build().expect("valid"));
+    let breaker =
+        CircuitBreakerLayer::new(BreakerConfig::builder().seed(1).build().expect("valid"));
     pair(&mut g, "failsoft breaker", breaker.layer(backend()));
     let fallback = FallbackLayer::new(|_: FallbackReason, _: BoxError| Ok(0u64));
     pair(&mut g, "failsoft fallback", fallback.layer(backend()));

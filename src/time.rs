@@ -11,6 +11,14 @@
 //! The cost when nothing is installed is one atomic load per clock read or
 //! timer, with no allocation: Tokio's sleep is kept inline.
 //!
+//! A request reads the clock at most once per poll of its future: the
+//! first reading in a poll of the retry layer's future is handed to every
+//! layer below that asks during that poll (see [`now`]). A request answered
+//! at its first poll reads none; one that waits reads it when it first
+//! waits (the deadline, the attempt timeouts and the slow-call clocks all
+//! start from that instant) and, when the breaker or the throttle times
+//! slow calls, once more when it ends.
+//!
 //! # Examples
 //!
 //! A clock that stands still at a chosen instant on threads that ask for it:
@@ -192,21 +200,6 @@ impl Drop for OnePoll {
     }
 }
 
-/// Counts this thread's clock reads in the crate's unit tests.
-#[cfg(test)]
-pub(crate) mod test_reads {
-    use std::cell::Cell;
-
-    thread_local!(pub(super) static READS: Cell<u64> = const { Cell::new(0) });
-
-    /// Clock reads made on this thread by `f`.
-    pub(crate) fn count(f: impl FnOnce()) -> u64 {
-        let before = READS.get();
-        f();
-        READS.get() - before
-    }
-}
-
 fn saturating_add(at: Instant, delay: Duration) -> Instant {
     at.checked_add(delay)
         .unwrap_or_else(|| at + Duration::from_secs(30 * 365 * 86_400))
@@ -275,5 +268,20 @@ impl fmt::Debug for Sleep {
             Sleep::Tokio { sleep } => f.debug_tuple("Tokio").field(&sleep.deadline()).finish(),
             Sleep::Other { .. } => f.write_str("Other"),
         }
+    }
+}
+
+/// Counts this thread's clock reads in the crate's unit tests.
+#[cfg(test)]
+pub(crate) mod test_reads {
+    use std::cell::Cell;
+
+    thread_local!(pub(super) static READS: Cell<u64> = const { Cell::new(0) });
+
+    /// Clock reads made on this thread by `f`.
+    pub(crate) fn count(f: impl FnOnce()) -> u64 {
+        let before = READS.get();
+        f();
+        READS.get() - before
     }
 }

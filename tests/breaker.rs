@@ -62,7 +62,10 @@ async fn open_circuit_rejects_without_calling_inner() {
     let err = svc.call("req").await.unwrap_err();
     assert!(err.is::<CircuitOpen>(), "{err}");
     assert_eq!(
-        svc.get_ref().handle().snapshot_at(Instant::now()).next_probe,
+        svc.get_ref()
+            .handle()
+            .snapshot_at(Instant::now())
+            .next_probe,
         Some(Instant::now() + Duration::from_secs(5))
     );
     assert_pending!(handle.poll_request());

@@ -93,7 +93,11 @@ fn retry_clones_allocate_nothing() {
 fn throttle_clones_allocate_nothing() {
     let rt = runtime();
     let _enter = rt.enter();
-    let svc = ThrottleLayer::builder().seed(1).build().unwrap().layer(Echo);
+    let svc = ThrottleLayer::builder()
+        .seed(1)
+        .build()
+        .unwrap()
+        .layer(Echo);
     assert_eq!(allocations(&svc, 7), 0);
 }
 
@@ -148,7 +152,9 @@ fn an_open_breaker_through_the_stack_answers_the_fallback_without_allocating() {
     // Open by failures: the fast fail reads the clock, still no allocation.
     layer.breaker().reset();
     let failing = layer.layer(tower::service_fn(|_: u64| {
-        ready(Err::<u64, BoxError>(failsoft::error::TimedOut::new(Duration::ZERO, false).into()))
+        ready(Err::<u64, BoxError>(
+            failsoft::error::TimedOut::new(Duration::ZERO, false).into(),
+        ))
     }));
     let mut cx = Context::from_waker(Waker::noop());
     for _ in 0..20 {

@@ -106,10 +106,7 @@ impl<Req: Clone, Res, E> Policy<Req, Res, E> for WithTpsBackoff {
                 self.budget.deposit();
                 None
             }
-            Err(_) => self
-                .budget
-                .withdraw()
-                .then(|| self.backoff.next_backoff()),
+            Err(_) => self.budget.withdraw().then(|| self.backoff.next_backoff()),
         }
     }
     fn clone_request(&mut self, req: &Req) -> Option<Req> {
@@ -119,7 +116,9 @@ impl<Req: Clone, Res, E> Policy<Req, Res, E> for WithTpsBackoff {
 
 /// tower's nearest to the recommended stack's success path: `Retry` with a
 /// `TpsBudget` and backoff around a 2 s `Timeout`.
-pub(crate) fn tower_stack<S>(inner: S) -> tower::retry::Retry<WithTpsBackoff, tower::timeout::Timeout<S>> {
+pub(crate) fn tower_stack<S>(
+    inner: S,
+) -> tower::retry::Retry<WithTpsBackoff, tower::timeout::Timeout<S>> {
     tower::retry::Retry::new(
         WithTpsBackoff::new(),
         tower::timeout::Timeout::new(inner, Duration::from_secs(2)),
@@ -129,7 +128,11 @@ pub(crate) fn tower_stack<S>(inner: S) -> tower::retry::Retry<WithTpsBackoff, to
 /// `svc.clone().oneshot(req)` driven by hand: the clone's `poll_ready`,
 /// `call` and one poll; `true` when it succeeded at once.
 #[inline]
-pub(crate) fn clone_oneshot<S: Service<u64> + Clone>(svc: &S, req: u64, cx: &mut Context<'_>) -> bool {
+pub(crate) fn clone_oneshot<S: Service<u64> + Clone>(
+    svc: &S,
+    req: u64,
+    cx: &mut Context<'_>,
+) -> bool {
     use tower::ServiceExt;
     let fut = pin!(svc.clone().oneshot(req));
     matches!(fut.poll(cx), Poll::Ready(Ok(_)))

@@ -297,7 +297,7 @@ impl Breaker {
         let hot = &self.shared.hot;
         let word = hot.word.load(Ordering::Acquire);
         match word & MODE_MASK {
-            FORCED_OPEN => return Err(CircuitOpen::new()),
+            FORCED_OPEN => Err(CircuitOpen::new()),
             OPEN => {
                 let now = now();
                 let until = hot.open_until.load(Ordering::Acquire);
@@ -674,21 +674,6 @@ impl fmt::Debug for Breaker {
     }
 }
 
-/// Counts this thread's breaker locks in the crate's unit tests.
-#[cfg(test)]
-pub(crate) mod test_locks {
-    use std::cell::Cell;
-
-    thread_local!(pub(super) static LOCKS: Cell<u64> = const { Cell::new(0) });
-
-    /// Breaker locks taken on this thread by `f`.
-    pub(crate) fn count(f: impl FnOnce()) -> u64 {
-        let before = LOCKS.get();
-        f();
-        LOCKS.get() - before
-    }
-}
-
 fn emit(change: Option<Transition>) {
     match change {
         Some(Transition::Opened {
@@ -757,3 +742,18 @@ impl fmt::Debug for Permit {
 }
 
 const _: () = assert!(EPOCH_MASK >> 60 == 0);
+
+/// Counts this thread's breaker locks in the crate's unit tests.
+#[cfg(test)]
+pub(crate) mod test_locks {
+    use std::cell::Cell;
+
+    thread_local!(pub(super) static LOCKS: Cell<u64> = const { Cell::new(0) });
+
+    /// Breaker locks taken on this thread by `f`.
+    pub(crate) fn count(f: impl FnOnce()) -> u64 {
+        let before = LOCKS.get();
+        f();
+        LOCKS.get() - before
+    }
+}

@@ -109,8 +109,15 @@ use self::future::{Handle, ResponseFuture};
 ///
 /// # Sharing
 ///
-/// Clones share one [`Breaker`]. See [`CircuitBreakerLayer`] for when a new
-/// breaker is made and how to share one across services.
+/// Clones share one [`Breaker`] and allocate nothing (they share the
+/// service's per-thread references to it). See [`CircuitBreakerLayer`] for
+/// when a new breaker is made and how to share one across services.
+///
+/// An open breaker's fast fail takes no lock and allocates nothing
+/// ([`CircuitOpen`] has no data): it reads the breaker's state word and
+/// the end of the open time, both atomics, and the clock once (not at all
+/// when forced open), so callers on many threads scale as they do on the
+/// success path.
 ///
 /// # Panics
 ///

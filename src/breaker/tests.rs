@@ -569,7 +569,10 @@ fn an_open_breaker_rejects_without_its_lock() {
     trip(&b, 1, t0);
     let locks = test_locks::count(|| {
         for i in 0..100 {
-            assert!(b.try_acquire_at(t0 + Duration::from_millis(i * 40)).is_err());
+            assert!(
+                b.try_acquire_at(t0 + Duration::from_millis(i * 40))
+                    .is_err()
+            );
         }
     });
     assert_eq!(locks, 0, "open, before the next probe");

@@ -40,8 +40,8 @@ pub use self::future::GateFuture;
 ///
 /// # Sharing
 ///
-/// Clones share the throttle and the breaker; each clone decides its own
-/// readiness.
+/// Clones share the throttle and the breaker, and allocate nothing; each
+/// clone decides its own readiness.
 ///
 /// # Examples
 ///
@@ -165,7 +165,9 @@ where
     #[inline(always)]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let guards = self.guards.get();
-        let throttled = self.throttled.get_or_insert_with(|| guards.throttle.admit());
+        let throttled = self
+            .throttled
+            .get_or_insert_with(|| guards.throttle.admit());
         // Either rejection fails fast in `call`: never wait for it.
         if throttled.is_err() || !self.admit.decide(&guards.breaker) {
             return Poll::Ready(Ok(()));

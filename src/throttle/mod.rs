@@ -112,8 +112,10 @@ pub(crate) use self::settle::{Owner, Sent, Slow};
 ///
 /// # Sharing
 ///
-/// Clones share the [`ThrottleHandle`] of the layer that made them; the
-/// admission decided by `poll_ready` is per instance and is not cloned.
+/// Clones share the [`ThrottleHandle`] of the layer that made them, and
+/// allocate nothing (they share the service's per-thread references to
+/// it); the admission decided by `poll_ready` is per instance and is not
+/// cloned.
 ///
 /// # Panics
 ///
