@@ -275,8 +275,14 @@ fn open(c: &mut Criterion) {
     let mut g = c.benchmark_group("breaker/open");
     g.throughput(Throughput::Elements(1));
 
-    // What one clock read costs in this build, for the rows that read it.
+    // What one clock read costs in this build, for the rows that read it:
+    // failsoft's (Tokio's; with Tokio's `test-util` on, as in this crate's
+    // benches, it first asks the runtime whether time is paused), and the
+    // standard library's, which recloser reads and which Tokio's is
+    // without `test-util`. Only measured here, never used by the crate.
     g.bench_function("clock_read", |b| b.iter(failsoft::time::now));
+    #[allow(clippy::disallowed_types)]
+    g.bench_function("clock_read_std", |b| b.iter(std::time::Instant::now));
     let breaker = open_breaker();
     let now = failsoft::time::now();
     g.bench_function("failsoft_core", |b| {
