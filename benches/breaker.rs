@@ -9,6 +9,11 @@
 //!   `no_shared_state` touches nothing shared: its ratio is what the
 //!   machine allows at the moment (other processes compete for cores).
 //!
+//! - `open`: the fast fail of an open breaker, failsoft (pure API at a
+//!   given instant, the Tower service reading the clock, forced open)
+//!   against recloser's open path; then 1 and 2 threads sharing one open
+//!   breaker, as in `shared`.
+//!
 //! Run: `cargo bench --bench breaker -- --warm-up-time 1 --measurement-time 2`
 
 // criterion_group! generates an undocumented public function.
@@ -207,5 +212,130 @@ fn shared(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, single, shared);
+/// A recloser that stays open for an hour once tripped.
+fn open_recloser() -> recloser::Recloser {
+    let rc = recloser::Recloser::custom()
+        .error_rate(0.5)
+        .closed_len(2)
+        .open_wait(Duration::from_secs(3_600))
+        .build();
+    for _ in 0..3 {
+        let _ = rc.call(|| Err::<u64, ()>(()));
+    }
+    assert!(matches!(
+        rc.call(|| Ok::<_, ()>(1u64)),
+        Err(recloser::Error::Rejected)
+    ));
+    rc
+}
+
+/// A failsoft breaker open for an hour (tripped by failures, not forced).
+fn open_breaker() -> Breaker {
+    let cfg = BreakerConfig::builder()
+        .consecutive_failures(1)
+        .open_backoff(
+            failsoft::backoff::ExponentialBackoff::builder()
+                .base(Duration::from_secs(3_600))
+                .max(Duration::from_secs(3_600))
+                .jitter(failsoft::backoff::Jitter::None)
+                .build()
+                .expect("valid backoff"),
+        )
+        .seed(1)
+        .build()
+        .expect("valid config");
+    let b = Breaker::new(&cfg);
+    let now = failsoft::time::now();
+    let permit = b.try_acquire_at(now).unwrap();
+    b.record_at(
+        permit,
+        Outcome::Retryable(failsoft::classify::FailureKind::Error),
+        now,
+    );
+    assert_eq!(b.state(), failsoft::breaker::State::Open);
+    b
+}
+
+/// One call through a service whose breaker rejects it; `true` if it did.
+fn rejected<S: Service<u64>>(svc: &mut S, req: u64) -> bool {
+    let mut cx = Context::from_waker(noop_waker_ref());
+    if !matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))) {
+        return false;
+    }
+    let mut fut = std::pin::pin!(svc.call(req));
+    matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Err(_)))
+}
+
+fn open(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _enter = rt.enter();
+    let mut g = c.benchmark_group("breaker/open");
+    g.throughput(Throughput::Elements(1));
+
+    // What one clock read costs in this build, for the rows that read it:
+    // failsoft's (Tokio's; with Tokio's `test-util` on, as in this crate's
+    // benches, it first asks the runtime whether time is paused), and the
+    // standard library's, which recloser reads and which Tokio's is
+    // without `test-util`. Only measured here, never used by the crate.
+    g.bench_function("clock_read", |b| b.iter(failsoft::time::now));
+    #[allow(clippy::disallowed_types)]
+    g.bench_function("clock_read_std", |b| b.iter(std::time::Instant::now));
+    let breaker = open_breaker();
+    let now = failsoft::time::now();
+    g.bench_function("failsoft_core", |b| {
+        b.iter(|| breaker.try_acquire_at(black_box(now)).is_err())
+    });
+    let mut svc = CircuitBreaker::new(Echo, open_breaker());
+    assert!(rejected(&mut svc, 1));
+    g.bench_function("failsoft_service", |b| {
+        b.iter(|| rejected(&mut svc, black_box(1)))
+    });
+    let forced = Breaker::new(&config());
+    forced.force_open();
+    let mut forced_svc = CircuitBreaker::new(Echo, forced);
+    g.bench_function("failsoft_service_forced", |b| {
+        b.iter(|| rejected(&mut forced_svc, black_box(1)))
+    });
+    let rc = open_recloser();
+    g.bench_function("recloser", |b| {
+        b.iter(|| rc.call(|| Ok::<_, ()>(black_box(1u64))).is_err())
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("breaker/open_shared");
+    let local = || -> Box<dyn FnMut() + Send> {
+        Box::new(|| {
+            black_box(black_box(1u64).wrapping_mul(3));
+        })
+    };
+    let service = || -> Box<dyn FnMut() + Send + '_> {
+        let mut svc = svc.clone();
+        Box::new(move || {
+            assert!(rejected(&mut svc, black_box(1)));
+        })
+    };
+    let recloser = || -> Box<dyn FnMut() + Send + '_> {
+        Box::new(|| {
+            assert!(rc.call(|| Ok::<_, ()>(black_box(1u64))).is_err());
+        })
+    };
+    let subjects: [(&str, MakeCall<'_>); 3] = [
+        ("no_shared_state", &local),
+        ("failsoft_service", &service),
+        ("recloser", &recloser),
+    ];
+    for (name, make) in subjects {
+        for threads in [1usize, 2] {
+            g.bench_function(format!("{name}/{threads}_threads"), |b| {
+                b.iter_custom(|iters| run_threads(threads, iters, make))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, single, shared, open);
 criterion_main!(benches);

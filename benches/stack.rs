@@ -1,12 +1,23 @@
-//! Success-path cost of the whole recommended stack (fallback, retry with
-//! budget and deadline, throttle, breaker, attempt timeout) against the
-//! bare service and tower's `Retry` + `TpsBudget`, measured in the same run;
-//! and 1 vs 2 threads calling clones of one stack. One iteration of the
-//! 2-thread rows is one call on each thread, so the throughput ratio is
-//! `2 × time(1 thread) / time(2 threads)`; `no shared state` is what the
-//! machine allows at the moment.
+//! Cost of the whole recommended stack (fallback, retry with budget and
+//! deadline, throttle, breaker, attempt timeout) against tower's nearest
+//! stack and the bare service, measured in the same run:
 //!
-//! Run: `cargo bench --bench stack -- --warm-up-time 1 --measurement-time 2`
+//! - `stack/success_path`: `poll_ready` + `call` + one poll, on one
+//!   service; tower's `Retry` + `TpsBudget` alone, and with backoff around
+//!   a `Timeout`.
+//! - `stack/clone_oneshot`: `svc.clone().oneshot(req)`, for the stacks and
+//!   for each failsoft layer next to its own `ready` + `call` row.
+//! - `stack/open_fallback`: an open breaker's fast fail through the stack,
+//!   the fallback answering.
+//! - `stack/threads`: 1 vs 2 threads calling clones of one stack (success,
+//!   and open with the fallback answering). One iteration is one call on
+//!   each thread, so the throughput ratio is
+//!   `2 × time(1 thread) / time(2 threads)`; `no shared state` is what the
+//!   machine allows at the moment.
+//!
+//! Every row runs on Tokio's real clock (the runtime is not paused).
+//!
+//! Run: `cargo bench --bench stack -- --warm-up-time 1 --measurement-time 3`
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
@@ -18,9 +29,17 @@ use std::time::Duration;
 
 mod support;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use failsoft::stack::StackLayer;
-use support::{WithTps, backend, drive};
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use failsoft::BoxError;
+use failsoft::backoff::{ExponentialBackoff, Jitter};
+use failsoft::breaker::{BreakerConfig, CircuitBreakerLayer, State};
+use failsoft::budget::RatioBudget;
+use failsoft::classify::{FailureKind, Outcome};
+use failsoft::fallback::{FallbackLayer, FallbackReason};
+use failsoft::retry::RetryLayer;
+use failsoft::stack::{AttemptTimeoutLayer, StackLayer};
+use failsoft::throttle::ThrottleLayer;
+use support::{WithTps, backend, clone_oneshot, drive, tower_stack};
 use tokio::time::Instant;
 use tower::retry::budget::TpsBudget;
 use tower::{Layer, Service};
@@ -29,11 +48,48 @@ fn stack() -> StackLayer {
     StackLayer::builder().seed(1).build().expect("valid config")
 }
 
-fn success_path(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// A stack whose breaker is open for an hour, with a fallback answering 0.
+fn open_stack<S>(inner: S) -> impl Service<u64, Response = u64, Error = BoxError> + Clone + Send
+where
+    S: Service<u64, Response = u64> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
+    let hour = Duration::from_secs(3_600);
+    let open_for = ExponentialBackoff::builder()
+        .base(hour)
+        .max(hour)
+        .jitter(Jitter::None)
+        .build()
+        .expect("valid backoff");
+    let layer = StackLayer::builder()
+        .breaker(
+            BreakerConfig::builder()
+                .consecutive_failures(1)
+                .open_backoff(open_for),
+        )
+        .fallback(|_: FallbackReason, _: BoxError| Ok(0u64))
+        .seed(1)
+        .build()
+        .expect("valid config");
+    let now = failsoft::time::now();
+    let permit = layer.breaker().try_acquire_at(now).expect("closed");
+    layer
+        .breaker()
+        .record_at(permit, Outcome::Retryable(FailureKind::Error), now);
+    assert_eq!(layer.breaker().state(), State::Open);
+    layer.layer(inner)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+fn success_path(c: &mut Criterion) {
+    let rt = runtime();
     let _enter = rt.enter();
     let mut g = c.benchmark_group("stack/success_path");
     g.throughput(Throughput::Elements(1));
@@ -50,10 +106,70 @@ fn success_path(c: &mut Criterion) {
         b.iter(|| drive(&mut tower_retry, black_box(7), &mut cx))
     });
 
+    let mut tower_full = tower_stack(backend());
+    g.bench_function("tower Retry + TpsBudget + backoff + Timeout", |b| {
+        b.iter(|| drive(&mut tower_full, black_box(7), &mut cx))
+    });
+
     let mut ours = stack().layer(backend());
     g.bench_function("failsoft stack", |b| {
         b.iter(|| drive(&mut ours, black_box(7), &mut cx))
     });
+    g.finish();
+}
+
+/// `ready` + `call` on one service, then `clone().oneshot` on it.
+fn pair<S>(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, name: &str, svc: S)
+where
+    S: Service<u64, Response = u64> + Clone,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut one = svc.clone();
+    assert!(drive(&mut one, 7, &mut cx));
+    g.bench_function(format!("{name}/ready+call"), |b| {
+        b.iter(|| drive(&mut one, black_box(7), &mut cx))
+    });
+    g.bench_function(format!("{name}/clone.oneshot"), |b| {
+        b.iter(|| clone_oneshot(&svc, black_box(7), &mut cx))
+    });
+}
+
+fn clones(c: &mut Criterion) {
+    let rt = runtime();
+    let _enter = rt.enter();
+    let mut g = c.benchmark_group("stack/clone_oneshot");
+    g.throughput(Throughput::Elements(1));
+    pair(&mut g, "bare service", backend());
+    pair(&mut g, "tower stack", tower_stack(backend()));
+    pair(&mut g, "failsoft stack", stack().layer(backend()));
+    let retry = RetryLayer::builder()
+        .budget(RatioBudget::builder().build().expect("valid budget"))
+        .deadline(Duration::from_secs(10))
+        .seed(1)
+        .build()
+        .expect("valid config");
+    pair(&mut g, "failsoft retry + budget", retry.layer(backend()));
+    let throttle = ThrottleLayer::builder()
+        .seed(1)
+        .build()
+        .expect("valid config");
+    pair(&mut g, "failsoft throttle", throttle.layer(backend()));
+    let breaker =
+        CircuitBreakerLayer::new(BreakerConfig::builder().seed(1).build().expect("valid"));
+    pair(&mut g, "failsoft breaker", breaker.layer(backend()));
+    let fallback = FallbackLayer::new(|_: FallbackReason, _: BoxError| Ok(0u64));
+    pair(&mut g, "failsoft fallback", fallback.layer(backend()));
+    let timeout = AttemptTimeoutLayer::new(Duration::from_secs(2));
+    pair(&mut g, "failsoft attempt timeout", timeout.layer(backend()));
+    g.finish();
+}
+
+fn open_fallback(c: &mut Criterion) {
+    let rt = runtime();
+    let _enter = rt.enter();
+    let mut g = c.benchmark_group("stack/open_fallback");
+    g.throughput(Throughput::Elements(1));
+    pair(&mut g, "failsoft stack", open_stack(backend()));
     g.finish();
 }
 
@@ -69,10 +185,7 @@ where
             let mut svc = svc.clone();
             let barrier = &barrier;
             s.spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
-                    .build()
-                    .unwrap();
+                let rt = runtime();
                 let _enter = rt.enter();
                 let mut cx = Context::from_waker(Waker::noop());
                 barrier.wait();
@@ -93,6 +206,8 @@ fn scaling(c: &mut Criterion) {
     let mut g = c.benchmark_group("stack/threads");
     let bare = backend();
     let ours = stack().layer(backend());
+    let open = open_stack(backend());
+    let tower = tower_stack(backend());
     for threads in [1usize, 2] {
         g.bench_function(format!("no shared state/{threads}"), |b| {
             b.iter_custom(|iters| run_threads(&bare, threads, iters))
@@ -100,9 +215,15 @@ fn scaling(c: &mut Criterion) {
         g.bench_function(format!("failsoft stack/{threads}"), |b| {
             b.iter_custom(|iters| run_threads(&ours, threads, iters))
         });
+        g.bench_function(format!("failsoft stack, open, fallback/{threads}"), |b| {
+            b.iter_custom(|iters| run_threads(&open, threads, iters))
+        });
+        g.bench_function(format!("tower stack/{threads}"), |b| {
+            b.iter_custom(|iters| run_threads(&tower, threads, iters))
+        });
     }
     g.finish();
 }
 
-criterion_group!(benches, success_path, scaling);
+criterion_group!(benches, success_path, clones, open_fallback, scaling);
 criterion_main!(benches);

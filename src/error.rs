@@ -68,21 +68,26 @@ pub struct TimedOut {
 /// The circuit breaker is open (rejecting): the call was not sent.
 ///
 /// Returned at once by the breaker layer; never retried by the retry layer.
+/// It carries no data, so boxing it as a [`BoxError`](crate::BoxError)
+/// allocates nothing: a fast fail costs no allocation. When the next probe
+/// is due, and whether the ramp-up after closing (rather than an open
+/// circuit) turned the call away, are on the breaker's
+/// [`snapshot`](crate::breaker::Breaker::snapshot_at)
+/// (`next_probe`, `ramping_up`).
 ///
 /// # Examples
 ///
 /// ```
 /// use failsoft::error::{is_local_rejection, CircuitOpen};
 ///
-/// let err: failsoft::BoxError = Box::new(CircuitOpen::new(None));
+/// let err: failsoft::BoxError = Box::new(CircuitOpen::new());
 /// assert!(is_local_rejection(err.as_ref()));
-/// let open = err.downcast_ref::<CircuitOpen>().expect("a CircuitOpen");
-/// assert_eq!(open.next_probe(), None);
+/// assert!(err.downcast_ref::<CircuitOpen>().is_some());
+/// assert_eq!(size_of::<CircuitOpen>(), 0);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CircuitOpen {
-    next_probe: Option<Instant>,
-    ramp_up: bool,
+    _private: (),
 }
 
 /// The adaptive throttle rejected the call locally: it was not sent.
@@ -217,74 +222,22 @@ impl Error for TimedOut {}
 // === impl CircuitOpen ===
 
 impl CircuitOpen {
-    /// Creates the rejection; `next_probe` is when the breaker will next
-    /// admit a probe, if known.
+    /// Creates the rejection.
     ///
     /// # Examples
     ///
     /// ```
     /// # use failsoft::error::CircuitOpen;
-    /// assert_eq!(CircuitOpen::new(None).next_probe(), None);
+    /// assert_eq!(CircuitOpen::new(), CircuitOpen::default());
     /// ```
-    pub const fn new(next_probe: Option<Instant>) -> Self {
-        Self {
-            next_probe,
-            ramp_up: false,
-        }
-    }
-
-    /// Creates the rejection of a call turned away by the ramp-up that
-    /// follows closing: the breaker is closed but still admits only a
-    /// growing share of calls.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::error::CircuitOpen;
-    /// let r = CircuitOpen::ramping_up();
-    /// assert!(r.is_ramp_up());
-    /// assert_eq!(r.next_probe(), None);
-    /// ```
-    pub const fn ramping_up() -> Self {
-        Self {
-            next_probe: None,
-            ramp_up: true,
-        }
-    }
-
-    /// `true` when the ramp-up after closing, not an open circuit, turned
-    /// the call away.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::error::CircuitOpen;
-    /// assert!(!CircuitOpen::new(None).is_ramp_up());
-    /// ```
-    pub const fn is_ramp_up(&self) -> bool {
-        self.ramp_up
-    }
-
-    /// When the breaker will next admit a probe, if known.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::error::CircuitOpen;
-    /// assert!(CircuitOpen::new(None).next_probe().is_none());
-    /// ```
-    pub const fn next_probe(&self) -> Option<Instant> {
-        self.next_probe
+    pub const fn new() -> Self {
+        Self { _private: () }
     }
 }
 
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.ramp_up {
-            f.write_str("circuit ramping up after closing: call rejected locally")
-        } else {
-            f.write_str("circuit open: call rejected locally")
-        }
+        f.write_str("circuit open (or ramping up after closing): call rejected locally")
     }
 }
 
@@ -471,7 +424,7 @@ pub(crate) fn held_until(err: &(dyn Error + Send + Sync + 'static)) -> Option<In
 /// use failsoft::error::{is_local_rejection, CircuitOpen};
 /// use failsoft::BoxError;
 ///
-/// let err: BoxError = Box::new(CircuitOpen::new(None));
+/// let err: BoxError = Box::new(CircuitOpen::new());
 /// assert!(is_local_rejection(err.as_ref()));
 /// let other: BoxError = "connection reset".into();
 /// assert!(!is_local_rejection(other.as_ref()));
@@ -506,7 +459,7 @@ mod tests {
 
     #[test]
     fn local_rejection_is_found_through_sources() {
-        let err: crate::BoxError = Box::new(Wrapper(CircuitOpen::new(None)));
+        let err: crate::BoxError = Box::new(Wrapper(CircuitOpen::new()));
         assert!(is_local_rejection(err.as_ref()));
         let err: crate::BoxError = Box::new(Throttled::new(0.3));
         assert!(is_local_rejection(err.as_ref()));

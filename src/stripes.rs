@@ -1,8 +1,12 @@
-//! A striped counter: each thread adds to its own cache-padded stripe, so
-//! concurrent deposits do not fight over one cache line; the rare reader
-//! takes every stripe with `swap(0)`, so no increment is lost or counted twice.
+//! Striping by thread: a counter each thread adds to on its own
+//! cache-padded stripe, so concurrent deposits do not fight over one cache
+//! line (the rare reader takes every stripe with `swap(0)`, so no increment
+//! is lost or counted twice); and [`PerThread`], equal `Arc`s one per
+//! stripe, so the futures of calls on different threads do not bump one
+//! shared reference count.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
@@ -36,14 +40,74 @@ pub(crate) fn thread_stripe() -> usize {
     })
 }
 
+/// Enough stripes for this machine's parallelism: a power of two between
+/// 4 and 64. Asked of the system once per process (on Linux that reads
+/// cgroup files, which allocates).
+fn stripe_count() -> usize {
+    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *COUNT.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
+        (cpus * 2).next_power_of_two().clamp(4, 64)
+    })
+}
+
+/// Equal values behind one `Arc` per stripe. The services that share it
+/// (a clone costs one reference count, no allocation) hand each call the
+/// `Arc` of the calling thread's stripe, so the futures of calls on
+/// different threads bump different reference counts. `T` should be
+/// aligned to its own cache lines (`#[repr(align(128))]` or
+/// [`CachePadded`]) so that those counts do not share one either.
+pub(crate) struct PerThread<T> {
+    arcs: Arc<[Arc<T>]>,
+}
+
+impl<T> PerThread<T> {
+    /// One value per stripe, each made by `make` (called a few times, at
+    /// construction only). At most 8 stripes, whatever the machine: a
+    /// service made per backend host stays small, and more threads than
+    /// that share stripes round-robin.
+    pub(crate) fn new(make: impl FnMut() -> T) -> Self {
+        let arcs = std::iter::repeat_with(make)
+            .take(stripe_count().min(8))
+            .map(Arc::new)
+            .collect();
+        Self { arcs }
+    }
+
+    /// The calling thread's `Arc`.
+    #[inline]
+    pub(crate) fn get(&self) -> &Arc<T> {
+        &self.arcs[thread_stripe() & (self.arcs.len() - 1)]
+    }
+
+    /// The first stripe's value, for reads off the hot path.
+    pub(crate) fn first(&self) -> &T {
+        &self.arcs[0]
+    }
+}
+
+impl<T> Clone for PerThread<T> {
+    #[inline]
+    fn clone(&self) -> Self {
+        Self {
+            arcs: Arc::clone(&self.arcs),
+        }
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for PerThread<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.first().fmt(f)
+    }
+}
+
 // === impl Striped ===
 
 impl Striped {
     /// A counter with enough stripes for this machine's parallelism
     /// (a power of two between 4 and 64).
     pub(crate) fn new() -> Self {
-        let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
-        let len = (cpus * 2).next_power_of_two().clamp(4, 64);
+        let len = stripe_count();
         let stripes = (0..len)
             .map(|_| CachePadded::new(AtomicU64::new(0)))
             .collect();
@@ -110,6 +174,23 @@ mod tests {
         let total = taken.load(Ordering::Relaxed) + c.take();
         assert_eq!(total, 40_000);
         assert_eq!(c.peek(), 0);
+    }
+
+    #[test]
+    fn per_thread_clones_share_their_arcs_and_threads_pick_their_stripe() {
+        let made = std::cell::Cell::new(0);
+        let p = PerThread::new(|| {
+            made.set(made.get() + 1);
+            made.get()
+        });
+        assert_eq!(made.get(), p.arcs.len());
+        assert!(p.arcs.len().is_power_of_two());
+        let q = p.clone();
+        assert!(Arc::ptr_eq(&p.arcs, &q.arcs), "a clone makes nothing");
+        assert!(Arc::ptr_eq(p.get(), q.get()));
+        let mine = &p.arcs[thread_stripe() & (p.arcs.len() - 1)];
+        assert!(Arc::ptr_eq(p.get(), mine));
+        assert_eq!(*p.first(), 1);
     }
 
     #[test]

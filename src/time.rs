@@ -11,6 +11,14 @@
 //! The cost when nothing is installed is one atomic load per clock read or
 //! timer, with no allocation: Tokio's sleep is kept inline.
 //!
+//! A request reads the clock at most once per poll of its future: the
+//! first reading in a poll of the retry layer's future is handed to every
+//! layer below that asks during that poll (see [`now`]). A request answered
+//! at its first poll reads none; one that waits reads it when it first
+//! waits (the deadline, the attempt timeouts and the slow-call clocks all
+//! start from that instant) and, when the breaker or the throttle times
+//! slow calls, once more when it ends.
+//!
 //! # Examples
 //!
 //! A clock that stands still at a chosen instant on threads that ask for it:
@@ -128,11 +136,67 @@ fn timer() -> Option<&'static dyn Timer> {
 /// let t = failsoft::time::now();
 /// assert!(failsoft::time::now() >= t);
 /// ```
+///
+/// Inside one poll of a request's future (the retry layer's), the first
+/// read is kept and handed to every layer that asks during that poll: the
+/// deadline, the attempt timeouts, the breaker's and the throttle's
+/// slow-call clocks all see one instant, read once. A poll is synchronous,
+/// so the instant is at most as old as the poll itself (and exact on
+/// paused time or a simulator's clock, which move only between polls).
 #[inline]
 pub fn now() -> Instant {
+    let (depth, kept) = POLL.get();
+    if depth == 0 {
+        return read();
+    }
+    match kept {
+        Some(now) => now,
+        None => {
+            let now = read();
+            POLL.set((depth, Some(now)));
+            now
+        }
+    }
+}
+
+/// Reads the clock: the installed [`Timer`]'s, else Tokio's.
+#[inline]
+fn read() -> Instant {
+    #[cfg(test)]
+    test_reads::READS.set(test_reads::READS.get() + 1);
     match timer().and_then(Timer::now) {
         Some(now) => now,
         None => Instant::now(),
+    }
+}
+
+thread_local! {
+    /// Nested polls under way on this thread, and the instant read during
+    /// the outermost one, if any.
+    static POLL: std::cell::Cell<(u32, Option<Instant>)> =
+        const { std::cell::Cell::new((0, None)) };
+}
+
+/// One poll of a request's future: [`now`] reads the clock at most once
+/// until the outermost `OnePoll` on this thread is dropped.
+#[derive(Debug)]
+pub(crate) struct OnePoll(());
+
+impl OnePoll {
+    #[inline]
+    pub(crate) fn enter() -> Self {
+        let (depth, kept) = POLL.get();
+        POLL.set((depth.saturating_add(1), kept));
+        Self(())
+    }
+}
+
+impl Drop for OnePoll {
+    #[inline]
+    fn drop(&mut self) {
+        let (depth, kept) = POLL.get();
+        let depth = depth.saturating_sub(1);
+        POLL.set((depth, if depth == 0 { None } else { kept }));
     }
 }
 
@@ -218,5 +282,20 @@ mod tests {
         assert!(matches!(sleep, Sleep::Tokio { .. }), "{sleep:?}");
         sleep.await;
         assert_eq!(now(), t0 + Duration::from_millis(5));
+    }
+}
+
+/// Counts this thread's clock reads in the crate's unit tests.
+#[cfg(test)]
+pub(crate) mod test_reads {
+    use std::cell::Cell;
+
+    thread_local!(pub(super) static READS: Cell<u64> = const { Cell::new(0) });
+
+    /// Clock reads made on this thread by `f`.
+    pub(crate) fn count(f: impl FnOnce()) -> u64 {
+        let before = READS.get();
+        f();
+        READS.get() - before
     }
 }

@@ -1,11 +1,12 @@
-//! The success path of a closed breaker allocates nothing, through the
-//! pure API and through the Tower service.
+//! The success path of a closed breaker and the fast fail of an open one
+//! allocate nothing, through the pure API and through the Tower service.
 
 use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
-use failsoft::breaker::{Breaker, BreakerConfig, CircuitBreaker};
-use failsoft::classify::Outcome;
+use failsoft::breaker::{Breaker, BreakerConfig, CircuitBreaker, State};
+use failsoft::classify::{FailureKind, Outcome};
+use failsoft::error::CircuitOpen;
 use futures::task::noop_waker_ref;
 use tokio::time::Instant;
 use tower::Service;
@@ -65,20 +66,52 @@ fn success_path_allocates_nothing_per_call() {
 }
 
 #[test]
-fn tripping_is_counted_as_allocating() {
-    // Guards the measurement: an open breaker's rejection is boxed.
+fn the_fast_fail_allocates_nothing() {
+    // The rejection is a zero-sized `CircuitOpen`: boxing it as a
+    // `BoxError` allocates nothing, open or forced open, through the pure
+    // API and through the Tower service.
     let cfg = BreakerConfig::builder()
         .consecutive_failures(1)
         .seed(1)
         .build()
         .unwrap();
     let mut svc = CircuitBreaker::new(Echo, Breaker::new(&cfg));
-    svc.handle().force_open();
+    let breaker = svc.handle().clone();
+    let now = Instant::now();
+    let permit = breaker.try_acquire_at(now).unwrap();
+    breaker.record_at(permit, Outcome::Retryable(FailureKind::Error), now);
+    assert_eq!(breaker.state(), State::Open);
     let mut cx = Context::from_waker(noop_waker_ref());
-    let info = allocation_counter::measure(|| {
+    let mut reject = |svc: &mut CircuitBreaker<Echo>| {
         assert!(svc.poll_ready(&mut cx).is_ready());
         let mut fut = std::pin::pin!(svc.call(1));
-        assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Err(_))));
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(Err(e)) => assert!(e.is::<CircuitOpen>()),
+            _ => panic!("an open breaker must reject"),
+        }
+    };
+    reject(&mut svc);
+    for (state, what) in [(State::Open, "open"), (State::ForcedOpen, "forced open")] {
+        if state == State::ForcedOpen {
+            breaker.force_open();
+        }
+        let info = allocation_counter::measure(|| {
+            for _ in 0..1_000 {
+                assert!(breaker.try_acquire_at(now).is_err());
+                reject(&mut svc);
+            }
+        });
+        assert_eq!(breaker.state(), state);
+        assert_eq!(info.count_total, 0, "{what}");
+    }
+}
+
+#[test]
+fn a_data_carrying_error_is_counted_as_allocating() {
+    // Guards the measurement: boxing an error with data allocates.
+    let info = allocation_counter::measure(|| {
+        let err: failsoft::BoxError = Box::new(failsoft::error::Throttled::new(0.5));
+        std::hint::black_box(err);
     });
     assert!(info.count_total > 0);
 }

@@ -46,9 +46,9 @@ async fn answer_with_error(
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn circuit_open_falls_back_and_says_why() {
-    let (res, seen) = answer_with_error(Box::new(CircuitOpen::new(None)), false).await;
+    let (res, seen) = answer_with_error(Box::new(CircuitOpen::new()), false).await;
     assert_eq!(res.unwrap(), "cached");
-    assert_eq!(seen, [FallbackReason::CircuitOpen(CircuitOpen::new(None))]);
+    assert_eq!(seen, [FallbackReason::CircuitOpen(CircuitOpen::new())]);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -106,7 +106,7 @@ async fn closure_can_decline_by_returning_the_error() {
         _ => Err(err),
     });
     let svc = layer.layer(service_fn(|_: ()| async {
-        Err::<&str, BoxError>(Box::new(CircuitOpen::new(None)))
+        Err::<&str, BoxError>(Box::new(CircuitOpen::new()))
     }));
     assert!(svc.oneshot(()).await.unwrap_err().is::<CircuitOpen>());
 }

@@ -115,7 +115,7 @@ async fn local_rejections_are_never_retried() {
     let c = calls.clone();
     let open = tower::service_fn(move |_: ()| {
         c.fetch_add(1, Ordering::Relaxed);
-        async { Err::<(), BoxError>(Box::new(CircuitOpen::new(None))) }
+        async { Err::<(), BoxError>(Box::new(CircuitOpen::new())) }
     });
     // A classifier that would retry anything.
     let layer = RetryLayer::builder()

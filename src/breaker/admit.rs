@@ -32,7 +32,7 @@ impl Admit {
                     true
                 }
                 None => {
-                    let decided = breaker.acquire_locked(crate::time::now(), false);
+                    let decided = breaker.acquire_slow(crate::time::now, false);
                     let admitted = decided.is_ok();
                     self.decided = Some(decided);
                     admitted

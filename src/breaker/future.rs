@@ -4,6 +4,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
@@ -69,7 +71,7 @@ pin_project! {
 /// The breaker a call reports to: a service clone's own `Arc` (so clones on
 /// different threads do not bump one shared count), or a keyed breaker.
 pub(crate) enum Handle {
-    Clone(Arc<Breaker>),
+    Clone(Arc<CachePadded<Breaker>>),
     Keyed(Breaker),
 }
 
@@ -166,7 +168,7 @@ where
                 Poll::Ready(result)
             }
             KindProj::Rejected { error } => {
-                let error = error.take().unwrap_or_else(|| CircuitOpen::new(None));
+                let error = error.take().unwrap_or_default();
                 Poll::Ready(Err(Box::new(error)))
             }
         }

@@ -6,7 +6,7 @@
 //! each and never takes the lock.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -45,8 +45,8 @@ use crate::stripes::Striped;
 ///     breaker.record_at(permit, Outcome::Retryable(FailureKind::Error), now);
 /// }
 /// assert_eq!(breaker.state(), State::Open);
-/// let open = breaker.try_acquire_at(now).unwrap_err();
-/// assert!(open.next_probe().unwrap() > now);
+/// assert!(breaker.try_acquire_at(now).is_err());
+/// assert!(breaker.snapshot_at(now).next_probe.unwrap() > now);
 /// # Ok::<(), failsoft::ConfigError>(())
 /// ```
 #[derive(Clone)]
@@ -162,6 +162,10 @@ struct Shared {
 #[repr(align(128))]
 struct Hot {
     word: AtomicU64,
+    /// While open: the offset (see `Breaker::offset`) of the next probe,
+    /// published before `word`, so an open breaker rejects without the
+    /// lock (and a forced-open one without the clock).
+    open_until: AtomicI64,
     /// Plain successes of a clean time window, counted apart from the
     /// lock and folded in at the next locked step (`None` for a count
     /// window, whose full-of-successes state needs no count).
@@ -229,6 +233,7 @@ impl Breaker {
             shared: Arc::new(Shared {
                 hot: Hot {
                     word: AtomicU64::new(encode(&core)),
+                    open_until: AtomicI64::new(i64::MAX),
                     pending: matches!(cfg.window, Window::Time { .. }).then(Striped::new),
                     slow,
                     origin,
@@ -245,7 +250,9 @@ impl Breaker {
     ///
     /// [`CircuitOpen`] when the breaker is open or forced open, when
     /// half-open has no probe slot left, or when the ramp-up after closing
-    /// turned this call away ([`CircuitOpen::is_ramp_up`]).
+    /// turned this call away (the [snapshot](Self::snapshot_at) tells the
+    /// two apart: `ramping_up`). An open breaker rejects without taking
+    /// its lock.
     ///
     /// # Examples
     ///
@@ -272,7 +279,36 @@ impl Breaker {
                 start: self.start_of(&now),
                 probe: None,
             }),
-            None => self.acquire_locked(now(), true),
+            None => self.acquire_slow(now, true),
+        }
+    }
+
+    /// The admission of a breaker that is not plainly closed: an open
+    /// breaker whose open time has not run out, or a forced-open one,
+    /// rejects with atomic loads only (no lock; the clock is read once, and
+    /// not at all when forced open); otherwise the state machine decides
+    /// under the lock, at the same instant.
+    #[inline]
+    pub(crate) fn acquire_slow(
+        &self,
+        now: impl Fn() -> Instant,
+        timed: bool,
+    ) -> Result<Permit, CircuitOpen> {
+        let hot = &self.shared.hot;
+        let word = hot.word.load(Ordering::Acquire);
+        match word & MODE_MASK {
+            FORCED_OPEN => Err(CircuitOpen::new()),
+            OPEN => {
+                let now = now();
+                let until = hot.open_until.load(Ordering::Acquire);
+                // Re-read: `until` belongs to this open period only if the
+                // word has not moved on meanwhile.
+                if self.offset(now) < until && hot.word.load(Ordering::Acquire) == word {
+                    return Err(CircuitOpen::new());
+                }
+                self.acquire_locked(now, timed)
+            }
+            _ => self.acquire_locked(now(), timed),
         }
     }
 
@@ -327,8 +363,7 @@ impl Breaker {
                     })
                 }),
             }),
-            Err(r) if r.ramping => Err(CircuitOpen::ramping_up()),
-            Err(r) => Err(CircuitOpen::new(r.next_probe)),
+            Err(_) => Err(CircuitOpen::new()),
         }
     }
 
@@ -606,6 +641,8 @@ impl Breaker {
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
+        #[cfg(test)]
+        test_locks::LOCKS.set(test_locks::LOCKS.get() + 1);
         // Nothing panics while the lock is held; recover from poison anyway.
         self.shared
             .core
@@ -614,6 +651,8 @@ impl Breaker {
     }
 
     fn publish(&self, core: &Core, change: Option<Transition>) {
+        let until = core.next_probe().map_or(i64::MAX, |at| self.offset(at));
+        self.shared.hot.open_until.store(until, Ordering::Release);
         self.shared.hot.word.store(encode(core), Ordering::Release);
         if change.is_some() {
             // Inside the lock, so subscribers see changes in order.
@@ -703,3 +742,18 @@ impl fmt::Debug for Permit {
 }
 
 const _: () = assert!(EPOCH_MASK >> 60 == 0);
+
+/// Counts this thread's breaker locks in the crate's unit tests.
+#[cfg(test)]
+pub(crate) mod test_locks {
+    use std::cell::Cell;
+
+    thread_local!(pub(super) static LOCKS: Cell<u64> = const { Cell::new(0) });
+
+    /// Breaker locks taken on this thread by `f`.
+    pub(crate) fn count(f: impl FnOnce()) -> u64 {
+        let before = LOCKS.get();
+        f();
+        LOCKS.get() - before
+    }
+}

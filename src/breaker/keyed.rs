@@ -450,7 +450,7 @@ where
         // As in the unkeyed layer: a slow call is timed from its first wait.
         let admitted = match breaker.acquire_plain() {
             Some(plain) => Ok(plain.into_permit()),
-            None => breaker.acquire_locked(crate::time::now(), false),
+            None => breaker.acquire_slow(crate::time::now, false),
         };
         match admitted {
             Ok(permit) => {

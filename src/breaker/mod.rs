@@ -28,8 +28,8 @@
 //!   so a fleet of devices does not probe at the same instant.
 //! - **Ramp-up**: after closing, a share of calls growing linearly from 10%
 //!   to 100% is admitted over [`ramp_up`](BreakerConfigBuilder::ramp_up);
-//!   the others fail with [`CircuitOpen`] whose
-//!   [`is_ramp_up`](CircuitOpen::is_ramp_up) is `true`.
+//!   the others fail with [`CircuitOpen`] while the breaker's
+//!   [`Snapshot::ramping_up`] is `true`.
 //!
 //! # What counts as a failure
 //!
@@ -69,6 +69,8 @@
 //! ```
 
 use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
 use std::task::{Context, Poll};
 
 use tower::Service;
@@ -77,6 +79,7 @@ use crate::BoxError;
 use crate::classify::{Classify, DefaultClassify};
 #[cfg(doc)]
 use crate::error::CircuitOpen;
+use crate::stripes::PerThread;
 
 mod admit;
 mod config;
@@ -106,8 +109,15 @@ use self::future::{Handle, ResponseFuture};
 ///
 /// # Sharing
 ///
-/// Clones share one [`Breaker`]. See [`CircuitBreakerLayer`] for when a new
-/// breaker is made and how to share one across services.
+/// Clones share one [`Breaker`] and allocate nothing (they share the
+/// service's per-thread references to it). See [`CircuitBreakerLayer`] for
+/// when a new breaker is made and how to share one across services.
+///
+/// An open breaker's fast fail takes no lock and allocates nothing
+/// ([`CircuitOpen`] has no data): it reads the breaker's state word and
+/// the end of the open time, both atomics, and the clock once (not at all
+/// when forced open), so callers on many threads scale as they do on the
+/// success path.
 ///
 /// # Panics
 ///
@@ -135,9 +145,10 @@ use self::future::{Handle, ResponseFuture};
 #[derive(Debug)]
 pub struct CircuitBreaker<S, C = DefaultClassify> {
     inner: S,
-    // Each clone has its own `Arc` around the shared handle, so futures of
-    // clones on different threads do not bump one shared reference count.
-    breaker: Arc<Breaker>,
+    // One `Arc` around the shared handle per thread stripe, shared by
+    // every clone: a clone allocates nothing, and futures on different
+    // threads do not bump one shared reference count.
+    breaker: PerThread<CachePadded<Breaker>>,
     classify: C,
     admit: Admit,
 }
@@ -185,7 +196,7 @@ impl<S, C> CircuitBreaker<S, C> {
     pub fn with_classify(inner: S, breaker: Breaker, classify: C) -> Self {
         Self {
             inner,
-            breaker: Arc::new(breaker),
+            breaker: PerThread::new(|| CachePadded::new(breaker.clone())),
             classify,
             admit: Admit::default(),
         }
@@ -204,7 +215,7 @@ impl<S, C> CircuitBreaker<S, C> {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn handle(&self) -> &Breaker {
-        &self.breaker
+        self.breaker.first()
     }
 
     /// The inner service.
@@ -227,7 +238,7 @@ impl<S: Clone, C: Clone> Clone for CircuitBreaker<S, C> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            breaker: Arc::new(Breaker::clone(&self.breaker)),
+            breaker: self.breaker.clone(),
             classify: self.classify.clone(),
             // One instance's admission must not leak into another.
             admit: Admit::default(),
@@ -247,7 +258,7 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if !self.admit.decide(&self.breaker) {
+        if !self.admit.decide(self.breaker.get()) {
             // Fail fast in `call`; never wait while open.
             return Poll::Ready(Ok(()));
         }
@@ -265,7 +276,7 @@ where
         match self.admit.take() {
             Ok(permit) => ResponseFuture::called(
                 self.inner.call(req),
-                Handle::Clone(Arc::clone(&self.breaker)),
+                Handle::Clone(Arc::clone(self.breaker.get())),
                 permit,
                 self.classify.clone(),
             ),

@@ -305,9 +305,11 @@ fn open_rejects_until_next_probe_then_half_opens() {
     let b = Breaker::new(&builder().consecutive_failures(1).build().unwrap());
     let t0 = Instant::now();
     trip(&b, 1, t0);
-    let err = b.try_acquire_at(t0 + secs(4)).unwrap_err();
-    assert_eq!(err.next_probe(), Some(t0 + secs(5)));
-    assert!(!err.is_ramp_up());
+    assert!(b.try_acquire_at(t0 + secs(4)).is_err());
+    let snap = b.snapshot_at(t0 + secs(4));
+    assert_eq!(snap.next_probe, Some(t0 + secs(5)));
+    assert!(!snap.ramping_up);
+    assert_eq!(b.state(), State::Open, "the rejection took no transition");
     let probe = b.try_acquire_at(t0 + secs(5)).unwrap();
     assert!(probe.is_probe());
     assert_eq!(b.state(), State::HalfOpen);
@@ -540,8 +542,9 @@ fn ramp_up_admits_a_growing_share() {
                     drop(p);
                     true
                 }
-                Err(e) => {
-                    assert!(e.is_ramp_up());
+                Err(_) => {
+                    assert_eq!(b.state(), State::Closed);
+                    assert!(b.snapshot_at(closed_at + offset).ramping_up);
                     false
                 }
             })
@@ -556,6 +559,62 @@ fn ramp_up_admits_a_growing_share() {
     assert!(!b.snapshot_at(closed_at + secs(15)).ramping_up);
 }
 
+// --- the fast fail ---
+
+#[test]
+fn an_open_breaker_rejects_without_its_lock() {
+    use super::handle::test_locks;
+    let b = Breaker::new(&builder().consecutive_failures(1).build().unwrap());
+    let t0 = Instant::now();
+    trip(&b, 1, t0);
+    let locks = test_locks::count(|| {
+        for i in 0..100 {
+            assert!(
+                b.try_acquire_at(t0 + Duration::from_millis(i * 40))
+                    .is_err()
+            );
+        }
+    });
+    assert_eq!(locks, 0, "open, before the next probe");
+    // Once the open time has run out, the state machine decides (locked).
+    let locks = test_locks::count(|| {
+        assert!(b.try_acquire_at(t0 + secs(5)).unwrap().is_probe());
+    });
+    assert!(locks > 0);
+    assert_eq!(b.state(), State::HalfOpen);
+    b.force_open();
+    let locks = test_locks::count(|| {
+        for i in 0..100 {
+            assert!(b.try_acquire_at(t0 + secs(i * 100)).is_err());
+        }
+    });
+    assert_eq!(locks, 0, "forced open");
+}
+
+#[test]
+fn a_fast_fail_reads_the_clock_once_and_forced_open_never() {
+    use crate::time::test_reads;
+    use std::task::{Context, Poll, Waker};
+    use tower::Service;
+
+    let b = Breaker::new(&builder().consecutive_failures(1).build().unwrap());
+    let inner = tower::service_fn(|_: ()| std::future::ready(Ok::<_, crate::BoxError>(())));
+    let mut svc = CircuitBreaker::new(inner, b.clone());
+    let mut cx = Context::from_waker(Waker::noop());
+    trip(&b, 1, crate::time::now());
+    let mut reject = || {
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        let mut fut = std::pin::pin!(svc.call(()));
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(Err(e)) => assert!(e.is::<crate::error::CircuitOpen>()),
+            other => panic!("expected a rejection, got {:?}", other.map(|r| r.is_ok())),
+        }
+    };
+    assert_eq!(test_reads::count(&mut reject), 1, "open: one read");
+    b.force_open();
+    assert_eq!(test_reads::count(&mut reject), 0, "forced open: none");
+}
+
 // --- manual states and observation ---
 
 #[test]
@@ -564,8 +623,8 @@ fn forced_open_rejects_everything_and_reset_restores() {
     let t = Instant::now();
     b.force_open();
     for i in 0..100 {
-        let err = b.try_acquire_at(t + secs(i * 100)).unwrap_err();
-        assert_eq!(err.next_probe(), None);
+        assert!(b.try_acquire_at(t + secs(i * 100)).is_err());
+        assert_eq!(b.snapshot_at(t).next_probe, None);
     }
     b.reset();
     assert!(b.try_acquire_at(t).is_ok());

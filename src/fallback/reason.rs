@@ -15,7 +15,7 @@ use crate::error::{CircuitOpen, Throttled, TimedOut};
 /// use failsoft::error::CircuitOpen;
 /// use failsoft::fallback::FallbackReason;
 ///
-/// let r = FallbackReason::CircuitOpen(CircuitOpen::new(None));
+/// let r = FallbackReason::CircuitOpen(CircuitOpen::new());
 /// assert!(r.is_local_rejection());
 /// assert_eq!(r.as_str(), "circuit_open");
 /// assert!(!FallbackReason::Failed.is_local_rejection());
@@ -138,7 +138,7 @@ impl FallbackReason {
         let mut cur: Option<&(dyn Error + 'static)> = Some(err.as_ref());
         while let Some(e) = cur {
             if let Some(open) = e.downcast_ref::<CircuitOpen>() {
-                return FallbackReason::CircuitOpen(open.clone());
+                return FallbackReason::CircuitOpen(*open);
             }
             if let Some(t) = e.downcast_ref::<Throttled>() {
                 return FallbackReason::Throttled(t.clone());
@@ -183,7 +183,7 @@ impl<Fut: StopInfo> ReasonSource<Fut> for ReadStopInfo {
 
 impl<F, C> StopInfo for crate::breaker::future::ResponseFuture<F, C> {
     fn stop_info(&self) -> Option<FallbackReason> {
-        self.rejection().cloned().map(FallbackReason::CircuitOpen)
+        self.rejection().copied().map(FallbackReason::CircuitOpen)
     }
 }
 

@@ -396,7 +396,7 @@ mod tests {
     fn errors_follow_the_default_rules() {
         let c = HttpClassify::new();
         let get = req("GET");
-        let open: Result<Response<()>, BoxError> = Err(Box::new(CircuitOpen::new(None)));
+        let open: Result<Response<()>, BoxError> = Err(Box::new(CircuitOpen::new()));
         assert_eq!(c.classify(&get, &open), Verdict::fatal());
         let late: Result<Response<()>, BoxError> =
             Err(Box::new(TimedOut::new(Duration::from_secs(1), false)));

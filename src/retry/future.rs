@@ -161,6 +161,9 @@ where
     type Output = Result<S::Response, BoxError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Every layer below that reads the clock in this poll gets one
+        // reading (see `crate::time::now`).
+        let _one_read = crate::time::OnePoll::enter();
         loop {
             let mut this = self.as_mut().project();
             match this.state.as_mut().project() {

@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::sync::Arc;
+
+use crate::stripes::PerThread;
 use std::time::Duration;
 
 use tower::Layer;
@@ -179,11 +181,8 @@ impl<S: Clone, C: Clone, B: Clone, R: Clone> Layer<S> for RetryLayer<C, B, R> {
     type Service = Retry<S, C, B, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let local = Local::new((*self.shared).clone(), inner.clone());
-        Retry {
-            inner,
-            shared: Arc::new(local),
-        }
+        let shared = PerThread::new(|| Local::new((*self.shared).clone(), inner.clone()));
+        Retry { inner, shared }
     }
 }
 

@@ -72,6 +72,8 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::stripes::PerThread;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -105,12 +107,14 @@ use self::future::ResponseFuture;
 /// # Sharing
 ///
 /// Clones share the layer's budget, counters and random streams, and clone
-/// the inner service. Each clone keeps its own copy of the configuration
-/// and classifier, and a spare clone of the inner service, behind its own
-/// `Arc` (one allocation and two inner clones per clone), so callers on
-/// different threads never contend on one reference count. A successful
-/// first attempt clones nothing; a request that needs a retry takes its own
-/// clone of the inner service from the spare (under a lock held only for
+/// the inner service; a clone allocates nothing. The service made by the
+/// layer keeps a few copies of the configuration and classifier, each with
+/// a spare clone of the inner service, behind one `Arc` per thread stripe
+/// (made once, by [`RetryLayer`]'s `layer`), which every clone shares: a
+/// request's future holds its thread's `Arc`, so callers on different
+/// threads do not contend on one reference count. A successful first
+/// attempt clones nothing; a request that needs a retry takes its own clone
+/// of the inner service from its stripe's spare (under a lock held only for
 /// the clone), and draws its jitter from its own random stream.
 ///
 /// # Examples
@@ -131,7 +135,7 @@ pub struct Retry<
     R = CloneRequest,
 > {
     inner: S,
-    shared: Arc<Local<S, C, B, R>>,
+    shared: PerThread<Local<S, C, B, R>>,
 }
 
 /// The validated, plain-data part of the configuration.
@@ -268,16 +272,15 @@ impl<S, C, B, R> Retry<S, C, B, R> {
     /// assert_eq!(svc.counters().snapshot().requests, 0);
     /// ```
     pub fn counters(&self) -> RetryCounters {
-        self.shared.counters.clone()
+        self.shared.first().counters.clone()
     }
 }
 
 impl<S: Clone, C: Clone, B: Clone, R: Clone> Clone for Retry<S, C, B, R> {
     fn clone(&self) -> Self {
-        let shared = Local::new(self.shared.shared.clone(), self.inner.clone());
         Self {
             inner: self.inner.clone(),
-            shared: Arc::new(shared),
+            shared: self.shared.clone(),
         }
     }
 }
@@ -286,7 +289,7 @@ impl<S: fmt::Debug, C, B, R> fmt::Debug for Retry<S, C, B, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("inner", &self.inner)
-            .field("config", &self.shared.config)
+            .field("config", &self.shared.first().config)
             .finish_non_exhaustive()
     }
 }
@@ -308,7 +311,7 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let shared = &self.shared;
+        let shared = self.shared.get();
         shared.counters.request();
         shared.budget.on_request();
         let copy = shared.replay.replay(&req);

@@ -11,6 +11,7 @@ use crate::BoxError;
 use crate::breaker::{Admit, Breaker};
 use crate::classify::{Classify, DefaultClassify};
 use crate::error::Throttled;
+use crate::stripes::PerThread;
 use crate::throttle::ThrottleHandle;
 
 mod future;
@@ -39,8 +40,8 @@ pub use self::future::GateFuture;
 ///
 /// # Sharing
 ///
-/// Clones share the throttle and the breaker; each clone decides its own
-/// readiness.
+/// Clones share the throttle and the breaker, and allocate nothing; each
+/// clone decides its own readiness.
 ///
 /// # Examples
 ///
@@ -61,9 +62,10 @@ pub use self::future::GateFuture;
 /// ```
 pub struct Gate<S, C = DefaultClassify> {
     inner: S,
-    // Each clone has its own `Arc` around the shared handles, so futures of
-    // clones on different threads do not bump one shared reference count.
-    guards: Arc<Guards>,
+    // One `Arc` around the shared handles per thread stripe, shared by
+    // every clone: a clone allocates nothing, and futures on different
+    // threads do not bump one shared reference count.
+    guards: PerThread<Guards>,
     classify: C,
     slow_call: Option<Duration>,
     // The throttle's decision for the next `call`, then the breaker's.
@@ -72,7 +74,8 @@ pub struct Gate<S, C = DefaultClassify> {
 }
 
 /// What a gate's futures report to. Aligned to its own cache lines so that
-/// clones used on different threads do not falsely share a reference count.
+/// the stripes used on different threads do not falsely share a reference
+/// count.
 #[repr(align(128))]
 pub(crate) struct Guards {
     pub(crate) throttle: ThrottleHandle,
@@ -96,7 +99,10 @@ impl<S, C> Gate<S, C> {
     ) -> Self {
         Self {
             inner,
-            guards: Arc::new(Guards { throttle, breaker }),
+            guards: PerThread::new(|| Guards {
+                throttle: throttle.clone(),
+                breaker: breaker.clone(),
+            }),
             classify,
             slow_call,
             throttled: None,
@@ -124,13 +130,9 @@ impl<S, C> Gate<S, C> {
 
 impl<S: Clone, C: Clone> Clone for Gate<S, C> {
     fn clone(&self) -> Self {
-        let guards = Guards {
-            throttle: self.guards.throttle.clone(),
-            breaker: self.guards.breaker.clone(),
-        };
         Self {
             inner: self.inner.clone(),
-            guards: Arc::new(guards),
+            guards: self.guards.clone(),
             classify: self.classify.clone(),
             slow_call: self.slow_call,
             // One instance's admission must not leak into another.
@@ -144,7 +146,7 @@ impl<S: fmt::Debug, C> fmt::Debug for Gate<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gate")
             .field("inner", &self.inner)
-            .field("breaker", &self.guards.breaker)
+            .field("breaker", &self.guards.first().breaker)
             .field("slow_call", &self.slow_call)
             .finish_non_exhaustive()
     }
@@ -162,10 +164,12 @@ where
 
     #[inline(always)]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let throttle = &self.guards.throttle;
-        let throttled = self.throttled.get_or_insert_with(|| throttle.admit());
+        let guards = self.guards.get();
+        let throttled = self
+            .throttled
+            .get_or_insert_with(|| guards.throttle.admit());
         // Either rejection fails fast in `call`: never wait for it.
-        if throttled.is_err() || !self.admit.decide(&self.guards.breaker) {
+        if throttled.is_err() || !self.admit.decide(&guards.breaker) {
             return Poll::Ready(Ok(()));
         }
         match self.inner.poll_ready(cx) {
@@ -187,7 +191,7 @@ where
         match admitted {
             Ok(permit) => GateFuture::called(
                 self.inner.call(req),
-                Arc::clone(&self.guards),
+                Arc::clone(self.guards.get()),
                 permit,
                 self.classify.clone(),
                 self.slow_call,

@@ -635,3 +635,6 @@ impl<F, C, R> fmt::Debug for StackBuilder<F, C, R> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod reads;

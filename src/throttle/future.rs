@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -58,7 +60,7 @@ pin_project! {
             #[pin]
             fut: F,
             classify: C,
-            sent: Sent<Arc<ThrottleHandle>>,
+            sent: Sent<Arc<CachePadded<ThrottleHandle>>>,
             slow: Slow,
         },
     }
@@ -77,7 +79,7 @@ impl<F, C> ResponseFuture<F, C> {
     pub(super) fn called(
         fut: F,
         classify: C,
-        handle: Arc<ThrottleHandle>,
+        handle: Arc<CachePadded<ThrottleHandle>>,
         slow_call: Option<Duration>,
     ) -> Self {
         Self {

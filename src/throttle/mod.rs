@@ -61,6 +61,10 @@
 //! over the paced rate are shed, not held.
 
 use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+
+use crate::stripes::PerThread;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -119,8 +123,10 @@ pub(crate) use self::settle::{Owner, Sent, Slow};
 ///
 /// # Sharing
 ///
-/// Clones share the [`ThrottleHandle`] of the layer that made them; the
-/// admission decided by `poll_ready` is per instance and is not cloned.
+/// Clones share the [`ThrottleHandle`] of the layer that made them, and
+/// allocate nothing (they share the service's per-thread references to
+/// it); the admission decided by `poll_ready` is per instance and is not
+/// cloned.
 ///
 /// # Panics
 ///
@@ -163,10 +169,10 @@ pub(crate) use self::settle::{Owner, Sent, Slow};
 #[derive(Debug)]
 pub struct Throttle<S, C> {
     inner: S,
-    // Each clone has its own `Arc` around the shared handle, so the
-    // futures of clones on different threads do not bump one shared
-    // reference count.
-    handle: Arc<ThrottleHandle>,
+    // One `Arc` around the shared handle per thread stripe, shared by
+    // every clone: a clone allocates nothing, and futures on different
+    // threads do not bump one shared reference count.
+    handle: PerThread<CachePadded<ThrottleHandle>>,
     classify: C,
     slow_call: Option<Duration>,
     admission: Option<Admission>,
@@ -187,10 +193,9 @@ impl<S, C> Throttle<S, C> {
         classify: C,
         slow_call: Option<Duration>,
     ) -> Self {
-        let handle = Arc::new(handle);
         Self {
             inner,
-            handle,
+            handle: PerThread::new(|| CachePadded::new(handle.clone())),
             classify,
             slow_call,
             admission: None,
@@ -211,7 +216,7 @@ impl<S, C> Throttle<S, C> {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn handle(&self) -> &ThrottleHandle {
-        &self.handle
+        self.handle.first()
     }
 
     /// The inner service.
@@ -248,12 +253,13 @@ impl<S, C> Throttle<S, C> {
 impl<S: Clone, C: Clone> Clone for Throttle<S, C> {
     fn clone(&self) -> Self {
         // Readiness is per instance: the clone decides for itself.
-        Self::new(
-            self.inner.clone(),
-            ThrottleHandle::clone(&self.handle),
-            self.classify.clone(),
-            self.slow_call,
-        )
+        Self {
+            inner: self.inner.clone(),
+            handle: self.handle.clone(),
+            classify: self.classify.clone(),
+            slow_call: self.slow_call,
+            admission: None,
+        }
     }
 }
 
@@ -271,7 +277,7 @@ where
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let admission = self
             .admission
-            .get_or_insert_with(|| match self.handle.admit() {
+            .get_or_insert_with(|| match self.handle.get().admit() {
                 Ok(()) => Admission::Admit,
                 Err(t) => Admission::Reject(t),
             });
@@ -293,7 +299,7 @@ where
             Admission::Admit => ResponseFuture::called(
                 self.inner.call(req),
                 self.classify.clone(),
-                Arc::clone(&self.handle),
+                Arc::clone(self.handle.get()),
                 self.slow_call,
             ),
         }

@@ -91,7 +91,7 @@ fn rejects_bad_configuration_naming_the_field() {
 #[test]
 fn accept_rule_follows_the_classification() {
     let ok: Result<u16, BoxError> = Ok(200);
-    let local: Result<u16, BoxError> = Err(Box::new(CircuitOpen::new(None)));
+    let local: Result<u16, BoxError> = Err(Box::new(CircuitOpen::new()));
     let bad_request: Result<u16, BoxError> = Ok(400);
     assert!(settle::is_accept(Outcome::Success, &ok));
     assert!(settle::is_accept(Outcome::Fatal, &bad_request));
@@ -232,7 +232,7 @@ async fn inner_local_rejections_are_not_accepts() {
     let l = layer(6);
     let handle = l.handle();
     let failing =
-        tower::service_fn(|_: ()| async { Err::<u16, BoxError>(Box::new(CircuitOpen::new(None))) });
+        tower::service_fn(|_: ()| async { Err::<u16, BoxError>(Box::new(CircuitOpen::new())) });
     let mut svc = l.layer(failing);
     run(&mut svc, 20).await;
     assert_eq!(handle.snapshot().accepts, 0);
