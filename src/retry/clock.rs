@@ -99,6 +99,7 @@ mod tests {
             max_hint: Duration::from_secs(60),
             honor_hints: true,
             throttle_backoff: None,
+            hint_over_backoff: false,
         }
     }
 

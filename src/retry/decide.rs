@@ -197,8 +197,13 @@ impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
             if past_deadline(wanted) {
                 return Err(StopReason::Hint);
             }
-            shared.counters.hint(wanted > config.max_hint);
-            delay = delay.max(wanted.min(config.max_hint));
+            let cap = if config.hint_over_backoff {
+                delay.saturating_add(config.max_hint)
+            } else {
+                config.max_hint
+            };
+            shared.counters.hint(wanted > cap);
+            delay = delay.max(wanted.min(cap));
         }
         if past_deadline(delay) {
             return Err(StopReason::Deadline);
@@ -264,6 +269,7 @@ mod tests {
             max_hint: Duration::from_secs(60),
             honor_hints: true,
             throttle_backoff: None,
+            hint_over_backoff: false,
         }
     }
 

@@ -93,6 +93,7 @@ const DEFAULT_CONFIG: Config = Config {
     max_hint: Duration::from_secs(60),
     honor_hints: true,
     throttle_backoff: None,
+    hint_over_backoff: false,
 };
 
 // === impl RetryLayer ===
@@ -245,6 +246,33 @@ impl<C, B, R> RetryLayerBuilder<C, B, R> {
     /// longer hints are cut to it. Default 60 s.
     pub const fn max_hint(mut self, max_hint: Duration) -> Self {
         self.config.max_hint = max_hint;
+        self
+    }
+
+    /// Caps a `Retry-After` hint at [`max_hint`](Self::max_hint) *beyond*
+    /// the backoff delay instead of at `max_hint` itself: the wait is the
+    /// hint, at least the backoff and at most the backoff plus `max_hint`.
+    /// This is how the AWS SDKs' 2026 standard retry behaviour bounds
+    /// `x-amz-retry-after` ("5 s + exponential backoff"); pair it with
+    /// [`TokenBucket::aws_standard_2026`](crate::budget::TokenBucket::aws_standard_2026)
+    /// and a 5 s `max_hint`. Default off (the cap is `max_hint`). A gRPC
+    /// pushback is the exact delay either way, capped at `max_hint`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use failsoft::retry::RetryLayer;
+    ///
+    /// let layer = RetryLayer::builder()
+    ///     .max_hint(Duration::from_secs(5))
+    ///     .hint_over_backoff(true)
+    ///     .build()?;
+    /// # let _ = layer;
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub const fn hint_over_backoff(mut self, on: bool) -> Self {
+        self.config.hint_over_backoff = on;
         self
     }
 

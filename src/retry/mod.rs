@@ -148,6 +148,8 @@ pub(crate) struct Config {
     pub(crate) max_hint: Duration,
     pub(crate) honor_hints: bool,
     pub(crate) throttle_backoff: Option<ExponentialBackoff>,
+    /// `max_hint` caps a `Retry-After` above the backoff, not outright.
+    pub(crate) hint_over_backoff: bool,
 }
 
 /// The layer's configuration: classifier and replay by value; budget,

@@ -191,7 +191,10 @@ impl TokenBucket {
     /// The AWS SDKs' revised (2026) standard-mode retry quota: 500 tokens, a
     /// retry costs 14, 5 after a throttling error (timeouts cost as other
     /// errors); refunds as [`aws_standard`](Self::aws_standard). Pair it
-    /// with a 50 ms backoff base (see the type docs for the sources).
+    /// with a 50 ms backoff base (see the type docs for the sources), and
+    /// for `x-amz-retry-after` a 5 s
+    /// [`max_hint`](crate::retry::RetryLayerBuilder::max_hint) with
+    /// [`hint_over_backoff`](crate::retry::RetryLayerBuilder::hint_over_backoff).
     ///
     /// # Examples
     ///
