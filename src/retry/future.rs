@@ -141,6 +141,15 @@ where
     }
 }
 
+/// Whether the request's timer (set to its deadline or attempt limit) has
+/// fired; registers `cx` to be woken when it does.
+#[inline]
+fn fired(timer: Pin<&mut Option<Sleep>>, cx: &mut Context<'_>) -> bool {
+    timer
+        .as_pin_mut()
+        .is_some_and(|timer| timer.poll(cx).is_ready())
+}
+
 /// Sets the timer to fire at `at`, reusing its registration when it has one.
 fn arm(mut timer: Pin<&mut Option<Sleep>>, at: Instant) {
     if let Some(sleep) = timer.as_mut().as_pin_mut() {
@@ -180,11 +189,7 @@ where
                             let Some(limit) = this.clock.limit else {
                                 return Poll::Pending;
                             };
-                            let fired = this
-                                .timer
-                                .as_mut()
-                                .as_pin_mut()
-                                .is_some_and(|timer| timer.poll(cx).is_ready());
+                            let fired = fired(this.timer.as_mut(), cx);
                             if !fired {
                                 return Poll::Pending;
                             }
@@ -241,11 +246,7 @@ where
                                 *armed = true;
                                 arm(this.timer.as_mut(), deadline);
                             }
-                            let fired = this
-                                .timer
-                                .as_mut()
-                                .as_pin_mut()
-                                .is_some_and(|timer| timer.poll(cx).is_ready());
+                            let fired = fired(this.timer.as_mut(), cx);
                             if !fired {
                                 return Poll::Pending;
                             }
