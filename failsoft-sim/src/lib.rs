@@ -42,6 +42,7 @@ mod report;
 mod scenario;
 mod stack;
 mod strategy;
+mod table;
 pub(crate) mod timers;
 mod wheel;
 
@@ -51,9 +52,11 @@ pub use self::backend::{Call, Lane, LaneFuture, Served, Shed};
 pub use self::options::{Engine, MAX_DEVICES, RunOptions};
 pub use self::record::Fleet;
 pub use self::report::{RecoveryTable, Report, Row};
+pub use self::table::Table;
 pub use self::scenario::{
     CapacityPoint, ClientSpec, ClientsSpec, ClockTime, DEC7_2021, Fact, LaneKind, LaneSpec,
-    MAX_RPS, Period, RatePoint, Scenario, ScenarioError, Source, StreamingSpec, TicketSpec,
+    MAX_DESCRIPTION, MAX_RPS, Period, RatePoint, Scenario, ScenarioError, Source, StreamingSpec,
+    TicketSpec,
     VacuumSpec, Window,
 };
 pub use self::strategy::Strategy;
