@@ -52,14 +52,13 @@ pub use self::backend::{Call, Lane, LaneFuture, Served, Shed};
 pub use self::options::{Engine, MAX_DEVICES, RunOptions};
 pub use self::record::Fleet;
 pub use self::report::{RecoveryTable, Report, Row};
-pub use self::table::Table;
 pub use self::scenario::{
     CapacityPoint, ClientSpec, ClientsSpec, ClockTime, DEC7_2021, Fact, LaneKind, LaneSpec,
     MAX_DESCRIPTION, MAX_RPS, Period, RatePoint, Scenario, ScenarioError, Source, StreamingSpec,
-    TicketSpec,
-    VacuumSpec, Window,
+    TicketSpec, VacuumSpec, Window,
 };
 pub use self::strategy::Strategy;
+pub use self::table::Table;
 
 /// Replays `scenario` once per strategy in `opts` and builds the report.
 ///

@@ -165,7 +165,6 @@ impl Report {
         runs: &[Run],
     ) -> Self {
         let start = s.sim.start.minutes() as usize;
-        let end = s.sim.end.minutes() as usize;
         let notes: Vec<WindowNote> = if s.windows.is_empty() {
             vec![WindowNote {
                 name: "all".to_owned(),

@@ -2,9 +2,7 @@
 
 use std::fmt;
 
-use super::{
-    ClientSpec, ClientsSpec, ClockTime, LaneKind, LaneSpec, MAX_DESCRIPTION, Scenario,
-};
+use super::{ClientSpec, ClientsSpec, ClockTime, LaneKind, LaneSpec, MAX_DESCRIPTION, Scenario};
 
 /// A scenario file could not be used: which file, which field, what is wrong.
 ///
@@ -199,7 +197,10 @@ impl Check<'_> {
             return Err(self.fail(field, "must not be empty (leave it out instead)"));
         }
         if d.chars().any(char::is_control) {
-            return Err(self.fail(field, "must be one line (no line breaks or control characters)"));
+            return Err(self.fail(
+                field,
+                "must be one line (no line breaks or control characters)",
+            ));
         }
         let n = d.chars().count();
         if n > MAX_DESCRIPTION {

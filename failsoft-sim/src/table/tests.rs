@@ -57,7 +57,12 @@ fn report() -> Report {
         rows,
         chart: Vec::new(),
         windows: vec![
-            note("W1", "07:30", "09:28", Some("the outage [P], lanes at 20% [A]")),
+            note(
+                "W1",
+                "07:30",
+                "09:28",
+                Some("the outage [P], lanes at 20% [A]"),
+            ),
             note("W2", "09:28", "14:22", None),
         ],
     }
@@ -86,12 +91,18 @@ fn the_default_table_opens_with_one_verdict_line_per_fleet() {
     // Vacuums: (100*4 + 300) / 400 = 1.75 and (50 + 300) / 400 = 0.875
     // attempts per action over the day.
     assert!(verdicts[0].trim_start().starts_with("vacuums"), "{text}");
-    assert!(verdicts[0].contains("1.75 -> 0.88 attempts per action"), "{text}");
+    assert!(
+        verdicts[0].contains("1.75 -> 0.88 attempts per action"),
+        "{text}"
+    );
     assert!(verdicts[0].contains("goodput 0.02 -> 0.90"), "{text}");
     assert!(verdicts[0].contains("recovery never -> 3 min"), "{text}");
     // Tickets: their empty W1 does not dilute the day.
     assert!(verdicts[1].trim_start().starts_with("tickets"), "{text}");
-    assert!(verdicts[1].contains("4.00 -> 0.70 attempts per action"), "{text}");
+    assert!(
+        verdicts[1].contains("4.00 -> 0.70 attempts per action"),
+        "{text}"
+    );
     // The verdict comes before the rows.
     let first_row = text.find("\nvacuums    naive ").unwrap();
     assert!(text.find("naive -> failsoft:").unwrap() < first_row);
@@ -102,8 +113,14 @@ fn the_default_table_leaves_out_rows_without_requests_and_says_so() {
     let text = report().table().full_hint("--full shows them").to_string();
     let rows = rows_of(&text);
     assert_eq!(rows.len(), 6, "{text}");
-    assert!(!rows.iter().any(|(f, _, w)| f == "tickets" && w == "W1"), "{text}");
-    assert!(text.contains("2 rows with no requests left out (--full shows them)"), "{text}");
+    assert!(
+        !rows.iter().any(|(f, _, w)| f == "tickets" && w == "W1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 rows with no requests left out (--full shows them)"),
+        "{text}"
+    );
     // Display of the report is the default table.
     assert_eq!(report().to_string(), report().table().to_string());
 }
@@ -114,7 +131,10 @@ fn the_full_table_keeps_every_row() {
     let text = report.table().full(true).to_string();
     let rows = rows_of(&text);
     assert_eq!(rows.len(), report.rows.len(), "{text}");
-    assert!(rows.iter().any(|(f, s, w)| f == "tickets" && s == "naive" && w == "W1"));
+    assert!(
+        rows.iter()
+            .any(|(f, s, w)| f == "tickets" && s == "naive" && w == "W1")
+    );
     assert!(!text.contains("left out"), "{text}");
 }
 
@@ -138,7 +158,10 @@ fn without_both_strategies_the_verdict_shows_what_there_is() {
     let mut only_naive = report();
     only_naive.rows.retain(|r| r.strategy == "naive");
     let text = only_naive.table().to_string();
-    assert!(text.contains("vacuums    naive: 1.75 attempts per action"), "{text}");
+    assert!(
+        text.contains("vacuums    naive: 1.75 attempts per action"),
+        "{text}"
+    );
     let mut neither = report();
     neither.rows.iter_mut().for_each(|r| r.strategy = "jitter");
     let text = neither.table().to_string();
