@@ -4,6 +4,7 @@
 
 use std::fmt::{self, Write as _};
 
+use super::metrics::{RECOVERED, SUSTAINED};
 use super::report::{Report, Row, WindowNote, opt};
 
 /// The strategy the verdict holds up as the baseline.
@@ -38,9 +39,12 @@ struct Summary {
     amplification: Option<f64>,
     /// The lowest goodput of any window with requests.
     worst_goodput: Option<f64>,
-    /// The slowest recovery: `Some(None)` when a window never recovered,
-    /// `None` when capacity never sufficed in any window.
+    /// The slowest recovery in seconds: `Some(None)` when a window never
+    /// recovered, `None` when no window had a recovery to measure.
     slowest_recovery: Option<Option<u64>>,
+    /// Whether every recovery is the minutes measure (the table's
+    /// `recover`) rather than the seconds one (the recovery table's).
+    in_minutes: bool,
 }
 
 // === impl Table ===
@@ -84,7 +88,7 @@ impl fmt::Display for Table<'_> {
             r.seed, r.scale, r.devices
         )?;
         writeln!(f)?;
-        verdict(f, &r.rows)?;
+        verdict(f, r)?;
         writeln!(f)?;
         windows(f, &r.windows)?;
         writeln!(f)?;
@@ -105,8 +109,9 @@ impl fmt::Display for Table<'_> {
 // === impl Summary ===
 
 impl Summary {
-    fn of(rows: &[Row], fleet: &str, strategy: &str) -> Option<Self> {
-        let rows: Vec<&Row> = rows
+    fn of(report: &Report, fleet: &str, strategy: &str) -> Option<Self> {
+        let rows: Vec<&Row> = report
+            .rows
             .iter()
             .filter(|r| r.fleet == fleet && r.strategy == strategy)
             .collect();
@@ -121,15 +126,20 @@ impl Summary {
             .filter(|r| r.requests > 0)
             .filter_map(|r| r.goodput_ratio)
             .reduce(f64::min);
-        let slowest_recovery = rows
+        let recoveries: Vec<(Option<u64>, bool)> = rows
             .iter()
-            .filter(|r| r.capacity_sufficed_at.is_some())
-            .map(|r| r.recovery_minutes)
+            .filter(|r| r.requests > 0)
+            .filter_map(|r| recovery(report, r))
+            .collect();
+        let slowest_recovery = recoveries
+            .iter()
+            .map(|&(s, _)| s)
             .reduce(|a, b| a.zip(b).map(|(a, b)| a.max(b)));
         Some(Self {
             amplification,
             worst_goodput,
             slowest_recovery,
+            in_minutes: recoveries.iter().all(|&(_, minutes)| minutes),
         })
     }
 
@@ -137,8 +147,29 @@ impl Summary {
         match self.slowest_recovery {
             None => "-".to_owned(),
             Some(None) => "never".to_owned(),
-            Some(Some(m)) => format!("{m} min"),
+            Some(Some(s)) if self.in_minutes => format!("{} min", s / 60),
+            Some(Some(s)) => format!("{s} s"),
         }
+    }
+}
+
+/// The recovery of `row` in seconds (`None` inside: never), and whether
+/// it is the minutes measure; `None` when there is none to measure. A
+/// window too short for the minutes measure (capacity keeping up for
+/// [`SUSTAINED`] minutes, then [`RECOVERED`] minutes of goodput) is judged
+/// by the seconds measure: from when capacity returned.
+fn recovery(report: &Report, row: &Row) -> Option<(Option<u64>, bool)> {
+    let minutes = report
+        .windows
+        .iter()
+        .find(|w| w.name == row.window)
+        .is_none_or(|w| w.to.minutes() - w.from.minutes() >= (SUSTAINED + RECOVERED) as u32);
+    if minutes {
+        row.capacity_sufficed_at.as_ref()?;
+        Some((row.recovery_minutes.map(|m| m * 60), true))
+    } else {
+        row.capacity_returned_at.as_ref()?;
+        Some((row.recovery_s, false))
     }
 }
 
@@ -152,13 +183,13 @@ fn pair(a: Option<&Summary>, b: Option<&Summary>, show: impl Fn(&Summary) -> Str
     }
 }
 
-fn verdict(f: &mut fmt::Formatter<'_>, rows: &[Row]) -> fmt::Result {
-    let mut fleets: Vec<&str> = rows.iter().map(|r| r.fleet).collect();
+fn verdict(f: &mut fmt::Formatter<'_>, report: &Report) -> fmt::Result {
+    let mut fleets: Vec<&str> = report.rows.iter().map(|r| r.fleet).collect();
     fleets.dedup();
     let mut lines = Vec::new();
     for fleet in fleets {
-        let naive = Summary::of(rows, fleet, BASELINE);
-        let failsoft = Summary::of(rows, fleet, CANDIDATE);
+        let naive = Summary::of(report, fleet, BASELINE);
+        let failsoft = Summary::of(report, fleet, CANDIDATE);
         let who = match (&naive, &failsoft) {
             (Some(_), Some(_)) => format!("{BASELINE} -> {CANDIDATE}"),
             (Some(_), None) => BASELINE.to_owned(),

@@ -167,3 +167,23 @@ fn without_both_strategies_the_verdict_shows_what_there_is() {
     let text = neither.table().to_string();
     assert!(text.contains("verdict: none"), "{text}");
 }
+
+#[test]
+fn a_window_too_short_for_the_minutes_measure_is_judged_in_seconds() {
+    let mut short = report();
+    short.windows = vec![note("all", "00:00", "00:35", None)];
+    short
+        .rows
+        .retain(|r| r.fleet == "vacuums" && r.window == "W2");
+    for r in &mut short.rows {
+        r.window = "all".to_owned();
+        r.capacity_returned_at = Some("00:25".to_owned());
+        r.recovery_s = (r.strategy == "failsoft").then_some(19);
+    }
+    let text = short.table().to_string();
+    assert!(text.contains("recovery never -> 19 s"), "{text}");
+    // At 40 minutes and more, the table's own `recover` column decides.
+    short.windows = vec![note("all", "00:00", "00:40", None)];
+    let text = short.table().to_string();
+    assert!(text.contains("recovery never -> 3 min"), "{text}");
+}
