@@ -4,10 +4,13 @@
 //! cargo run --release --example dec7
 //! cargo run --release --example dec7 -- --scale 8 --strategy naive
 //! cargo run --release --example dec7 -- --scenario seeds/brownout.toml
+//! cargo run --release --example dec7 -- --full
 //! ```
 //!
-//! Prints a table (per fleet, strategy and window), writes the JSON report
-//! and the SVG chart. With `--scenario`, also prints the shortage and
+//! Prints a verdict per fleet (naive clients against the failsoft stack),
+//! what the report windows are, and a table per fleet, strategy and window
+//! (rows with no requests only with `--full`); writes the JSON report
+//! (every row) and the SVG chart. With `--scenario`, also prints the shortage and
 //! recovery table (goodput while capacity was short, the stampede when it
 //! returned, seconds to recover). What to look for: naive clients keep amplification
 //! near their attempt cap long after capacity is back ("never" in the
@@ -52,6 +55,10 @@ struct Args {
     /// Where to write the SVG chart.
     #[arg(long, default_value = "target/dec7.svg")]
     svg: PathBuf,
+    /// Print the full table: every row, also those of fleets that sent
+    /// nothing in a window (the JSON report always has every row).
+    #[arg(long)]
+    full: bool,
     /// Turn server hints (Retry-After, do-not-retry) off.
     #[arg(long)]
     no_hints: bool,
@@ -146,7 +153,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     })?;
     bars.iter().for_each(ProgressBar::finish);
     let elapsed = started.elapsed();
-    println!("{report}");
+    println!(
+        "{}",
+        report
+            .table()
+            .full(args.full)
+            .full_hint("`--full` prints every row")
+    );
     // Shortage and recovery in seconds, for scenarios other than the
     // built-in day (whose default output stays as it was).
     if args.scenario.is_some() {

@@ -42,6 +42,7 @@ mod report;
 mod scenario;
 mod stack;
 mod strategy;
+mod table;
 pub(crate) mod timers;
 mod wheel;
 
@@ -53,10 +54,11 @@ pub use self::record::Fleet;
 pub use self::report::{RecoveryTable, Report, Row};
 pub use self::scenario::{
     CapacityPoint, ClientSpec, ClientsSpec, ClockTime, DEC7_2021, Fact, LaneKind, LaneSpec,
-    MAX_RPS, Period, RatePoint, Scenario, ScenarioError, Source, StreamingSpec, TicketSpec,
-    VacuumSpec, Window,
+    MAX_DESCRIPTION, MAX_RPS, Period, RatePoint, Scenario, ScenarioError, Source, StreamingSpec,
+    TicketSpec, VacuumSpec, Window,
 };
 pub use self::strategy::Strategy;
+pub use self::table::Table;
 
 /// Replays `scenario` once per strategy in `opts` and builds the report.
 ///

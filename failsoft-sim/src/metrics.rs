@@ -3,9 +3,9 @@
 use super::record::{Ending, Fleet, LaneCount, Recorder};
 
 /// Minutes that capacity must keep up with demand for `t_ok`.
-const SUSTAINED: usize = 30;
+pub(crate) const SUSTAINED: usize = 30;
 /// Minutes of good goodput that count as recovered.
-const RECOVERED: usize = 10;
+pub(crate) const RECOVERED: usize = 10;
 /// Share of organic demand that counts as good goodput.
 const RECOVERED_SHARE: f64 = 0.95;
 

@@ -1,7 +1,7 @@
 //! The replay's report: rows per fleet, strategy and window; a terminal
 //! table; JSON.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use serde::Serialize;
 
@@ -10,6 +10,7 @@ use super::metrics::FleetSeries;
 use super::record::Fleet;
 use super::recovery::SecondSeries;
 use super::scenario::{ClockTime, Scenario};
+use super::table::Table;
 
 /// The report of a replay.
 ///
@@ -38,6 +39,18 @@ pub struct Report {
     /// Per-minute series for the chart.
     #[serde(skip)]
     pub(crate) chart: Vec<Panel>,
+    /// The windows of the rows, in order, for the table's key.
+    #[serde(skip)]
+    pub(crate) windows: Vec<WindowNote>,
+}
+
+/// A report window as the table explains it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct WindowNote {
+    pub(crate) name: String,
+    pub(crate) from: ClockTime,
+    pub(crate) to: ClockTime,
+    pub(crate) description: Option<String>,
 }
 
 /// Metrics of one fleet under one strategy in one window.
@@ -152,21 +165,34 @@ impl Report {
         runs: &[Run],
     ) -> Self {
         let start = s.sim.start.minutes() as usize;
-        let end = s.sim.end.minutes() as usize;
-        let windows: Vec<(String, usize, usize)> = if s.windows.is_empty() {
-            vec![("all".to_owned(), 0, end - start)]
+        let notes: Vec<WindowNote> = if s.windows.is_empty() {
+            vec![WindowNote {
+                name: "all".to_owned(),
+                from: s.sim.start,
+                to: s.sim.end,
+                description: Some("the whole simulated period".to_owned()),
+            }]
         } else {
             s.windows
                 .iter()
-                .map(|w| {
-                    (
-                        w.name.clone(),
-                        w.from.minutes() as usize - start,
-                        w.to.minutes() as usize - start,
-                    )
+                .map(|w| WindowNote {
+                    name: w.name.clone(),
+                    from: w.from,
+                    to: w.to,
+                    description: w.description.clone(),
                 })
                 .collect()
         };
+        let windows: Vec<(String, usize, usize)> = notes
+            .iter()
+            .map(|w| {
+                (
+                    w.name.clone(),
+                    w.from.minutes() as usize - start,
+                    w.to.minutes() as usize - start,
+                )
+            })
+            .collect();
         let mut rows = Vec::new();
         let mut chart = Vec::new();
         for fleet in Fleet::ALL {
@@ -227,6 +253,7 @@ impl Report {
             devices: runs.first().map_or(0, |r| r.devices),
             rows,
             chart,
+            windows: notes,
         }
     }
 
@@ -258,6 +285,44 @@ impl Report {
         RecoveryTable(self)
     }
 
+    /// The report as a terminal table: a verdict per fleet (naive clients
+    /// against the failsoft stack: attempts per action, worst goodput,
+    /// slowest recovery), the windows and what happened in them, the rows
+    /// with requests, and a key to the columns. [`Table::full`] keeps the
+    /// rows without requests too. `Display` for the report prints this
+    /// default table.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failsoft_sim::{replay, RunOptions, Scenario, Strategy};
+    ///
+    /// let scenario = Scenario::dec7_2021();
+    /// let opts = RunOptions {
+    ///     scale: 0.01,
+    ///     strategies: vec![Strategy::Naive, Strategy::Failsoft],
+    ///     ..RunOptions::default()
+    /// };
+    /// let report = replay(&scenario, &opts, &|_, _| {})?;
+    /// // Is there a row of this fleet and window?
+    /// let has = |table: &str, fleet: &str, window: &str| {
+    ///     table.lines().any(|l| {
+    ///         let w: Vec<&str> = l.split_whitespace().collect();
+    ///         w.len() > 3 && w[0] == fleet && w[2] == window
+    ///     })
+    /// };
+    /// let short = report.table().to_string();
+    /// assert!(short.contains("naive -> failsoft"));
+    /// // Tickets sell only in W2: their other windows have no requests.
+    /// assert!(has(&short, "tickets", "W2") && !has(&short, "tickets", "W1"));
+    /// let full = report.table().full(true).to_string();
+    /// assert!(has(&full, "tickets", "W1"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn table(&self) -> Table<'_> {
+        Table::new(self)
+    }
+
     /// The row of `fleet`, `strategy` and `window`, if any.
     pub fn row(&self, fleet: &str, strategy: &str, window: &str) -> Option<&Row> {
         self.rows
@@ -266,70 +331,13 @@ impl Report {
     }
 }
 
-fn opt(x: Option<f64>, digits: usize) -> String {
+pub(crate) fn opt(x: Option<f64>, digits: usize) -> String {
     x.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "seed {}  scale {}  devices {}",
-            self.seed, self.scale, self.devices
-        )?;
-        let head = format!(
-            "{:<10} {:<28} {:<3} {:>9} {:>9} {:>6} {:>6} {:>7} {:>6} {:>8} {:>8} {:>8} {:>7} {:>6} {:>7}",
-            "fleet",
-            "strategy",
-            "win",
-            "requests",
-            "attempts",
-            "amp",
-            "peak",
-            "goodput",
-            "waste",
-            "ok",
-            "soft",
-            "hard",
-            "hard@ok",
-            "t_ok",
-            "recover"
-        );
-        writeln!(f, "{head}")?;
-        writeln!(f, "{}", "-".repeat(head.len()))?;
-        let mut last = "";
-        for r in &self.rows {
-            if !last.is_empty() && last != r.fleet {
-                writeln!(f)?;
-            }
-            last = r.fleet;
-            let mut line = String::new();
-            let _ = write!(
-                line,
-                "{:<10} {:<28} {:<3} {:>9} {:>9} {:>6} {:>6} {:>7} {:>6} {:>8} {:>8} {:>8} {:>7} {:>6} {:>7}",
-                r.fleet,
-                r.strategy,
-                r.window,
-                r.requests,
-                r.attempts,
-                opt(r.amplification, 2),
-                opt(r.peak_offered_over_capacity, 2),
-                opt(r.goodput_ratio, 2),
-                opt(r.wasted_share, 2),
-                r.ok,
-                r.soft,
-                r.hard,
-                r.hard_when_capacity_sufficed,
-                r.capacity_sufficed_at.as_deref().unwrap_or("-"),
-                match (&r.capacity_sufficed_at, r.recovery_minutes) {
-                    (None, _) => "-".to_owned(),
-                    (Some(_), None) => "never".to_owned(),
-                    (Some(_), Some(m)) => format!("{m} min"),
-                },
-            );
-            writeln!(f, "{}", line.trim_end())?;
-        }
-        Ok(())
+        self.table().fmt(f)
     }
 }
 

@@ -66,7 +66,15 @@ pub struct Window {
     pub from: ClockTime,
     /// First time of day after it.
     pub to: ClockTime,
+    /// What happened in it, in one line, shown under the replay's verdict
+    /// (at most [`MAX_DESCRIPTION`] characters, no line breaks).
+    #[serde(default)]
+    pub description: Option<String>,
 }
+
+/// The longest window `description` a scenario may give, in characters:
+/// one line of a terminal next to the window's name and times.
+pub const MAX_DESCRIPTION: usize = 160;
 
 /// The simulated period.
 #[derive(Debug, Clone, Deserialize)]

@@ -189,3 +189,35 @@ proptest::proptest! {
         let _ = Scenario::from_toml(&lines.join("\n"), "fuzz.toml");
     }
 }
+
+#[test]
+fn window_descriptions_are_read_and_checked() {
+    let s = Scenario::from_toml(DEC7_2021, "seeds/dec7-2021.toml").unwrap();
+    assert!(s.windows.iter().all(|w| w.description.is_some()));
+    // A TOML `\n` escape makes a second line.
+    let first = "description = \"the outage:";
+    let err = with(first, "description = \"the outage:\\nmore").unwrap_err();
+    assert_eq!(err.field(), "windows[0].description", "{err}");
+    assert!(err.problem().contains("one line"), "{err}");
+    let long = format!("description = \"{}", "a".repeat(MAX_DESCRIPTION + 1));
+    let err = with(first, &long).unwrap_err();
+    assert_eq!(err.field(), "windows[0].description", "{err}");
+    assert!(err.problem().contains("at most 160"), "{err}");
+    // Exactly the limit is fine (the rest of the line is longer: cut it).
+    let at_limit = DEC7_2021
+        .lines()
+        .map(|l| {
+            if l.starts_with("description = \"partial relief") {
+                format!("description = \"{}\"", "é".repeat(MAX_DESCRIPTION))
+            } else if l.starts_with("description = \"network recovered") {
+                "description = \"   \"".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let err = Scenario::from_toml(&at_limit, "t.toml").unwrap_err();
+    assert_eq!(err.field(), "windows[2].description", "{err}");
+    assert!(err.problem().contains("must not be empty"), "{err}");
+}

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{ClientSpec, ClientsSpec, ClockTime, LaneKind, LaneSpec, Scenario};
+use super::{ClientSpec, ClientsSpec, ClockTime, LaneKind, LaneSpec, MAX_DESCRIPTION, Scenario};
 
 /// A scenario file could not be used: which file, which field, what is wrong.
 ///
@@ -24,6 +24,8 @@ use super::{ClientSpec, ClientsSpec, ClockTime, LaneKind, LaneSpec, Scenario};
 /// - open-loop clients: their lane exists, `senders >= 1`, at least one
 ///   rate point, rates within 0..=[`MAX_RPS`], times strictly in order,
 ///   the client settings as for every fleet;
+/// - windows: `sim.start <= from < to <= sim.end`; a `description`, if
+///   set, not blank, one line, at most [`MAX_DESCRIPTION`] characters;
 /// - at least one fleet.
 ///
 /// Parsing itself rejects unknown fields, wrong types and malformed times.
@@ -188,6 +190,26 @@ struct Check<'a> {
 impl Check<'_> {
     fn fail(&self, field: &str, problem: &str) -> ScenarioError {
         ScenarioError::new(self.file, field, problem)
+    }
+
+    fn description(&self, field: &str, d: &str) -> Result<(), ScenarioError> {
+        if d.trim().is_empty() {
+            return Err(self.fail(field, "must not be empty (leave it out instead)"));
+        }
+        if d.chars().any(char::is_control) {
+            return Err(self.fail(
+                field,
+                "must be one line (no line breaks or control characters)",
+            ));
+        }
+        let n = d.chars().count();
+        if n > MAX_DESCRIPTION {
+            return Err(self.fail(
+                field,
+                &format!("must be at most {MAX_DESCRIPTION} characters (got {n})"),
+            ));
+        }
+        Ok(())
     }
 
     fn positive(&self, field: &str, v: f64) -> Result<(), ScenarioError> {
@@ -396,6 +418,9 @@ impl Scenario {
                     &format!("windows[{i}]"),
                     "times out of order: need sim.start <= from < to <= sim.end",
                 ));
+            }
+            if let Some(d) = &w.description {
+                c.description(&format!("windows[{i}].description"), d)?;
             }
         }
         for (name, lane) in &self.lanes {
