@@ -1,32 +1,130 @@
-//! Striping by thread: a counter each thread adds to on its own
-//! cache-padded stripe, so concurrent deposits do not fight over one cache
-//! line (the rare reader takes every stripe with `swap(0)`, so no increment
-//! is lost or counted twice); and [`PerThread`], equal `Arc`s one per
-//! stripe, so the futures of calls on different threads do not bump one
-//! shared reference count.
+//! Counting without read-modify-writes, and sharing without one contended
+//! reference count.
+//!
+//! - **Owned slots.** A thread that counts claims a slot number, its own
+//!   until it exits, when the slot goes back to a free list for the next
+//!   thread. The first [`stripe_count`] threads get one; later threads get
+//!   none while those are all held. A counter keeps one cache-padded cell
+//!   per slot and one shared cell: a slot's owner is that cell's only
+//!   writer, so it adds with a plain load and store (an uncontended atomic
+//!   add costs about 9 ns on this project's VM, a load and a store under
+//!   1 ns); a thread without a slot adds to the shared cell atomically.
+//! - **[`Striped`]**, a counter over those cells whose totals only grow:
+//!   readers take what was added since the last take by remembering, per
+//!   cell, how much has been taken (`fetch_max`, so concurrent takers
+//!   never count one increment twice).
+//! - **[`PerThread`]**, equal `Arc`s one per stripe, so the futures of
+//!   calls on different threads do not bump one shared reference count.
 
 use std::cell::Cell;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_utils::CachePadded;
+
+/// No owned slot: count on the shared cell.
+pub(crate) const NO_SLOT: usize = usize::MAX;
 
 /// Hands each thread a stripe number once (round-robin over threads).
 static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
 
-thread_local! {
-    static THREAD_STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+/// Slots not held by a live thread, and the next never-used one.
+static SLOTS: Mutex<Pool> = Mutex::new(Pool {
+    next: 0,
+    free: Vec::new(),
+});
+
+struct Pool {
+    next: usize,
+    free: Vec<usize>,
 }
 
-/// Counters striped by thread.
+/// A thread's claim on a slot, given back when the thread exits.
+struct Owner {
+    slot: usize,
+}
+
+thread_local! {
+    static THREAD_STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    static OWNER: Owner = Owner::claim();
+}
+
+impl Owner {
+    fn claim() -> Self {
+        let mut pool = SLOTS.lock().unwrap_or_else(PoisonError::into_inner);
+        Self {
+            slot: pool.claim(stripe_count()),
+        }
+    }
+}
+
+impl Pool {
+    /// The lowest free slot (so slots stay dense), a new one below
+    /// `limit`, or [`NO_SLOT`].
+    fn claim(&mut self, limit: usize) -> usize {
+        match self.free.iter().enumerate().min_by_key(|(_, s)| **s) {
+            Some((i, _)) => self.free.swap_remove(i),
+            None if self.next < limit => {
+                self.next += 1;
+                self.next - 1
+            }
+            None => NO_SLOT,
+        }
+    }
+
+    fn release(&mut self, slot: usize) {
+        if slot != NO_SLOT {
+            self.free.push(slot);
+        }
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        // The mutex orders this thread's last counts before the next
+        // owner's first.
+        let mut pool = SLOTS.lock().unwrap_or_else(PoisonError::into_inner);
+        pool.release(self.slot);
+    }
+}
+
+/// The calling thread's owned slot, below [`stripe_count`], or
+/// [`NO_SLOT`] (every slot held by other threads, or this thread is
+/// exiting).
+#[inline]
+pub(crate) fn owned_slot() -> usize {
+    OWNER.try_with(|o| o.slot).unwrap_or(NO_SLOT)
+}
+
+/// Adds one to `cell`: a plain load and store when the caller owns it,
+/// an atomic add otherwise. Returns the previous value.
+#[inline]
+pub(crate) fn add(cell: &AtomicU64, owned: bool) -> u64 {
+    if owned {
+        let v = cell.load(Ordering::Relaxed);
+        cell.store(v.wrapping_add(1), Ordering::Relaxed);
+        v
+    } else {
+        cell.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A counter over per-slot cells plus a shared one; see the
+/// [module docs](self).
 #[derive(Debug)]
 pub(crate) struct Striped {
-    stripes: Box<[CachePadded<AtomicU64>]>,
-    mask: usize,
+    cells: Box<[CachePadded<Tally>]>,
+}
+
+/// One cell: everything added, and how much of it has been taken.
+#[derive(Debug, Default)]
+struct Tally {
+    added: AtomicU64,
+    taken: AtomicU64,
 }
 
 /// This thread's stripe seed: assigned on first use, stable afterwards.
-/// Shared by every striped structure in the crate (budgets, retry counters).
+/// Spreads [`PerThread`]'s `Arc`s; unlike a slot, two threads may share one.
 #[inline]
 pub(crate) fn thread_stripe() -> usize {
     THREAD_STRIPE.with(|s| {
@@ -43,7 +141,7 @@ pub(crate) fn thread_stripe() -> usize {
 /// Enough stripes for this machine's parallelism: a power of two between
 /// 4 and 64. Asked of the system once per process (on Linux that reads
 /// cgroup files, which allocates).
-fn stripe_count() -> usize {
+pub(crate) fn stripe_count() -> usize {
     static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *COUNT.get_or_init(|| {
         let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
@@ -104,45 +202,65 @@ impl<T: std::fmt::Debug> std::fmt::Debug for PerThread<T> {
 // === impl Striped ===
 
 impl Striped {
-    /// A counter with enough stripes for this machine's parallelism
-    /// (a power of two between 4 and 64).
+    /// A counter with a cell per slot and a shared one.
     pub(crate) fn new() -> Self {
-        let len = stripe_count();
-        let stripes = (0..len)
-            .map(|_| CachePadded::new(AtomicU64::new(0)))
+        let cells = (0..=stripe_count())
+            .map(|_| CachePadded::new(Tally::default()))
             .collect();
-        Self {
-            stripes,
-            mask: len - 1,
+        Self { cells }
+    }
+
+    /// The calling thread's cell, and whether it owns it.
+    #[inline]
+    fn mine(&self) -> (&Tally, bool) {
+        let slot = owned_slot();
+        let shared = self.cells.len() - 1;
+        if slot < shared {
+            (&self.cells[slot], true)
+        } else {
+            (&self.cells[shared], false)
         }
     }
 
-    /// Adds one on this thread's stripe; returns the stripe's previous value.
+    /// Adds one on this thread's cell; returns what the cell had added
+    /// before (it only grows, so `% n` paces work every `n` of a thread's
+    /// increments).
     #[inline]
     pub(crate) fn increment(&self) -> u64 {
-        let i = thread_stripe() & self.mask;
-        self.stripes[i].fetch_add(1, Ordering::Relaxed)
+        let (tally, owned) = self.mine();
+        add(&tally.added, owned)
     }
 
-    /// Takes the sum of every stripe, leaving them at zero. Each increment is
-    /// taken by exactly one call.
+    /// Takes everything added since the last take. Each increment is taken
+    /// by exactly one call.
     pub(crate) fn take(&self) -> u64 {
-        self.stripes.iter().fold(0u64, |acc, s| {
-            acc.saturating_add(s.swap(0, Ordering::AcqRel))
+        self.cells
+            .iter()
+            .fold(0u64, |acc, t| acc.saturating_add(t.take()))
+    }
+
+    /// Takes the calling thread's cell only, leaving the cache lines of
+    /// other threads' cells where they are.
+    pub(crate) fn take_own(&self) -> u64 {
+        self.mine().0.take()
+    }
+
+    /// Added and not yet taken, over every cell (a racy snapshot).
+    pub(crate) fn peek(&self) -> u64 {
+        self.cells.iter().fold(0u64, |acc, t| {
+            let added = t.added.load(Ordering::Relaxed);
+            acc.saturating_add(added.saturating_sub(t.taken.load(Ordering::Relaxed)))
         })
     }
+}
 
-    /// Takes the calling thread's stripe only, leaving the cache lines of
-    /// other threads' stripes where they are.
-    pub(crate) fn take_own(&self) -> u64 {
-        self.stripes[thread_stripe() & self.mask].swap(0, Ordering::AcqRel)
-    }
-
-    /// The sum of every stripe without taking it (a racy snapshot).
-    pub(crate) fn peek(&self) -> u64 {
-        self.stripes
-            .iter()
-            .fold(0u64, |acc, s| acc.saturating_add(s.load(Ordering::Relaxed)))
+impl Tally {
+    fn take(&self) -> u64 {
+        let added = self.added.load(Ordering::Acquire);
+        // Of two takers, the one that saw less gets nothing more than the
+        // gap to what the other already took.
+        let before = self.taken.fetch_max(added, Ordering::AcqRel);
+        added.saturating_sub(before)
     }
 }
 
@@ -194,7 +312,7 @@ mod tests {
     }
 
     #[test]
-    fn a_thread_takes_its_own_stripe_and_leaves_the_others() {
+    fn a_thread_takes_its_own_cell_and_leaves_the_others() {
         let c = Arc::new(Striped::new());
         for _ in 0..5 {
             c.increment();
@@ -205,13 +323,14 @@ mod tests {
                 for _ in 0..7 {
                     c.increment();
                 }
-                // Threads that share a stripe (possible when many threads
-                // count) see each other's counts: report which happened.
-                (thread_stripe() & c.mask, c.take_own())
+                // Two threads share the shared cell when neither owns a
+                // slot (other tests hold them): report which happened.
+                (owned_slot(), c.take_own())
             })
         };
-        let (their_stripe, theirs) = other.join().unwrap();
-        if their_stripe == thread_stripe() & c.mask {
+        let (their_slot, theirs) = other.join().unwrap();
+        let shared = c.cells.len() - 1;
+        if their_slot >= shared && owned_slot() >= shared {
             assert_eq!(theirs, 12);
             assert_eq!(c.take(), 0);
         } else {
@@ -219,5 +338,61 @@ mod tests {
             assert_eq!(c.take_own(), 5);
             assert_eq!(c.take(), 0);
         }
+        assert_eq!(c.peek(), 0);
+    }
+
+    #[test]
+    fn more_threads_than_slots_still_count_exactly() {
+        let c = Arc::new(Striped::new());
+        let threads = 3 * stripe_count();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    for _ in 0..1_000 {
+                        c.increment();
+                    }
+                });
+            }
+        });
+        assert_eq!(c.peek(), 1_000 * threads as u64);
+        assert_eq!(c.take(), 1_000 * threads as u64);
+        assert_eq!(c.take(), 0);
+    }
+
+    #[test]
+    fn an_owned_cell_counts_with_a_plain_store_and_keeps_growing() {
+        let c = Striped::new();
+        let slot = std::thread::scope(|s| {
+            s.spawn(|| {
+                let prev: Vec<u64> = (0..3).map(|_| c.increment()).collect();
+                assert_eq!(prev, [0, 1, 2], "increment returns the cell's count before");
+                assert_eq!(c.take_own(), 3);
+                // Taking does not reset the count the thread paces by.
+                assert_eq!(c.increment(), 3);
+                owned_slot()
+            })
+            .join()
+            .unwrap()
+        });
+        if slot < stripe_count() {
+            assert_eq!(c.cells[slot].added.load(Ordering::Relaxed), 4);
+        }
+        assert_eq!(c.take(), 1);
+    }
+
+    #[test]
+    fn slots_are_dense_reused_and_limited() {
+        let mut pool = Pool {
+            next: 0,
+            free: Vec::new(),
+        };
+        assert_eq!([pool.claim(3), pool.claim(3), pool.claim(3)], [0, 1, 2]);
+        assert_eq!(pool.claim(3), NO_SLOT, "no slot beyond the limit");
+        pool.release(2);
+        pool.release(0);
+        pool.release(NO_SLOT);
+        assert_eq!(pool.claim(3), 0, "the lowest free slot first");
+        assert_eq!(pool.claim(3), 2);
+        assert_eq!(pool.claim(3), NO_SLOT);
     }
 }
