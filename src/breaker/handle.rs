@@ -210,6 +210,16 @@ fn decode_state(word: u64) -> State {
     }
 }
 
+/// `d` in whole nanoseconds, in 64-bit arithmetic; `None` beyond about
+/// 292 years.
+#[inline]
+fn nanos(d: Duration) -> Option<i64> {
+    i64::try_from(d.as_secs())
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(i64::from(d.subsec_nanos()))
+}
+
 // === impl Breaker ===
 
 impl Breaker {
@@ -481,10 +491,9 @@ impl Breaker {
     /// origin, saturating at about ±292 years.
     fn offset(&self, now: Instant) -> i64 {
         let origin = self.shared.hot.origin;
-        if now >= origin {
-            i64::try_from((now - origin).as_nanos()).unwrap_or(i64::MAX)
-        } else {
-            i64::try_from((origin - now).as_nanos()).map_or(NO_START + 1, |n| -n)
+        match now.checked_duration_since(origin) {
+            Some(ahead) => nanos(ahead).unwrap_or(i64::MAX),
+            None => nanos(origin - now).map_or(NO_START + 1, |n| -n),
         }
     }
 
@@ -755,5 +764,30 @@ pub(crate) mod test_locks {
         let before = LOCKS.get();
         f();
         LOCKS.get() - before
+    }
+}
+
+#[cfg(test)]
+mod offset_tests {
+    use super::*;
+
+    #[test]
+    fn nanos_are_exact_and_saturate_past_292_years() {
+        assert_eq!(nanos(Duration::new(1, 500)), Some(1_000_000_500));
+        assert_eq!(nanos(Duration::ZERO), Some(0));
+        let max = Duration::from_nanos(i64::MAX as u64);
+        assert_eq!(nanos(max), Some(i64::MAX));
+        assert_eq!(nanos(max + Duration::from_nanos(1)), None);
+        assert_eq!(nanos(Duration::MAX), None);
+    }
+
+    #[test]
+    fn offsets_before_the_origin_are_negative() {
+        let b = Breaker::new(&crate::breaker::BreakerConfig::builder().build().unwrap());
+        let origin = b.shared.hot.origin;
+        assert_eq!(b.offset(origin + Duration::from_millis(3)), 3_000_000);
+        if let Some(before) = origin.checked_sub(Duration::from_millis(2)) {
+            assert_eq!(b.offset(before), -2_000_000);
+        }
     }
 }
