@@ -21,8 +21,9 @@ mod tests;
 
 pub use self::builder::RatioBudgetBuilder;
 
-/// Every this many deposits on one stripe, a deposit reads the clock and, if
-/// a bucket boundary has passed, files the pending deposits into the window.
+/// Every this many deposits on one cell (a thread's own, or the shared
+/// one), a deposit reads the clock and, if a bucket boundary has passed,
+/// files the pending deposits into the window.
 const HARVEST_EVERY: u64 = 32;
 
 /// Retries limited to a share of requests plus a floor, over a sliding window
