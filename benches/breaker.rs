@@ -10,8 +10,8 @@
 //!   machine allows at the moment (other processes compete for cores).
 //!
 //! - `open`: the fast fail of an open breaker, failsoft (pure API at a
-//!   given instant, the Tower service reading the clock, forced open)
-//!   against recloser's open path; then 1 and 2 threads sharing one open
+//!   given instant, the same reading the clock, the Tower service reading
+//!   the clock, forced open) against recloser's open path; then 1 and 2 threads sharing one open
 //!   breaker, as in `shared`.
 //!
 //! Run: `cargo bench --bench breaker -- --warm-up-time 1 --measurement-time 2`
@@ -287,6 +287,11 @@ fn open(c: &mut Criterion) {
     let now = failsoft::time::now();
     g.bench_function("failsoft_core", |b| {
         b.iter(|| breaker.try_acquire_at(black_box(now)).is_err())
+    });
+    // The same API reading the clock for each call, as recloser's `call`
+    // does: the like-for-like row for recloser's.
+    g.bench_function("failsoft_core_clock", |b| {
+        b.iter(|| breaker.try_acquire_at(failsoft::time::now()).is_err())
     });
     let mut svc = CircuitBreaker::new(Echo, open_breaker());
     assert!(rejected(&mut svc, 1));
