@@ -92,8 +92,21 @@ impl Drop for Owner {
 /// [`NO_SLOT`] (every slot held by other threads, or this thread is
 /// exiting).
 #[inline]
-pub(crate) fn owned_slot() -> usize {
+fn owned_slot() -> usize {
     OWNER.try_with(|o| o.slot).unwrap_or(NO_SLOT)
+}
+
+/// The calling thread's entry of `cells` (one per slot, then the shared
+/// one, last), and whether the thread owns it.
+#[inline]
+pub(crate) fn mine<T>(cells: &[T]) -> (&T, bool) {
+    let slot = owned_slot();
+    let shared = cells.len() - 1;
+    if slot < shared {
+        (&cells[slot], true)
+    } else {
+        (&cells[shared], false)
+    }
 }
 
 /// Adds one to `cell`: a plain load and store when the caller owns it,
@@ -210,24 +223,12 @@ impl Striped {
         Self { cells }
     }
 
-    /// The calling thread's cell, and whether it owns it.
-    #[inline]
-    fn mine(&self) -> (&Tally, bool) {
-        let slot = owned_slot();
-        let shared = self.cells.len() - 1;
-        if slot < shared {
-            (&self.cells[slot], true)
-        } else {
-            (&self.cells[shared], false)
-        }
-    }
-
     /// Adds one on this thread's cell; returns what the cell had added
     /// before (it only grows, so `% n` paces work every `n` of a thread's
     /// increments).
     #[inline]
     pub(crate) fn increment(&self) -> u64 {
-        let (tally, owned) = self.mine();
+        let (tally, owned) = mine(&self.cells);
         add(&tally.added, owned)
     }
 
@@ -242,7 +243,7 @@ impl Striped {
     /// Takes the calling thread's cell only, leaving the cache lines of
     /// other threads' cells where they are.
     pub(crate) fn take_own(&self) -> u64 {
-        self.mine().0.take()
+        mine(&self.cells).0.take()
     }
 
     /// Added and not yet taken, over every cell (a racy snapshot).

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::stop::{GIVE_UP_KINDS, StopReason};
-use crate::stripes::{add, owned_slot, stripe_count};
+use crate::stripes::{add, mine, stripe_count};
 
 /// Counts kept by a retry layer, readable at runtime without a metrics
 /// backend: amplification is attempts that reached the transport divided
@@ -188,10 +188,8 @@ impl RetryCounters {
     /// Adds one to the count `pick` chooses on the caller's line.
     #[inline]
     fn bump(&self, pick: impl FnOnce(&Stripe) -> &AtomicU64) {
-        let slot = owned_slot();
-        let shared = self.cells.len() - 1;
-        let owned = slot < shared;
-        add(pick(&self.cells[if owned { slot } else { shared }]), owned);
+        let (stripe, owned) = mine(&self.cells);
+        add(pick(stripe), owned);
     }
 
     #[inline]
