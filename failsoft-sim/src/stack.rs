@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use tower::util::Either;
-use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower::{Layer, Service, ServiceBuilder};
 
 use super::backend::{Call, Lane, Served, Shed};
 use super::scenario::ClientSpec;
@@ -123,16 +122,16 @@ impl RetryBudget for Budget {
 
 /// What a lane's answer means to the retry layer: a full queue is a
 /// throttle with the server's hint; everything else as the crate's default.
-fn classify(_call: &Call, result: &Result<Served, BoxError>) -> Verdict {
+fn classify(_call: &Call, result: &Result<Answer, BoxError>) -> Verdict {
     verdict(result)
 }
 
 /// [`classify`] for layers that judge results only (throttle, breaker).
-fn classify_result(_: &(), result: &Result<Served, BoxError>) -> Verdict {
+fn classify_result(_: &(), result: &Result<Answer, BoxError>) -> Verdict {
     verdict(result)
 }
 
-fn verdict(result: &Result<Served, BoxError>) -> Verdict {
+fn verdict<T>(result: &Result<T, BoxError>) -> Verdict {
     match result {
         Ok(_) => Verdict::success(),
         Err(err) => match err.downcast_ref::<Shed>() {
@@ -222,13 +221,15 @@ pub(crate) fn build(
     // stack, so throttle and breaker see a timeout as the backend's failure.
     // Both attempt stacks share the throttle, breaker and retry budget.
     let attempts = |timeout: Duration| {
+        // The lane's answer becomes the device's innermost, where its
+        // future is small: wrapping the retry layer's future instead moved
+        // that whole future once more per request.
         let attempt = ServiceBuilder::new()
             .option_layer(gate.clone())
             .layer(AttemptTimeoutLayer::new(timeout))
-            .service(lane.clone());
-        retry
-            .layer(attempt)
             .map_response(real as fn(Served) -> Answer)
+            .service(lane.clone());
+        retry.layer(attempt)
     };
     let deadline = secs(client.deadline_s);
     // An action with a degraded answer gives an attempt up after the
@@ -242,12 +243,18 @@ pub(crate) fn build(
     // too, and W1 session-start failures drop from 92 to 57.
     let bare = attempts(deadline);
     let quick = attempts(secs(client.timeout_s).min(deadline));
-    let soft = if parts.fallback {
-        let degraded = |_: FallbackReason, _: BoxError| Ok(Answer::Degraded);
-        Either::Left(FallbackLayer::new(degraded).on_failures(true).layer(quick))
-    } else {
-        Either::Right(quick)
+    // Without the fallback part, the fallback layer declines every failure
+    // and passes it on: one stack type either way, so no `Either` moves
+    // each request's future once more.
+    let fallback = parts.fallback;
+    let degraded = move |_: FallbackReason, err: BoxError| {
+        if fallback {
+            Ok(Answer::Degraded)
+        } else {
+            Err(err)
+        }
     };
+    let soft = FallbackLayer::new(degraded).on_failures(true).layer(quick);
     Ok(Stacks { bare, soft })
 }
 
@@ -280,7 +287,7 @@ mod tests {
     #[test]
     fn shed_with_hint_is_a_throttle_carrying_it() {
         let hint = Hint::RetryAfter(Duration::from_secs(3));
-        let err: Result<Served, BoxError> = Err(Box::new(Shed::new(Some(hint))));
+        let err: Result<Answer, BoxError> = Err(Box::new(Shed::new(Some(hint))));
         let v = classify(&Call::new(super::super::Fleet::Tickets), &err);
         assert_eq!(
             v,

@@ -8,12 +8,17 @@ use crate::classify::{FailureKind, Hint, Outcome, Verdict};
 use crate::error::{CircuitOpen, is_local_rejection};
 
 /// `poll_ready`'s decision for the next `call`: a closed breaker's permit
-/// as plain words (the hot path, see `PlainPermit`), or the state
-/// machine's answer (a probe's permit, or the rejection to hand back).
+/// as plain words (the hot path, see `PlainPermit`), a permit the state
+/// machine gave (a probe's, or one during the ramp), or a rejection.
+///
+/// A rejection is a flag, not a stored `Result`: [`CircuitOpen`] carries
+/// nothing, and the fast fail then writes and reads back one byte between
+/// `poll_ready` and `call` instead of a whole permit-sized value.
 #[derive(Debug, Default)]
 pub(crate) struct Admit {
     plain: Option<PlainPermit>,
-    decided: Option<Result<Permit, CircuitOpen>>,
+    permit: Option<Permit>,
+    rejected: bool,
 }
 
 impl Admit {
@@ -21,30 +26,33 @@ impl Admit {
     /// service is ready at once and `call` fails fast.
     #[inline]
     pub(crate) fn decide(&mut self, breaker: &Breaker) -> bool {
-        if self.plain.is_some() {
+        if self.plain.is_some() || self.permit.is_some() {
             return true;
         }
-        match &self.decided {
-            Some(decided) => decided.is_ok(),
-            None => match breaker.acquire_plain() {
-                Some(plain) => {
-                    self.plain = Some(plain);
-                    true
-                }
-                None => {
-                    let decided = breaker.acquire_slow(crate::time::now, false);
-                    let admitted = decided.is_ok();
-                    self.decided = Some(decided);
-                    admitted
-                }
-            },
+        if self.rejected {
+            return false;
+        }
+        if let Some(plain) = breaker.acquire_plain() {
+            self.plain = Some(plain);
+            return true;
+        }
+        match breaker.acquire_slow(crate::time::now, false) {
+            Ok(permit) => {
+                self.permit = Some(permit);
+                true
+            }
+            Err(_) => {
+                self.rejected = true;
+                false
+            }
         }
     }
 
     /// Forgets the decision, giving the permit (and a probe's slot) back.
     pub(crate) fn clear(&mut self) {
         self.plain = None;
-        self.decided = None;
+        self.permit = None;
+        self.rejected = false;
     }
 
     /// Takes the decision for this `call`.
@@ -54,13 +62,13 @@ impl Admit {
     /// When `decide` was not called first: `call` without `poll_ready`.
     #[inline]
     pub(crate) fn take(&mut self) -> Result<Permit, CircuitOpen> {
-        match self.plain.take() {
-            Some(plain) => Ok(plain.into_permit()),
-            None => self
-                .decided
-                .take()
-                .expect("poll_ready must be called first"),
+        if let Some(plain) = self.plain.take() {
+            return Ok(plain.into_permit());
         }
+        if std::mem::take(&mut self.rejected) {
+            return Err(CircuitOpen::new());
+        }
+        Ok(self.permit.take().expect("poll_ready must be called first"))
     }
 }
 

@@ -313,7 +313,7 @@ impl Breaker {
                 let until = hot.open_until.load(Ordering::Acquire);
                 // Re-read: `until` belongs to this open period only if the
                 // word has not moved on meanwhile.
-                if self.offset(now) < until && hot.word.load(Ordering::Acquire) == word {
+                if self.is_before(now, until) && hot.word.load(Ordering::Acquire) == word {
                     return Err(CircuitOpen::new());
                 }
                 self.acquire_locked(now, timed)
@@ -484,6 +484,26 @@ impl Breaker {
             self.offset(now())
         } else {
             NO_START
+        }
+    }
+
+    /// `now` comes before the instant at offset `until`; the same as
+    /// `self.offset(now) < until`, compared as instants (an addition and a
+    /// comparison instead of a subtraction and a multiplication).
+    #[inline]
+    fn is_before(&self, now: Instant, until: i64) -> bool {
+        let Ok(ahead) = u64::try_from(until) else {
+            return self.offset(now) < until;
+        };
+        match self
+            .shared
+            .hot
+            .origin
+            .checked_add(Duration::from_nanos(ahead))
+        {
+            Some(at) => now < at,
+            // Beyond what an instant can hold: not reached yet.
+            None => true,
         }
     }
 
@@ -779,6 +799,36 @@ mod offset_tests {
         assert_eq!(nanos(max), Some(i64::MAX));
         assert_eq!(nanos(max + Duration::from_nanos(1)), None);
         assert_eq!(nanos(Duration::MAX), None);
+    }
+
+    #[test]
+    fn is_before_agrees_with_comparing_offsets() {
+        let b = Breaker::new(&crate::breaker::BreakerConfig::builder().build().unwrap());
+        let origin = b.shared.hot.origin;
+        let ms = |n: u64| Duration::from_millis(n);
+        let mut instants = vec![origin, origin + ms(1), origin + ms(5_000)];
+        instants.extend(origin.checked_sub(ms(3)));
+        let untils = [
+            i64::MIN + 1,
+            -3_000_001,
+            -3_000_000,
+            -1,
+            0,
+            1_000_000,
+            1_000_001,
+            5_000_000_000,
+            i64::MAX,
+        ];
+        for &now in &instants {
+            for &until in &untils {
+                assert_eq!(
+                    b.is_before(now, until),
+                    b.offset(now) < until,
+                    "now = origin {:+} ns, until = {until}",
+                    b.offset(now)
+                );
+            }
+        }
     }
 
     #[test]

@@ -258,7 +258,7 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if !self.admit.decide(self.breaker.get()) {
+        if !self.admit.decide(self.breaker.first()) {
             // Fail fast in `call`; never wait while open.
             return Poll::Ready(Ok(()));
         }

@@ -164,7 +164,7 @@ where
 
     #[inline(always)]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let guards = self.guards.get();
+        let guards = self.guards.first();
         let throttled = self
             .throttled
             .get_or_insert_with(|| guards.throttle.admit());

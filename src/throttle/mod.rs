@@ -277,7 +277,7 @@ where
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let admission = self
             .admission
-            .get_or_insert_with(|| match self.handle.get().admit() {
+            .get_or_insert_with(|| match self.handle.first().admit() {
                 Ok(()) => Admission::Admit,
                 Err(t) => Admission::Reject(t),
             });
