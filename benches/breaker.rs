@@ -276,10 +276,11 @@ fn open(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
 
     // What one clock read costs in this build, for the rows that read it:
-    // failsoft's (Tokio's; with Tokio's `test-util` on, as in this crate's
-    // benches, it first asks the runtime whether time is paused), and the
-    // standard library's, which recloser reads and which Tokio's is
-    // without `test-util`. Only measured here, never used by the crate.
+    // failsoft's (through `failsoft::time`: a thread-local check and an
+    // atomic load to find no installed timer, then Tokio's clock, which
+    // without `test-util`, as here, is the standard library's), and the
+    // standard library's, which recloser reads. Only measured here, never
+    // used by the crate.
     g.bench_function("clock_read", |b| b.iter(failsoft::time::now));
     #[allow(clippy::disallowed_types)]
     g.bench_function("clock_read_std", |b| b.iter(std::time::Instant::now));
