@@ -221,9 +221,9 @@ pub(crate) fn build(
     // stack, so throttle and breaker see a timeout as the backend's failure.
     // Both attempt stacks share the throttle, breaker and retry budget.
     let attempts = |timeout: Duration| {
-        // The lane's answer becomes the device's innermost, where its
-        // future is small: wrapping the retry layer's future instead moved
-        // that whole future once more per request.
+        // The lane's answer is mapped to the device's right at the lane,
+        // where the future is small: mapping outside the retry layer moved
+        // its whole future once more per request.
         let attempt = ServiceBuilder::new()
             .option_layer(gate.clone())
             .layer(AttemptTimeoutLayer::new(timeout))
