@@ -8,17 +8,32 @@ use crate::classify::{FailureKind, Hint, Outcome, Verdict};
 use crate::error::{CircuitOpen, is_local_rejection};
 
 /// `poll_ready`'s decision for the next `call`: a closed breaker's permit
-/// as plain words (the hot path, see `PlainPermit`), a permit the state
+/// as one plain word (the hot path, see `PlainPermit`), a permit the state
 /// machine gave (a probe's, or one during the ramp), or a rejection.
 ///
-/// A rejection is a flag, not a stored `Result`: [`CircuitOpen`] carries
-/// nothing, and the fast fail then writes and reads back one byte between
-/// `poll_ready` and `call` instead of a whole permit-sized value.
-#[derive(Debug, Default)]
+/// The hot decisions are single words written in `poll_ready` and read
+/// back whole in `call`: the plain permit is a `u64` ([`NO_PLAIN`] for
+/// none), not an `Option` (a tag and a word, which the compiler reads back
+/// as one 16-byte load and the CPU then cannot forward from the two
+/// stores), and a rejection is a flag, not a stored `Result`.
+#[derive(Debug)]
 pub(crate) struct Admit {
-    plain: Option<PlainPermit>,
+    plain: u64,
     permit: Option<Permit>,
     rejected: bool,
+}
+
+/// [`Admit::plain`] holding no permit.
+const NO_PLAIN: u64 = u64::MAX;
+
+impl Default for Admit {
+    fn default() -> Self {
+        Self {
+            plain: NO_PLAIN,
+            permit: None,
+            rejected: false,
+        }
+    }
 }
 
 impl Admit {
@@ -26,14 +41,14 @@ impl Admit {
     /// service is ready at once and `call` fails fast.
     #[inline]
     pub(crate) fn decide(&mut self, breaker: &Breaker) -> bool {
-        if self.plain.is_some() || self.permit.is_some() {
+        if self.plain != NO_PLAIN || self.permit.is_some() {
             return true;
         }
         if self.rejected {
             return false;
         }
         if let Some(plain) = breaker.acquire_plain() {
-            self.plain = Some(plain);
+            self.plain = plain.word();
             return true;
         }
         match breaker.acquire_slow(crate::time::now, false) {
@@ -50,7 +65,7 @@ impl Admit {
 
     /// Forgets the decision, giving the permit (and a probe's slot) back.
     pub(crate) fn clear(&mut self) {
-        self.plain = None;
+        self.plain = NO_PLAIN;
         self.permit = None;
         self.rejected = false;
     }
@@ -62,8 +77,9 @@ impl Admit {
     /// When `decide` was not called first: `call` without `poll_ready`.
     #[inline]
     pub(crate) fn take(&mut self) -> Result<Permit, CircuitOpen> {
-        if let Some(plain) = self.plain.take() {
-            return Ok(plain.into_permit());
+        let plain = std::mem::replace(&mut self.plain, NO_PLAIN);
+        if plain != NO_PLAIN {
+            return Ok(PlainPermit::from_word(plain).into_permit());
         }
         if std::mem::take(&mut self.rejected) {
             return Err(CircuitOpen::new());

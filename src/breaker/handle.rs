@@ -84,24 +84,35 @@ pub struct Permit {
     probe: Option<Box<ProbeSlot>>,
 }
 
-/// A [`Permit`] for a closed breaker, as plain words: what a service keeps
-/// between `poll_ready` and `call` (plain words are stored and read back
-/// one by one, where a whole permit is copied as a block, which stalls the
-/// CPU's store forwarding on this hot path).
+/// A [`Permit`] for a closed breaker, as one plain word: what a service
+/// keeps between `poll_ready` and `call`. One word is stored and read back
+/// whole; a permit of several words stored piece by piece and then copied
+/// as a block stalls the CPU's store forwarding on this hot path. Its slow
+/// call clock is not started (see [`Breaker::start_waiting`]).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct PlainPermit {
-    ticket: Ticket,
-    start: i64,
-}
+pub(crate) struct PlainPermit(Ticket);
 
 impl PlainPermit {
     #[inline]
     pub(crate) fn into_permit(self) -> Permit {
         Permit {
-            ticket: self.ticket,
-            start: self.start,
+            ticket: self.0,
+            start: NO_START,
             probe: None,
         }
+    }
+
+    /// The permit as a word below [`u64::MAX`] (an epoch has at most 60
+    /// bits), so a holder can use `u64::MAX` for "none".
+    #[inline]
+    pub(crate) const fn word(self) -> u64 {
+        self.0.word()
+    }
+
+    /// The permit [`word`](Self::word) returned.
+    #[inline]
+    pub(crate) const fn from_word(word: u64) -> Self {
+        Self(Ticket::from_word(word))
     }
 }
 
@@ -328,10 +339,7 @@ impl Breaker {
     /// machine has to decide.
     #[inline]
     pub(crate) fn acquire_plain(&self) -> Option<PlainPermit> {
-        self.plain_ticket().map(|ticket| PlainPermit {
-            ticket,
-            start: NO_START,
-        })
+        self.plain_ticket().map(PlainPermit)
     }
 
     /// The ticket of a call admitted without the lock: the breaker is

@@ -149,6 +149,17 @@ impl Ticket {
         Self((epoch << 1) | probe as u64)
     }
 
+    /// The packed word, for holders that store a ticket as one word.
+    #[inline]
+    pub(crate) const fn word(self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    pub(crate) const fn from_word(word: u64) -> Self {
+        Self(word)
+    }
+
     #[inline]
     pub(crate) const fn epoch(self) -> u64 {
         self.0 >> 1
