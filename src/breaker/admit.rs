@@ -124,3 +124,37 @@ pub(crate) fn is_paced_overload(verdict: Verdict) -> bool {
         )
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Admit, NO_PLAIN};
+    use crate::breaker::handle::PlainPermit;
+    use crate::breaker::state::Ticket;
+    use crate::breaker::{Breaker, BreakerConfig};
+
+    #[test]
+    fn a_plain_permit_word_never_reads_as_none() {
+        // The largest epoch a breaker's word can carry (60 bits).
+        for epoch in [0, 1, (1u64 << 60) - 1] {
+            let word = Ticket::new(epoch, false).word();
+            assert_ne!(word, NO_PLAIN);
+            assert_eq!(PlainPermit::from_word(word).word(), word);
+        }
+    }
+
+    #[test]
+    fn a_closed_breaker_admits_once_per_call() {
+        let breaker = Breaker::new(&BreakerConfig::builder().build().expect("valid"));
+        let mut admit = Admit::default();
+        assert!(admit.decide(&breaker));
+        // Asked again before `call`: the kept decision, not a second one.
+        assert!(admit.decide(&breaker));
+        let permit = admit.take().expect("closed");
+        assert_eq!(admit.plain, NO_PLAIN, "taken");
+        drop(permit);
+        breaker.force_open();
+        assert!(!admit.decide(&breaker));
+        assert!(admit.take().is_err());
+        assert!(!admit.rejected, "taken");
+    }
+}
