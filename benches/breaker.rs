@@ -14,7 +14,7 @@
 //!   the clock, forced open) against recloser's open path; then 1 and 2 threads sharing one open
 //!   breaker, as in `shared`.
 //!
-//! Run: `cargo bench --bench breaker -- --warm-up-time 1 --measurement-time 2`
+//! Run: `cargo bench -p failsoft-benches --bench breaker -- --warm-up-time 1 --measurement-time 2`
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]

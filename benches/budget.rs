@@ -3,7 +3,7 @@
 //! and the retry layer with each budget on the success path. tower's
 //! `TpsBudget` is measured in the same run as the baseline.
 //!
-//! Run: `cargo bench --bench budget -- --warm-up-time 1 --measurement-time 2`.
+//! Run: `cargo bench -p failsoft-benches --bench budget -- --warm-up-time 1 --measurement-time 2`.
 //! Compare ratios, not absolute times.
 
 // criterion_group! generates an undocumented public function.

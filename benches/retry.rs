@@ -2,7 +2,7 @@
 //! tower's `Retry` measured in the same run; one `next_delay`; and scaling
 //! from 1 to 2 threads calling clones of one layered service.
 //!
-//! Run: `cargo bench --bench retry`. Compare ratios, not absolute times:
+//! Run: `cargo bench -p failsoft-benches --bench retry`. Compare ratios, not absolute times:
 //! the machines are noisy, the baselines are measured alongside.
 
 // criterion_group! generates an undocumented public function.

@@ -14,15 +14,20 @@
 //!   each thread, so the throughput ratio is
 //!   `2 × time(1 thread) / time(2 threads)`; `no shared state` is what the
 //!   machine allows at the moment.
+//! - `stack/floor`: what the machine charges for the operations the rows
+//!   above cannot avoid, in the same run: an `Arc` clone and drop (a
+//!   service clone that shares state, or a future that owns it), an
+//!   uncontended atomic add, and one clock read.
 //!
 //! Every row runs on Tokio's real clock (the runtime is not paused).
 //!
-//! Run: `cargo bench --bench stack -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p failsoft-benches --bench stack -- --warm-up-time 1 --measurement-time 3`
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::task::{Context, Waker};
 use std::time::Duration;
@@ -225,5 +230,22 @@ fn scaling(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, success_path, clones, open_fallback, scaling);
+fn floor(c: &mut Criterion) {
+    let rt = runtime();
+    let _enter = rt.enter();
+    let mut g = c.benchmark_group("stack/floor");
+    g.throughput(Throughput::Elements(1));
+    let shared = Arc::new(0u64);
+    g.bench_function("Arc clone + drop", |b| {
+        b.iter(|| drop(black_box(Arc::clone(&shared))))
+    });
+    let count = AtomicU64::new(0);
+    g.bench_function("atomic add", |b| {
+        b.iter(|| black_box(&count).fetch_add(1, Ordering::Relaxed))
+    });
+    g.bench_function("clock read", |b| b.iter(|| black_box(Instant::now())));
+    g.finish();
+}
+
+criterion_group!(benches, success_path, clones, open_fallback, scaling, floor);
 criterion_main!(benches);
