@@ -245,12 +245,6 @@ impl Striped {
             .fold(0u64, |acc, t| acc.saturating_add(t.take()))
     }
 
-    /// Takes the calling thread's cell only, leaving the cache lines of
-    /// other threads' cells where they are.
-    pub(crate) fn take_own(&self) -> u64 {
-        mine(&self.cells).0.take()
-    }
-
     /// Added and not yet taken, over every cell (a racy snapshot).
     pub(crate) fn peek(&self) -> u64 {
         self.cells.iter().fold(0u64, |acc, t| {
@@ -318,36 +312,6 @@ mod tests {
     }
 
     #[test]
-    fn a_thread_takes_its_own_cell_and_leaves_the_others() {
-        let c = Arc::new(Striped::new());
-        for _ in 0..5 {
-            c.increment();
-        }
-        let other = {
-            let c = c.clone();
-            std::thread::spawn(move || {
-                for _ in 0..7 {
-                    c.increment();
-                }
-                // Two threads share the shared cell when neither owns a
-                // slot (other tests hold them): report which happened.
-                (owned_slot(), c.take_own())
-            })
-        };
-        let (their_slot, theirs) = other.join().unwrap();
-        let shared = c.cells.len() - 1;
-        if their_slot >= shared && owned_slot() >= shared {
-            assert_eq!(theirs, 12);
-            assert_eq!(c.take(), 0);
-        } else {
-            assert_eq!(theirs, 7);
-            assert_eq!(c.take_own(), 5);
-            assert_eq!(c.take(), 0);
-        }
-        assert_eq!(c.peek(), 0);
-    }
-
-    #[test]
     fn more_threads_than_slots_still_count_exactly() {
         let c = Arc::new(Striped::new());
         let threads = 3 * stripe_count();
@@ -372,7 +336,7 @@ mod tests {
             s.spawn(|| {
                 let prev: Vec<u64> = (0..3).map(|_| c.increment()).collect();
                 assert_eq!(prev, [0, 1, 2], "increment returns the cell's count before");
-                assert_eq!(c.take_own(), 3);
+                assert_eq!(c.take(), 3);
                 // Taking does not reset the count the thread paces by.
                 assert_eq!(c.increment(), 3);
                 owned_slot()

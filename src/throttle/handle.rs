@@ -2,20 +2,21 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 use tokio::time::Instant;
 
 use super::pace::Pacer;
-use super::window::Window;
+use super::window::{BucketClock, Window};
 use crate::error::Throttled;
 use crate::rng::Rng;
 use crate::stripes::Striped;
 
-/// On the clock-free path, each thread folds its pending counts (requests
-/// and accepts) into the window after this many requests.
+/// On the clock-free path, each thread looks at the clock after this many
+/// requests, and folds the pending counts (requests and accepts) into the
+/// window if a new bucket has begun since the last fold.
 const FOLD_EVERY: u64 = 32;
 
 /// The state shared by every [`Throttle`](super::Throttle) made by one
@@ -27,11 +28,13 @@ const FOLD_EVERY: u64 = 32;
 ///
 /// The layer takes a cheaper path while the rejection probability is 0
 /// (a healthy backend): it counts requests and accepts on per-thread
-/// counters without reading the clock or taking the lock, and folds them
-/// into the window every 32 per thread, or at once when an attempt fails.
+/// counters without taking the lock, reads the clock once every 32 calls
+/// of a thread, and folds everyone's counts into the window once a new
+/// bucket of the window has begun, or at once when an attempt fails.
 /// Folded counts are dated when they are folded, so the window may see a
-/// request up to 32 calls late; as soon as the probability is above 0, or
-/// an attempt fails, every call reads the clock again.
+/// success up to one bucket (plus 32 calls of a quiet thread) late, which
+/// keeps it counted that much longer; as soon as the probability is above
+/// 0, or an attempt fails, every call reads the clock again.
 ///
 /// # Sharing
 ///
@@ -99,6 +102,11 @@ struct Shared {
     /// The probability at the last update, as `f64` bits; `0.0` allows the
     /// clock-free path. Read on every call, written only when it changes.
     probability: CachePadded<AtomicU64>,
+    // The window's bucket numbering, and the newest bucket a fold of the
+    // clock-free counts happened in: read every `FOLD_EVERY` requests of
+    // a thread, written once per bucket.
+    clock: BucketClock,
+    folded: CachePadded<AtomicU64>,
     pending_requests: Striped,
     pending_accepts: Striped,
 }
@@ -116,6 +124,7 @@ struct State {
 
 impl ThrottleHandle {
     pub(super) fn new(window: Window, rng: Rng, pacer: Pacer) -> Self {
+        let clock = window.clock();
         let state = State {
             window,
             rng,
@@ -128,6 +137,8 @@ impl ThrottleHandle {
             shared: Arc::new(Shared {
                 state: CachePadded::new(Mutex::new(state)),
                 probability: CachePadded::new(AtomicU64::new(0.0f64.to_bits())),
+                clock,
+                folded: CachePadded::new(AtomicU64::new(0)),
                 pending_requests: Striped::new(),
                 pending_accepts: Striped::new(),
             }),
@@ -169,39 +180,51 @@ impl ThrottleHandle {
         f64::from_bits(self.shared.probability.load(Ordering::Relaxed))
     }
 
+    /// The window's requests and accepts as folded so far, leaving the
+    /// pending counts pending (a snapshot folds them first).
+    #[cfg(test)]
+    pub(crate) fn folded_totals(&self) -> (u64, u64) {
+        self.lock().window.totals()
+    }
+
     #[inline]
     fn healthy(&self) -> bool {
         f64::from_bits(self.shared.probability.load(Ordering::Relaxed)) == 0.0
     }
 
-    /// The healthy path's periodic refresh. It folds in the calling
-    /// thread's own pending counts only, so it does not take the cache
-    /// lines other threads count on. Should that make the probability rise
-    /// (say, this thread's requests were accepted on another thread), it
-    /// folds everyone's counts before publishing, so a partial view never
-    /// sends other threads down the slow path (which folds everything
-    /// before it rejects anyway). Other threads' pending requests wait for
-    /// their own refresh, at most `FOLD_EVERY` of theirs.
+    /// The healthy path's periodic refresh: once a new bucket of the
+    /// window has begun, the first thread to notice folds every thread's
+    /// pending counts into it and publishes the probability; until then it
+    /// returns after one clock read and one shared load, taking no lock
+    /// (a lock every few calls of each thread made threads calling one
+    /// throttle wait on each other's cache line). A healthy throttle has
+    /// only successes pending, equal requests and accepts, which move the
+    /// probability only once a failure comes, and every failure folds
+    /// everything first ([`failed`](Self::failed)). Folding late puts those
+    /// successes at most one bucket later in the window than they happened,
+    /// which keeps them a bucket longer: the throttle is that much more
+    /// lenient, never stricter.
     #[cold]
-    fn refresh_own(&self) {
+    fn refresh(&self) {
         let now = crate::time::now();
         let shared = &*self.shared;
-        let mut st = self.lock();
-        let (requests, accepts) = (
-            shared.pending_requests.take_own(),
-            shared.pending_accepts.take_own(),
-        );
-        st.fold(now, requests, accepts);
-        let mut p = st.published(now);
-        if p > 0.0 {
-            st.fold(
-                now,
-                shared.pending_requests.take(),
-                shared.pending_accepts.take(),
-            );
-            p = st.published(now);
+        let bucket = shared.clock.bucket(now);
+        if bucket <= shared.folded.load(Ordering::Relaxed) {
+            return;
         }
-        self.publish(p);
+        // Another thread folding now does this bucket's work.
+        let mut st = match shared.state.try_lock() {
+            Ok(st) => st,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        st.fold(
+            now,
+            shared.pending_requests.take(),
+            shared.pending_accepts.take(),
+        );
+        shared.folded.fetch_max(bucket, Ordering::Relaxed);
+        self.publish(st.published(now));
     }
 
     /// The layer's admission: clock-free while the probability is 0 and
@@ -223,7 +246,7 @@ impl ThrottleHandle {
             let shared = &*self.shared;
             shared.pending_accepts.increment();
             if shared.pending_requests.increment() % FOLD_EVERY == FOLD_EVERY - 1 {
-                self.refresh_own();
+                self.refresh();
             }
             return;
         }

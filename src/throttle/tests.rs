@@ -308,12 +308,39 @@ async fn failures_after_a_healthy_spell_throttle_at_once() {
     assert!(handle.probability() > 0.5);
 }
 
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn healthy_counts_are_folded_once_a_new_bucket_begins() {
+    let l = ThrottleLayer::builder()
+        .window(Duration::from_secs(120))
+        .buckets(12)
+        .seed(1)
+        .classify(by_status as Classifier)
+        .build()
+        .unwrap();
+    let handle = l.handle();
+    let mut svc = l.layer(backend(200));
+    // Three refreshes (at the 32nd, 64th and 96th call) in the first
+    // 10-second bucket: none folds, none takes the lock.
+    assert_eq!(run(&mut svc, 100).await, 0);
+    assert_eq!(handle.folded_totals(), (0, 0));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    // In the next bucket, the 128th call's refresh folds all 128 so far.
+    assert_eq!(run(&mut svc, 27).await, 0);
+    assert_eq!(handle.folded_totals(), (0, 0));
+    assert_eq!(run(&mut svc, 1).await, 0);
+    assert_eq!(handle.folded_totals(), (128, 128));
+    // Nothing is lost: a snapshot folds the rest.
+    assert_eq!(run(&mut svc, 4).await, 0);
+    let s = handle.snapshot();
+    assert_eq!((s.window_requests, s.window_accepts), (132, 132));
+    assert_eq!(s.probability, 0.0);
+}
+
 #[test]
 fn requests_admitted_on_one_thread_and_accepted_on_another_are_never_throttled() {
-    // The healthy path's refresh folds the calling thread's counts only;
-    // here every accept is counted on another thread, so that fold alone
-    // sees requests without accepts: everyone's counts must be folded
-    // before any request is throttled.
+    // Every request is decided on this thread and counted, with its
+    // accept, on another: however the counts are folded, requests must
+    // never be seen without their accepts.
     let handle = ThrottleLayer::builder()
         .min_requests(1)
         .seed(1)
