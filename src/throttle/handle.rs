@@ -99,16 +99,21 @@ struct Shared {
     // Written at every fold: on its own cache line, away from what the
     // clock-free path reads.
     state: CachePadded<Mutex<State>>,
-    /// The probability at the last update, as `f64` bits; `0.0` allows the
-    /// clock-free path. Read on every call, written only when it changes.
-    probability: CachePadded<AtomicU64>,
-    // The window's bucket numbering, and the newest bucket a fold of the
-    // clock-free counts happened in: read every `FOLD_EVERY` requests of
-    // a thread, written once per bucket.
+    /// What the clock-free path reads, on one line written rarely.
+    hot: CachePadded<Hot>,
+    /// The window's bucket numbering, to tell a new bucket without the lock.
     clock: BucketClock,
-    folded: CachePadded<AtomicU64>,
     pending_requests: Striped,
     pending_accepts: Striped,
+}
+
+struct Hot {
+    /// The probability at the last update, as `f64` bits; `0.0` allows the
+    /// clock-free path. Read on every call, written only when it changes.
+    probability: AtomicU64,
+    /// The newest bucket a fold of the clock-free counts happened in: read
+    /// every `FOLD_EVERY` requests of a thread, written once per bucket.
+    folded: AtomicU64,
 }
 
 struct State {
@@ -136,9 +141,11 @@ impl ThrottleHandle {
         Self {
             shared: Arc::new(Shared {
                 state: CachePadded::new(Mutex::new(state)),
-                probability: CachePadded::new(AtomicU64::new(0.0f64.to_bits())),
+                hot: CachePadded::new(Hot {
+                    probability: AtomicU64::new(0.0f64.to_bits()),
+                    folded: AtomicU64::new(0),
+                }),
                 clock,
-                folded: CachePadded::new(AtomicU64::new(0)),
                 pending_requests: Striped::new(),
                 pending_accepts: Striped::new(),
             }),
@@ -169,15 +176,15 @@ impl ThrottleHandle {
     fn publish(&self, p: f64) {
         let bits = p.to_bits();
         // Unchanged (a healthy throttle folding): leave the line shared.
-        if self.shared.probability.load(Ordering::Relaxed) != bits {
-            self.shared.probability.store(bits, Ordering::Relaxed);
+        if self.shared.hot.probability.load(Ordering::Relaxed) != bits {
+            self.shared.hot.probability.store(bits, Ordering::Relaxed);
         }
     }
 
     /// The probability the clock-free path reads, as last published.
     #[cfg(test)]
     pub(crate) fn published(&self) -> f64 {
-        f64::from_bits(self.shared.probability.load(Ordering::Relaxed))
+        f64::from_bits(self.shared.hot.probability.load(Ordering::Relaxed))
     }
 
     /// The window's requests and accepts as folded so far, leaving the
@@ -189,7 +196,7 @@ impl ThrottleHandle {
 
     #[inline]
     fn healthy(&self) -> bool {
-        f64::from_bits(self.shared.probability.load(Ordering::Relaxed)) == 0.0
+        f64::from_bits(self.shared.hot.probability.load(Ordering::Relaxed)) == 0.0
     }
 
     /// The healthy path's periodic refresh: once a new bucket of the
@@ -209,7 +216,7 @@ impl ThrottleHandle {
         let now = crate::time::now();
         let shared = &*self.shared;
         let bucket = shared.clock.bucket(now);
-        if bucket <= shared.folded.load(Ordering::Relaxed) {
+        if bucket <= shared.hot.folded.load(Ordering::Relaxed) {
             return;
         }
         // Another thread folding now does this bucket's work.
@@ -223,7 +230,7 @@ impl ThrottleHandle {
             shared.pending_requests.take(),
             shared.pending_accepts.take(),
         );
-        shared.folded.fetch_max(bucket, Ordering::Relaxed);
+        shared.hot.folded.fetch_max(bucket, Ordering::Relaxed);
         self.publish(st.published(now));
     }
 
