@@ -9,8 +9,9 @@
 //!   for each failsoft layer next to its own `ready` + `call` row.
 //! - `stack/open_fallback`: an open breaker's fast fail through the stack,
 //!   the fallback answering.
-//! - `stack/threads`: 1 vs 2 threads calling clones of one stack (success,
-//!   and open with the fallback answering). One iteration is one call on
+//! - `stack/threads`: 1 vs 2 threads calling clones of one stack (success;
+//!   open with the fallback answering; and open with the throttle shedding
+//!   too, as after an outage). One iteration is one call on
 //!   each thread, so the throughput ratio is
 //!   `2 × time(1 thread) / time(2 threads)`; `no shared state` is what the
 //!   machine allows at the moment.
@@ -53,8 +54,13 @@ fn stack() -> StackLayer {
     StackLayer::builder().seed(1).build().expect("valid config")
 }
 
-/// A stack whose breaker is open for an hour, with a fallback answering 0.
-fn open_stack<S>(inner: S) -> impl Service<u64, Response = u64, Error = BoxError> + Clone + Send
+/// A stack whose breaker is open for an hour, with a fallback answering 0;
+/// with `shedding`, its throttle also rejects most calls (1,000 requests
+/// without an accept in its window), as after a real outage.
+fn open_stack<S>(
+    inner: S,
+    shedding: bool,
+) -> impl Service<u64, Response = u64, Error = BoxError> + Clone + Send
 where
     S: Service<u64, Response = u64> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
@@ -83,6 +89,12 @@ where
         .breaker()
         .record_at(permit, Outcome::Retryable(FailureKind::Error), now);
     assert_eq!(layer.breaker().state(), State::Open);
+    if shedding {
+        for _ in 0..1_000 {
+            layer.throttle().record_request_at(now);
+        }
+        assert!(layer.throttle().probability_at(now) > 0.5);
+    }
     layer.layer(inner)
 }
 
@@ -174,7 +186,7 @@ fn open_fallback(c: &mut Criterion) {
     let _enter = rt.enter();
     let mut g = c.benchmark_group("stack/open_fallback");
     g.throughput(Throughput::Elements(1));
-    pair(&mut g, "failsoft stack", open_stack(backend()));
+    pair(&mut g, "failsoft stack", open_stack(backend(), false));
     g.finish();
 }
 
@@ -211,7 +223,8 @@ fn scaling(c: &mut Criterion) {
     let mut g = c.benchmark_group("stack/threads");
     let bare = backend();
     let ours = stack().layer(backend());
-    let open = open_stack(backend());
+    let open = open_stack(backend(), false);
+    let shedding = open_stack(backend(), true);
     let tower = tower_stack(backend());
     for threads in [1usize, 2] {
         g.bench_function(format!("no shared state/{threads}"), |b| {
@@ -223,6 +236,10 @@ fn scaling(c: &mut Criterion) {
         g.bench_function(format!("failsoft stack, open, fallback/{threads}"), |b| {
             b.iter_custom(|iters| run_threads(&open, threads, iters))
         });
+        g.bench_function(
+            format!("failsoft stack, open, throttle shedding, fallback/{threads}"),
+            |b| b.iter_custom(|iters| run_threads(&shedding, threads, iters)),
+        );
         g.bench_function(format!("tower stack/{threads}"), |b| {
             b.iter_custom(|iters| run_threads(&tower, threads, iters))
         });
