@@ -131,6 +131,7 @@
 
 pub mod backoff;
 pub mod breaker;
+mod buckets;
 pub mod budget;
 pub mod classify;
 pub mod error;

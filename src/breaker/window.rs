@@ -29,6 +29,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::buckets::BucketClock;
+
 /// Which window a breaker judges failure and slow-call rates over.
 ///
 /// # Examples
@@ -79,8 +81,7 @@ pub(crate) struct CountWindow {
 
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
-    origin: Instant,
-    width_nanos: u128,
+    clock: BucketClock,
     buckets: Box<[Bucket]>,
 }
 
@@ -135,8 +136,7 @@ impl Sliding {
             Window::Time { length, buckets } => {
                 let n = buckets.max(1);
                 Sliding::Time(TimeWindow {
-                    origin,
-                    width_nanos: (length.as_nanos() / u128::from(n)).max(1),
+                    clock: BucketClock::new(origin, length, n),
                     buckets: vec![Bucket::default(); n as usize].into_boxed_slice(),
                 })
             }
@@ -231,8 +231,7 @@ impl CountWindow {
 
 impl TimeWindow {
     fn tick(&self, now: Instant) -> u64 {
-        let since = now.saturating_duration_since(self.origin).as_nanos();
-        u64::try_from(since / self.width_nanos).unwrap_or(u64::MAX)
+        self.clock.bucket(now)
     }
 
     fn record(&mut self, failure: bool, slow: bool, now: Instant) {

@@ -9,7 +9,8 @@ use crossbeam_utils::CachePadded;
 use tokio::time::Instant;
 
 use super::pace::Pacer;
-use super::window::{BucketClock, Window};
+use super::window::Window;
+use crate::buckets::BucketClock;
 use crate::error::Throttled;
 use crate::rng::Rng;
 use crate::stripes::Striped;

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::buckets::BucketClock;
+
 /// Requests and accepts over a sliding window of buckets.
 #[derive(Debug, Clone)]
 pub(crate) struct Window {
@@ -23,22 +25,6 @@ pub(crate) struct Window {
     k: f64,
     max_probability: f64,
     min_requests: u64,
-}
-
-/// A window's bucket numbering: bucket `n` starts `n` bucket widths after
-/// the epoch.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BucketClock {
-    epoch: Instant,
-    bucket_nanos: u128,
-}
-
-impl BucketClock {
-    /// The number of the bucket `now` falls in.
-    pub(crate) fn bucket(self, now: Instant) -> u64 {
-        let nanos = now.saturating_duration_since(self.epoch).as_nanos();
-        u64::try_from(nanos / self.bucket_nanos).unwrap_or(u64::MAX)
-    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,10 +51,7 @@ impl Window {
         let buckets = buckets.max(1);
         Self {
             slots: vec![Counts::default(); buckets as usize].into_boxed_slice(),
-            clock: BucketClock {
-                epoch,
-                bucket_nanos: (window.as_nanos() / u128::from(buckets)).max(1),
-            },
+            clock: BucketClock::new(epoch, window, buckets),
             head: 0,
             totals: Counts::default(),
             k,
@@ -82,13 +65,13 @@ impl Window {
         &mut self.slots[i]
     }
 
-    /// Moves the window to `now`'s bucket (never backwards).
     /// How this window numbers its buckets, to tell without the window
     /// (and its lock) whether `now` is in a newer bucket.
     pub(crate) fn clock(&self) -> BucketClock {
         self.clock
     }
 
+    /// Moves the window to `now`'s bucket (never backwards).
     fn advance(&mut self, now: Instant) {
         let bucket = self.clock.bucket(now);
         if bucket <= self.head {
@@ -231,8 +214,8 @@ impl Window {
         }
         let accepts = accepts as f64;
         let first = self.head.saturating_sub(1);
-        let start_nanos = u128::from(first) * self.clock.bucket_nanos;
-        let now_nanos = now.saturating_duration_since(self.clock.epoch).as_nanos();
+        let start_nanos = self.clock.start_nanos(first);
+        let now_nanos = self.clock.nanos(now);
         let span = (now_nanos.saturating_sub(start_nanos) as f64 / 1e9).max(1e-3);
         Some(accepts / span)
     }

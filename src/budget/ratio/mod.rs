@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use super::ledger::Ledger;
 use super::units::{to_f64, units_down};
 use super::{BudgetRefused, RatioReceipt, RetryBudget};
+use crate::buckets::BucketClock;
 use crate::classify::FailureKind;
 use crate::stripes::Striped;
 
@@ -148,8 +149,7 @@ struct Shared {
     /// Bucket of the last filing, read without the lock to gate harvests.
     filed: CachePadded<AtomicU64>,
     core: CachePadded<Mutex<Core>>,
-    epoch: Instant,
-    bucket_nanos: u64,
+    clock: BucketClock,
     deposit_units: u64,
     floor_units: u64,
     config: RatioBudgetBuilder,
@@ -183,8 +183,6 @@ impl RatioBudget {
     }
 
     fn from_config(config: RatioBudgetBuilder) -> Self {
-        let bucket = config.window / config.buckets;
-        let bucket_nanos = u64::try_from(bucket.as_nanos()).unwrap_or(u64::MAX).max(1);
         let floor_units = units_down(config.floor * config.window.as_secs_f64());
         Self {
             shared: Arc::new(Shared {
@@ -198,8 +196,7 @@ impl RatioBudget {
                     refused: 0,
                     cancelled: 0,
                 })),
-                epoch: crate::time::now(),
-                bucket_nanos,
+                clock: BucketClock::new(crate::time::now(), config.window, config.buckets),
                 deposit_units: units_down(config.ratio),
                 floor_units,
                 config,
@@ -445,8 +442,7 @@ impl fmt::Debug for RatioBudget {
 
 impl Shared {
     fn bucket(&self, now: Instant) -> u64 {
-        let nanos = now.saturating_duration_since(self.epoch).as_nanos();
-        u64::try_from(nanos / u128::from(self.bucket_nanos)).unwrap_or(u64::MAX)
+        self.clock.bucket(now)
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
