@@ -122,11 +122,13 @@ pub(crate) fn add(cell: &AtomicU64, owned: bool) -> u64 {
     }
 }
 
-/// A counter over per-slot cells plus a shared one; see the
-/// [module docs](self).
+/// `N` counters over per-slot cells plus a shared one; see the
+/// [module docs](self). A cell holds a slot's tally of all `N` (up to 8
+/// fit its 128 bytes), so counters updated together cost one allocation
+/// and touch one line.
 #[derive(Debug)]
-pub(crate) struct Striped {
-    cells: Box<[CachePadded<Tally>]>,
+pub(crate) struct Striped<const N: usize = 1> {
+    cells: Box<[CachePadded<[Tally; N]>]>,
 }
 
 /// One cell: everything added, and how much of it has been taken.
@@ -219,38 +221,59 @@ impl<T: std::fmt::Debug> std::fmt::Debug for PerThread<T> {
 
 // === impl Striped ===
 
-impl Striped {
-    /// A counter with a cell per slot and a shared one.
+impl<const N: usize> Striped<N> {
+    /// `N` counters with a cell per slot and a shared one.
     pub(crate) fn new() -> Self {
+        const { assert!(N >= 1 && N * size_of::<Tally>() <= 128) };
         let cells = (0..=stripe_count())
-            .map(|_| CachePadded::new(Tally::default()))
+            .map(|_| CachePadded::new(std::array::from_fn(|_| Tally::default())))
             .collect();
         Self { cells }
     }
 
-    /// Adds one on this thread's cell; returns what the cell had added
-    /// before (it only grows, so `% n` paces work every `n` of a thread's
-    /// increments).
+    /// Adds one to counter `i` on this thread's cell; returns what the
+    /// cell had added to it before (it only grows, so `% n` paces work
+    /// every `n` of a thread's increments).
     #[inline]
-    pub(crate) fn increment(&self) -> u64 {
-        let (tally, owned) = mine(&self.cells);
-        add(&tally.added, owned)
+    pub(crate) fn increment_nth(&self, i: usize) -> u64 {
+        let (cell, owned) = mine(&self.cells);
+        add(&cell[i].added, owned)
     }
 
-    /// Takes everything added since the last take. Each increment is taken
-    /// by exactly one call.
-    pub(crate) fn take(&self) -> u64 {
+    /// Takes everything added to counter `i` since its last take. Each
+    /// increment is taken by exactly one call.
+    pub(crate) fn take_nth(&self, i: usize) -> u64 {
         self.cells
             .iter()
-            .fold(0u64, |acc, t| acc.saturating_add(t.take()))
+            .fold(0u64, |acc, c| acc.saturating_add(c[i].take()))
     }
 
-    /// Added and not yet taken, over every cell (a racy snapshot).
-    pub(crate) fn peek(&self) -> u64 {
-        self.cells.iter().fold(0u64, |acc, t| {
+    /// Added to counter `i` and not yet taken, over every cell (a racy
+    /// snapshot).
+    pub(crate) fn peek_nth(&self, i: usize) -> u64 {
+        self.cells.iter().fold(0u64, |acc, c| {
+            let t = &c[i];
             let added = t.added.load(Ordering::Relaxed);
             acc.saturating_add(added.saturating_sub(t.taken.load(Ordering::Relaxed)))
         })
+    }
+}
+
+impl Striped {
+    /// [`increment_nth`](Self::increment_nth) of the one counter.
+    #[inline]
+    pub(crate) fn increment(&self) -> u64 {
+        self.increment_nth(0)
+    }
+
+    /// [`take_nth`](Self::take_nth) of the one counter.
+    pub(crate) fn take(&self) -> u64 {
+        self.take_nth(0)
+    }
+
+    /// [`peek_nth`](Self::peek_nth) of the one counter.
+    pub(crate) fn peek(&self) -> u64 {
+        self.peek_nth(0)
     }
 }
 
@@ -345,9 +368,30 @@ mod tests {
             .unwrap()
         });
         if slot < stripe_count() {
-            assert_eq!(c.cells[slot].added.load(Ordering::Relaxed), 4);
+            assert_eq!(c.cells[slot][0].added.load(Ordering::Relaxed), 4);
         }
         assert_eq!(c.take(), 1);
+    }
+
+    #[test]
+    fn counters_sharing_cells_count_apart() {
+        let c: Striped<3> = Striped::new();
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    for i in 0..300 {
+                        c.increment_nth(i % 3);
+                        c.increment_nth(2);
+                    }
+                });
+            }
+        });
+        assert_eq!(
+            [c.peek_nth(0), c.peek_nth(1), c.peek_nth(2)],
+            [300, 300, 1_200]
+        );
+        assert_eq!([c.take_nth(1), c.take_nth(1)], [300, 0]);
+        assert_eq!([c.peek_nth(0), c.peek_nth(1)], [300, 0]);
     }
 
     #[test]

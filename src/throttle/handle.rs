@@ -12,7 +12,7 @@ use super::pace::Pacer;
 use super::window::Window;
 use crate::buckets::BucketClock;
 use crate::error::Throttled;
-use crate::rng::Rng;
+use crate::rng::{Rng, nth_unit};
 use crate::stripes::Striped;
 
 /// On the clock-free path, each thread looks at the clock after this many
@@ -21,21 +21,35 @@ use crate::stripes::Striped;
 const FOLD_EVERY: u64 = 32;
 
 /// The state shared by every [`Throttle`](super::Throttle) made by one
-/// [`ThrottleLayer`](super::ThrottleLayer): the window, the random stream and
-/// the counters.
+/// [`ThrottleLayer`](super::ThrottleLayer): the window, the random streams
+/// and the counters.
 ///
 /// The `*_at(now)` methods are the pure core, for tests and simulations
 /// that drive time themselves.
 ///
-/// The layer takes a cheaper path while the rejection probability is 0
-/// (a healthy backend): it counts requests and accepts on per-thread
-/// counters without taking the lock, reads the clock once every 32 calls
-/// of a thread, and folds everyone's counts into the window once a new
-/// bucket of the window has begun, or at once when an attempt fails.
-/// Folded counts are dated when they are folded, so the window may see a
-/// success up to one bucket (plus 32 calls of a quiet thread) late, which
-/// keeps it counted that much longer; as soon as the probability is above
-/// 0, or an attempt fails, every call reads the clock again.
+/// The layer decides without the lock whenever it can:
+///
+/// - While the rejection probability is 0 (a healthy backend), it counts
+///   requests and accepts on per-thread counters, reads the clock once
+///   every 32 calls of a thread, and folds everyone's counts into the
+///   window once a new bucket of the window has begun, or at once when an
+///   attempt fails. Folded successes are dated when they are folded, so
+///   the window may see one up to a bucket (plus 32 calls of a quiet
+///   thread) late, which keeps it counted that much longer.
+/// - While it is above 0 (shedding), each decision reads the clock and
+///   draws against the probability published at the last update, and a
+///   rejection is counted on a per-thread counter. The first decision in
+///   a new bucket folds the pending rejections into the bucket they were
+///   made in and publishes the new probability; any sent attempt's end
+///   folds them too. Within a bucket, rejections therefore raise the
+///   probability only at the next fold: the throttle errs lenient.
+/// - Only an attempt's end while shedding, a failure, and decisions while
+///   the server's pacing is in force take the lock.
+///
+/// The draws come from a stream keyed by the seed and addressed by a
+/// per-thread count of this throttle's draws: one thread's decisions are
+/// reproducible for a seed; threads that share a throttle draw from the
+/// same sequence, each at its own position.
 ///
 /// # Sharing
 ///
@@ -104,21 +118,37 @@ struct Shared {
     hot: CachePadded<Hot>,
     /// The window's bucket numbering, to tell a new bucket without the lock.
     clock: BucketClock,
-    pending_requests: Striped,
-    pending_accepts: Striped,
+    /// Keys the stream the rejection draws come from.
+    key: u64,
+    /// Per thread: counts not yet folded into the window ([`REQUESTS`],
+    /// [`ACCEPTS`], [`REJECTIONS`]), and how many draws it made, its
+    /// position in the stream ([`DRAWS`]).
+    counts: Striped<4>,
 }
+
+/// The clock-free path's requests sent, not yet folded.
+const REQUESTS: usize = 0;
+/// The clock-free path's accepts, not yet folded.
+const ACCEPTS: usize = 1;
+/// Rejections while shedding, not yet folded.
+const REJECTIONS: usize = 2;
+/// Draws made, never taken.
+const DRAWS: usize = 3;
 
 struct Hot {
     /// The probability at the last update, as `f64` bits; `0.0` allows the
-    /// clock-free path. Read on every call, written only when it changes.
+    /// clock-free path, 1 (above any allowed maximum) means pacing is in
+    /// force. Read on every call, written only when it changes.
     probability: AtomicU64,
-    /// The newest bucket a fold of the clock-free counts happened in: read
-    /// every `FOLD_EVERY` requests of a thread, written once per bucket.
-    folded: AtomicU64,
+    /// When the bucket after the last fold's begins, in nanoseconds after
+    /// the window's epoch: the next fold is due from then. Written under
+    /// the lock, once per bucket.
+    next_fold: AtomicU64,
 }
 
 struct State {
     window: Window,
+    /// For the pacing's jitter.
     rng: Rng,
     requests: u64,
     rejected: u64,
@@ -129,8 +159,10 @@ struct State {
 // === impl ThrottleHandle ===
 
 impl ThrottleHandle {
-    pub(super) fn new(window: Window, rng: Rng, pacer: Pacer) -> Self {
+    pub(super) fn new(window: Window, mut rng: Rng, pacer: Pacer) -> Self {
         let clock = window.clock();
+        let key = rng.next_u64();
+        let first_fold = u64::try_from(clock.start_nanos(1)).unwrap_or(u64::MAX);
         let state = State {
             window,
             rng,
@@ -144,11 +176,11 @@ impl ThrottleHandle {
                 state: CachePadded::new(Mutex::new(state)),
                 hot: CachePadded::new(Hot {
                     probability: AtomicU64::new(0.0f64.to_bits()),
-                    folded: AtomicU64::new(0),
+                    next_fold: AtomicU64::new(first_fold),
                 }),
                 clock,
-                pending_requests: Striped::new(),
-                pending_accepts: Striped::new(),
+                key,
+                counts: Striped::new(),
             }),
         }
     }
@@ -156,13 +188,62 @@ impl ThrottleHandle {
     /// Locks the state, folding the pending clock-free counts in at `now`.
     fn lock_at(&self, now: Instant) -> MutexGuard<'_, State> {
         let mut st = self.lock();
+        self.fold_pending(&mut st, now);
+        st
+    }
+
+    /// Folds every thread's pending counts into the window, which the
+    /// caller has locked: the rejections into the bucket the window last
+    /// moved to (where they were made), then the successes at `now`. The
+    /// next fold is due when the bucket after `now`'s begins.
+    fn fold_pending(&self, st: &mut State, now: Instant) {
         let shared = &*self.shared;
+        let rejected = shared.counts.take_nth(REJECTIONS);
+        if rejected > 0 {
+            st.window.record_rejections(rejected);
+            st.requests = st.requests.saturating_add(rejected);
+            st.rejected = st.rejected.saturating_add(rejected);
+        }
         st.fold(
             now,
-            shared.pending_requests.take(),
-            shared.pending_accepts.take(),
+            shared.counts.take_nth(REQUESTS),
+            shared.counts.take_nth(ACCEPTS),
         );
-        st
+        // Only ever written under the lock; unchanged, left shared.
+        let next = u64::try_from(shared.clock.end_nanos(now)).unwrap_or(u64::MAX);
+        if shared.hot.next_fold.load(Ordering::Relaxed) != next {
+            shared.hot.next_fold.store(next, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a fold is due at `now` (a new bucket has begun since the
+    /// last one).
+    #[inline]
+    fn fold_due(&self, now: Instant) -> bool {
+        let shared = &*self.shared;
+        shared.clock.nanos(now) >= u128::from(shared.hot.next_fold.load(Ordering::Relaxed))
+    }
+
+    /// Folds the pending counts at `now` and publishes the probability,
+    /// unless another thread holds the lock (it is folding, or its own
+    /// update folds them): the probability published, or `None`.
+    #[cold]
+    fn try_fold(&self, now: Instant) -> Option<f64> {
+        let mut st = match self.shared.state.try_lock() {
+            Ok(st) => st,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        self.fold_pending(&mut st, now);
+        let p = st.published(now);
+        self.publish(p);
+        Some(p)
+    }
+
+    /// The next value of the calling thread's position in the draw stream.
+    #[inline]
+    fn draw(&self) -> f64 {
+        nth_unit(self.shared.key, self.shared.counts.increment_nth(DRAWS))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -195,6 +276,13 @@ impl ThrottleHandle {
         self.lock().window.totals()
     }
 
+    /// Runs `f` while this thread holds the lock.
+    #[cfg(test)]
+    pub(crate) fn with_lock_held<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _held = self.lock();
+        f()
+    }
+
     #[inline]
     fn healthy(&self) -> bool {
         f64::from_bits(self.shared.hot.probability.load(Ordering::Relaxed)) == 0.0
@@ -215,24 +303,9 @@ impl ThrottleHandle {
     #[cold]
     fn refresh(&self) {
         let now = crate::time::now();
-        let shared = &*self.shared;
-        let bucket = shared.clock.bucket(now);
-        if bucket <= shared.hot.folded.load(Ordering::Relaxed) {
-            return;
+        if self.fold_due(now) {
+            self.try_fold(now);
         }
-        // Another thread folding now does this bucket's work.
-        let mut st = match shared.state.try_lock() {
-            Ok(st) => st,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return,
-        };
-        st.fold(
-            now,
-            shared.pending_requests.take(),
-            shared.pending_accepts.take(),
-        );
-        shared.hot.folded.fetch_max(bucket, Ordering::Relaxed);
-        self.publish(st.published(now));
     }
 
     /// The layer's admission: clock-free while the probability is 0 and
@@ -243,7 +316,37 @@ impl ThrottleHandle {
         if self.healthy() {
             return Ok(());
         }
-        self.admit_at(crate::time::now())
+        self.shed()
+    }
+
+    /// The admission while shedding, without the lock unless pacing is in
+    /// force (see the type's docs): the probability published, brought up
+    /// to date at the first decision of a new bucket, and a draw from the
+    /// calling thread's place in the stream.
+    #[inline(never)]
+    fn shed(&self) -> Result<(), Throttled> {
+        let now = crate::time::now();
+        let shared = &*self.shared;
+        let mut p = f64::from_bits(shared.hot.probability.load(Ordering::Relaxed));
+        if self.fold_due(now)
+            && let Some(fresh) = self.try_fold(now)
+        {
+            p = fresh;
+        }
+        if p >= 1.0 {
+            // Paced: the pace decides, under the lock.
+            return self.admit_at(now);
+        }
+        if p <= 0.0 || self.draw() >= p {
+            return Ok(());
+        }
+        shared.counts.increment_nth(REJECTIONS);
+        tracing::debug!(
+            probability = p,
+            paced = false,
+            "throttled a request locally"
+        );
+        Err(Throttled::new(p))
     }
 
     /// The layer's count of a sent request that the backend accepted:
@@ -252,8 +355,8 @@ impl ThrottleHandle {
     pub(crate) fn accept(&self) {
         if self.healthy() {
             let shared = &*self.shared;
-            shared.pending_accepts.increment();
-            if shared.pending_requests.increment() % FOLD_EVERY == FOLD_EVERY - 1 {
+            shared.counts.increment_nth(ACCEPTS);
+            if shared.counts.increment_nth(REQUESTS) % FOLD_EVERY == FOLD_EVERY - 1 {
                 self.refresh();
             }
             return;
@@ -305,7 +408,7 @@ impl ThrottleHandle {
             Some(paced) => paced,
             None => {
                 let p = st.window.probability(now);
-                if p > 0.0 && st.rng.chance(p) {
+                if p > 0.0 && self.draw() < p {
                     // The SRE rule counts the client's own rejections as
                     // requests: that is what holds it near K × accepts.
                     st.window.record_rejection(now);

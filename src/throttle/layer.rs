@@ -17,7 +17,8 @@ use crate::rng::Rng;
 /// # Sharing
 ///
 /// Every service this layer makes, and their clones, share one
-/// [`ThrottleHandle`]: one window, one random stream, one set of counters.
+/// [`ThrottleHandle`]: one window, one seeded source of draws, one set of
+/// counters.
 /// Build one layer per backend you want judged separately.
 ///
 /// # Examples

@@ -156,7 +156,9 @@ async fn throttling_ends_once_the_backend_recovers() {
     let mut seconds = 0;
     let mut last = handle.probability();
     while handle.probability() > 0.0 {
-        run(&mut svc, 10).await;
+        // 50 calls a second: at p = 0.9, a 2 s bucket with none sent has
+        // a chance of 0.9^100 (1 in 38,000), whatever the seed.
+        run(&mut svc, 50).await;
         tokio::time::advance(Duration::from_secs(1)).await;
         seconds += 1;
         let p = handle.probability();
@@ -369,4 +371,50 @@ fn requests_admitted_on_one_thread_and_accepted_on_another_are_never_throttled()
     acceptor.join().unwrap();
     let s = handle.snapshot();
     assert_eq!((s.requests, s.accepts, s.probability), (1_000, 1_000, 0.0));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn shedding_draws_without_the_lock_and_folds_rejections_into_their_bucket() {
+    let handle = ThrottleLayer::builder()
+        .window(Duration::from_secs(120))
+        .buckets(12)
+        .seed(5)
+        .build()
+        .unwrap()
+        .handle();
+    let t0 = Instant::now();
+    for _ in 0..100 {
+        handle.record_request_at(t0); // sent, never accepted
+    }
+    assert_eq!(handle.probability(), 0.9);
+    // A thousand decisions on another thread while this one holds the
+    // lock: shedding must not wait for it.
+    let runtime = tokio::runtime::Handle::current();
+    let decider = handle.clone();
+    let (done, finished) = std::sync::mpsc::channel();
+    let rejected = handle.with_lock_held(|| {
+        std::thread::spawn(move || {
+            let _clock = runtime.enter();
+            let n = (0..1_000).filter(|_| decider.admit().is_err()).count();
+            done.send(n).unwrap();
+        });
+        finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a shedding decision waited for the lock")
+    });
+    // About 0.9 of them, within five standard deviations.
+    assert!((855..=945).contains(&rejected), "{rejected}");
+    // Pending until the next fold, and then counted exactly once.
+    assert_eq!(handle.folded_totals(), (100, 0));
+    tokio::time::advance(Duration::from_secs(115)).await;
+    let late = usize::from(handle.admit().is_err());
+    let folded = handle.folded_totals().0;
+    assert_eq!(folded, 100 + rejected as u64);
+    // They were made in the first bucket, and leave the window with it
+    // (folded into the bucket of the fold, they would stay 115 s more).
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let s = handle.snapshot();
+    assert_eq!(s.window_requests, late as u64);
+    assert_eq!(s.rejected, (rejected + late) as u64);
+    assert_eq!(s.requests, 100 + s.rejected);
 }

@@ -99,10 +99,26 @@ impl Window {
 
     /// Counts one request the throttle rejected itself at `now`.
     pub(crate) fn record_rejection(&mut self, now: Instant) {
-        self.record(now, 1, 0);
+        self.advance(now);
+        self.record_rejections(1);
+    }
+
+    /// Counts `n` requests the throttle rejected itself in the newest
+    /// bucket the window has moved to, without moving it. Rejections
+    /// counted without the lock are folded this way, before the window
+    /// moves on to the folding call's `now`: in the bucket they were made
+    /// in, or an earlier one, never a later one, where they would keep
+    /// the probability up for longer than they happened.
+    pub(crate) fn record_rejections(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
         let head = self.head;
-        self.slot(head).rejected += 1;
-        self.totals.rejected += 1;
+        let slot = self.slot(head);
+        slot.requests = slot.requests.saturating_add(n);
+        slot.rejected = slot.rejected.saturating_add(n);
+        self.totals.requests = self.totals.requests.saturating_add(n);
+        self.totals.rejected = self.totals.rejected.saturating_add(n);
     }
 
     /// Counts `requests` requests and `accepts` accepts at `now`.
