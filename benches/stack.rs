@@ -41,6 +41,7 @@ use failsoft::backoff::{ExponentialBackoff, Jitter};
 use failsoft::breaker::{BreakerConfig, CircuitBreakerLayer, State};
 use failsoft::budget::RatioBudget;
 use failsoft::classify::{FailureKind, Outcome};
+use failsoft::error::Throttled;
 use failsoft::fallback::{FallbackLayer, FallbackReason};
 use failsoft::retry::RetryLayer;
 use failsoft::stack::{AttemptTimeoutLayer, StackLayer};
@@ -261,6 +262,15 @@ fn floor(c: &mut Criterion) {
         b.iter(|| black_box(&count).fetch_add(1, Ordering::Relaxed))
     });
     g.bench_function("clock read", |b| b.iter(|| black_box(Instant::now())));
+    // What a throttled rejection adds: its error carries the probability,
+    // so boxing it allocates (a breaker's `CircuitOpen` carries nothing).
+    g.bench_function("boxed Throttled, made and dropped", |b| {
+        b.iter(|| {
+            drop(black_box(BoxError::from(Box::new(Throttled::new(
+                black_box(0.9),
+            )))))
+        })
+    });
     g.finish();
 }
 
