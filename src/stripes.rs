@@ -280,6 +280,13 @@ impl Striped {
 impl Tally {
     fn take(&self) -> u64 {
         let added = self.added.load(Ordering::Acquire);
+        // Nothing new (most cells, most of the time): no read-modify-write,
+        // which would cost an atomic add's 9 ns per cell and take the
+        // line from its owner. `taken` only grows, so this never hides
+        // an increment.
+        if self.taken.load(Ordering::Relaxed) >= added {
+            return 0;
+        }
         // Of two takers, the one that saw less gets nothing more than the
         // gap to what the other already took.
         let before = self.taken.fetch_max(added, Ordering::AcqRel);
