@@ -73,8 +73,9 @@ impl ThrottleHandle {
     }
 
     /// The layer's admission: without the lock unless pacing is in force,
-    /// and without the clock while the probability is 0. Decides only; the request counts when its
-    /// attempt ends ([`accept`](Self::accept), [`failed`](Self::failed)).
+    /// and without the clock while the probability is 0. Decides only; the
+    /// request counts when its attempt ends ([`accept`](Self::accept),
+    /// [`failed`](Self::failed)).
     #[inline]
     pub(crate) fn admit(&self) -> Result<(), Throttled> {
         if self.healthy() {
