@@ -20,6 +20,12 @@ use crate::classify::Outcome;
 use crate::error::CircuitOpen;
 use crate::stripes::Striped;
 
+mod permit;
+
+pub use self::permit::Permit;
+pub(crate) use self::permit::PlainPermit;
+use self::permit::ProbeSlot;
+
 /// One circuit breaker, shared by every clone of the handle.
 ///
 /// Use it directly around any call (the methods take `now`, so it works
@@ -52,76 +58,6 @@ use crate::stripes::Striped;
 #[derive(Clone)]
 pub struct Breaker {
     shared: Arc<Shared>,
-}
-
-/// The right to make one call, from [`Breaker::try_acquire_at`].
-///
-/// Hand it back with [`Breaker::record_at`] when the call ends. Dropping it
-/// instead counts the call as neither success nor failure; a half-open
-/// probe's slot is returned, so a cancelled probe never leaves the breaker
-/// stuck in half-open.
-///
-/// # Examples
-///
-/// ```
-/// use failsoft::breaker::{Breaker, BreakerConfig};
-/// use tokio::time::Instant;
-///
-/// let breaker = Breaker::new(&BreakerConfig::builder().build()?);
-/// let permit = breaker.try_acquire_at(Instant::now()).expect("closed");
-/// drop(permit); // the call was cancelled: nothing is recorded
-/// # Ok::<(), failsoft::ConfigError>(())
-/// ```
-#[must_use = "record the call's outcome with Breaker::record_at"]
-pub struct Permit {
-    ticket: Ticket,
-    /// Signed nanoseconds from the breaker's origin to the call's start,
-    /// or [`NO_START`] when slow calls are not tracked. A plain integer
-    /// keeps the permit a few whole words, cheap to move on the hot path.
-    start: i64,
-    // Boxed: only probes (rare) pay for the slot; a plain permit is three
-    // words.
-    probe: Option<Box<ProbeSlot>>,
-}
-
-/// A [`Permit`] for a closed breaker, as one plain word: what a service
-/// keeps between `poll_ready` and `call`. One word is stored and read back
-/// whole; a permit of several words stored piece by piece and then copied
-/// as a block stalls the CPU's store forwarding on this hot path. Its slow
-/// call clock is not started (see [`Breaker::start_waiting`]).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PlainPermit(Ticket);
-
-impl PlainPermit {
-    #[inline]
-    pub(crate) fn into_permit(self) -> Permit {
-        Permit {
-            ticket: self.0,
-            start: NO_START,
-            probe: None,
-        }
-    }
-
-    /// The permit as a word below [`u64::MAX`] (an epoch has at most 60
-    /// bits), so a holder can use `u64::MAX` for "none".
-    #[inline]
-    pub(crate) const fn word(self) -> u64 {
-        self.0.word()
-    }
-
-    /// The permit [`word`](Self::word) returned.
-    #[inline]
-    pub(crate) const fn from_word(word: u64) -> Self {
-        Self(Ticket::from_word(word))
-    }
-}
-
-/// A half-open probe slot, given back on drop unless the probe's outcome
-/// was recorded. Kept apart from [`Permit`] so a plain permit has no drop
-/// code at all.
-struct ProbeSlot {
-    breaker: Option<Breaker>,
-    ticket: Ticket,
 }
 
 /// A breaker's state and window at one instant.
@@ -737,47 +673,6 @@ fn emit(change: Option<Transition>) {
     }
 }
 
-// === impl Permit ===
-
-impl Permit {
-    /// `true` when this permit holds one of half-open's probe slots.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::breaker::{Breaker, BreakerConfig};
-    /// # use tokio::time::Instant;
-    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
-    /// assert!(!b.try_acquire_at(Instant::now()).unwrap().is_probe());
-    /// # Ok::<(), failsoft::ConfigError>(())
-    /// ```
-    pub fn is_probe(&self) -> bool {
-        self.ticket.probe()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn epoch(&self) -> u64 {
-        self.ticket.epoch()
-    }
-}
-
-impl Drop for ProbeSlot {
-    fn drop(&mut self) {
-        if let Some(breaker) = self.breaker.take() {
-            breaker.release(self.ticket);
-        }
-    }
-}
-
-impl fmt::Debug for Permit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
-            .field("epoch", &self.ticket.epoch())
-            .field("probe", &self.ticket.probe())
-            .finish()
-    }
-}
-
 const _: () = assert!(EPOCH_MASK >> 60 == 0);
 
 /// Counts this thread's breaker locks in the crate's unit tests.
@@ -796,56 +691,4 @@ pub(crate) mod test_locks {
 }
 
 #[cfg(test)]
-mod offset_tests {
-    use super::*;
-
-    #[test]
-    fn nanos_are_exact_and_saturate_past_292_years() {
-        assert_eq!(nanos(Duration::new(1, 500)), Some(1_000_000_500));
-        assert_eq!(nanos(Duration::ZERO), Some(0));
-        let max = Duration::from_nanos(i64::MAX as u64);
-        assert_eq!(nanos(max), Some(i64::MAX));
-        assert_eq!(nanos(max + Duration::from_nanos(1)), None);
-        assert_eq!(nanos(Duration::MAX), None);
-    }
-
-    #[test]
-    fn is_before_agrees_with_comparing_offsets() {
-        let b = Breaker::new(&crate::breaker::BreakerConfig::builder().build().unwrap());
-        let origin = b.shared.hot.origin;
-        let ms = |n: u64| Duration::from_millis(n);
-        let mut instants = vec![origin, origin + ms(1), origin + ms(5_000)];
-        instants.extend(origin.checked_sub(ms(3)));
-        let untils = [
-            i64::MIN + 1,
-            -3_000_001,
-            -3_000_000,
-            -1,
-            0,
-            1_000_000,
-            1_000_001,
-            5_000_000_000,
-            i64::MAX,
-        ];
-        for &now in &instants {
-            for &until in &untils {
-                assert_eq!(
-                    b.is_before(now, until),
-                    b.offset(now) < until,
-                    "now = origin {:+} ns, until = {until}",
-                    b.offset(now)
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn offsets_before_the_origin_are_negative() {
-        let b = Breaker::new(&crate::breaker::BreakerConfig::builder().build().unwrap());
-        let origin = b.shared.hot.origin;
-        assert_eq!(b.offset(origin + Duration::from_millis(3)), 3_000_000);
-        if let Some(before) = origin.checked_sub(Duration::from_millis(2)) {
-            assert_eq!(b.offset(before), -2_000_000);
-        }
-    }
-}
+mod offset_tests;
