@@ -418,3 +418,45 @@ async fn shedding_draws_without_the_lock_and_folds_rejections_into_their_bucket(
     assert_eq!(s.rejected, (rejected + late) as u64);
     assert_eq!(s.requests, 100 + s.rejected);
 }
+
+#[test]
+fn threads_shedding_at_once_count_every_decision_once() {
+    // Four threads decide, and count the ends of what they sent, at once:
+    // whichever thread folds, and whenever, each rejection and each end is
+    // counted exactly once.
+    let handle = ThrottleLayer::builder().seed(2).build().unwrap().handle();
+    let start = Instant::now();
+    for _ in 0..100 {
+        handle.record_request_at(start); // p = 0.9
+    }
+    let (rejected, sent) = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let (mut rejected, mut sent) = (0u64, 0u64);
+                    for i in 0..5_000 {
+                        if handle.admit().is_err() {
+                            rejected += 1;
+                            continue;
+                        }
+                        sent += 1;
+                        if i % 3 == 0 {
+                            handle.accept();
+                        } else {
+                            handle.failed();
+                        }
+                    }
+                    (rejected, sent)
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    });
+    assert!(rejected > 0 && sent > 0, "{rejected} {sent}");
+    let s = handle.snapshot();
+    assert_eq!(s.rejected, rejected);
+    assert_eq!(s.requests, 100 + rejected + sent);
+}
