@@ -2,6 +2,8 @@
 //! it records when the call ends: shared by
 //! [`CircuitBreaker`](super::CircuitBreaker) and the stack's gate.
 
+use tokio::time::Instant;
+
 use super::handle::{Breaker, Permit, PlainPermit};
 use crate::BoxError;
 use crate::classify::{FailureKind, Hint, Outcome, Verdict};
@@ -41,6 +43,13 @@ impl Admit {
     /// service is ready at once and `call` fails fast.
     #[inline]
     pub(crate) fn decide(&mut self, breaker: &Breaker) -> bool {
+        self.decide_with(breaker, crate::time::now)
+    }
+
+    /// [`decide`](Self::decide), asking `now` for the time if the breaker
+    /// needs it (a layer above may have read it already).
+    #[inline]
+    pub(crate) fn decide_with(&mut self, breaker: &Breaker, now: impl Fn() -> Instant) -> bool {
         if self.plain != NO_PLAIN || self.permit.is_some() {
             return true;
         }
@@ -51,7 +60,7 @@ impl Admit {
             self.plain = plain.word();
             return true;
         }
-        match breaker.acquire_slow(crate::time::now, false) {
+        match breaker.acquire_slow(now, false) {
             Ok(permit) => {
                 self.permit = Some(permit);
                 true

@@ -165,11 +165,15 @@ where
     #[inline(always)]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let guards = self.guards.first();
+        // A shedding throttle reads the clock; the breaker judges by the
+        // same instant rather than reading it again.
+        let mut read = None;
         let throttled = self
             .throttled
-            .get_or_insert_with(|| guards.throttle.admit());
+            .get_or_insert_with(|| guards.throttle.admit_noting(&mut read));
+        let now = || read.unwrap_or_else(crate::time::now);
         // Either rejection fails fast in `call`: never wait for it.
-        if throttled.is_err() || !self.admit.decide(&guards.breaker) {
+        if throttled.is_err() || !self.admit.decide_with(&guards.breaker, now) {
             return Poll::Ready(Ok(()));
         }
         match self.inner.poll_ready(cx) {

@@ -147,3 +147,53 @@ async fn without_slow_call_timing_a_waiting_request_reads_the_clock_once() {
     }
     assert_eq!(housekeeping, 2 * 320 / 32);
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn after_an_outage_a_rejected_call_reads_the_clock_once() {
+    // The throttle sheds (its window holds requests and no accepts) and
+    // the breaker is open: the throttle reads the clock to decide, and a
+    // call it lets through is turned away by the breaker at that instant,
+    // not at a second reading.
+    let stack = StackLayer::builder()
+        .throttle(ThrottleLayer::builder().max_probability(0.5))
+        .seed(1)
+        .build()
+        .unwrap();
+    let now = crate::time::now();
+    for _ in 0..100 {
+        stack.throttle().record_request_at(now);
+    }
+    // Tripped by failures, so its open time runs out: judging a call needs
+    // the time (a forced-open breaker would not).
+    let breaker = stack.breaker();
+    while breaker.state() != crate::breaker::State::Open {
+        let permit = breaker.try_acquire_at(now).expect("closed");
+        let failed = crate::classify::Outcome::Retryable(crate::classify::FailureKind::Error);
+        breaker.record_at(permit, failed, now);
+    }
+    let mut svc = stack.layer(Backend { waits: 0 });
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let (mut shed, mut open, mut total) = (0, 0, 0);
+    for i in 0..200 {
+        let mut fut = None;
+        let reads = test_reads::count(|| {
+            assert!(svc.poll_ready(&mut cx).is_ready());
+            fut = Some(Box::pin(svc.call(9)));
+        });
+        // One for the decision; the retry budget's housekeeping reads it
+        // once every 32 requests.
+        assert!((1..=2).contains(&reads), "call {i}: {reads}");
+        total += reads;
+        let Poll::Ready(Err(e)) = fut.expect("called").as_mut().poll(&mut cx) else {
+            panic!("call {i} was sent");
+        };
+        if e.is::<crate::error::Throttled>() {
+            shed += 1;
+        } else if e.is::<crate::error::CircuitOpen>() {
+            open += 1;
+        }
+    }
+    // Both gates turned calls away, each about half of them.
+    assert!(shed > 50 && open > 50, "{shed} shed, {open} open");
+    assert!(total <= 200 + 200 / 32 + 1, "{total} reads in 200 calls");
+}

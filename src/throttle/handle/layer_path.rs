@@ -78,19 +78,28 @@ impl ThrottleHandle {
     /// [`failed`](Self::failed)).
     #[inline]
     pub(crate) fn admit(&self) -> Result<(), Throttled> {
+        self.admit_noting(&mut None)
+    }
+
+    /// [`admit`](Self::admit), leaving in `read` the instant it read the
+    /// clock at, if it did, for the layers below to judge by instead of
+    /// reading it again.
+    #[inline]
+    pub(crate) fn admit_noting(&self, read: &mut Option<Instant>) -> Result<(), Throttled> {
         if self.healthy() {
             return Ok(());
         }
-        self.shed()
+        let now = crate::time::now();
+        *read = Some(now);
+        self.shed(now)
     }
 
-    /// The admission while shedding, without the lock unless pacing is in
-    /// force (see the type's docs): the probability published, brought up
+    /// The admission while shedding at `now`, without the lock unless
+    /// pacing is in force (see the type's docs): the probability published, brought up
     /// to date at the first decision of a new bucket, and a draw from the
     /// calling thread's place in the stream.
     #[inline(never)]
-    fn shed(&self) -> Result<(), Throttled> {
-        let now = crate::time::now();
+    fn shed(&self, now: Instant) -> Result<(), Throttled> {
         let shared = &*self.shared;
         let mut p = f64::from_bits(shared.hot.probability.load(Ordering::Relaxed));
         if self.fold_due(now)
