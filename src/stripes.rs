@@ -9,10 +9,11 @@
 //!   writer, so it adds with a plain load and store (an uncontended atomic
 //!   add costs about 9 ns on this project's VM, a load and a store under
 //!   1 ns); a thread without a slot adds to the shared cell atomically.
-//! - **[`Striped`]**, a counter over those cells whose totals only grow:
-//!   readers take what was added since the last take by remembering, per
-//!   cell, how much has been taken (`fetch_max`, so concurrent takers
-//!   never count one increment twice).
+//! - **[`Striped`]**, counters over those cells (one or a few per cell)
+//!   whose totals only grow: readers take what was added since the last
+//!   take by remembering, per cell, how much has been taken (`fetch_max`,
+//!   so concurrent takers never count one increment twice, and skipped
+//!   for a cell with nothing new).
 //! - **[`PerThread`]**, equal `Arc`s one per stripe, so the futures of
 //!   calls on different threads do not bump one shared reference count.
 

@@ -40,8 +40,9 @@ mod layer_path;
 ///   made in and publishes the new probability; any sent attempt's end
 ///   folds them too. Within a bucket, rejections therefore raise the
 ///   probability only at the next fold: the throttle errs lenient.
-/// - Only an attempt's end while shedding, a failure, and decisions while
-///   the server's pacing is in force take the lock.
+/// - Besides that fold, once per bucket (and skipped if another thread
+///   holds the lock), only an attempt's end while shedding, a failure,
+///   and decisions while the server's pacing is in force take the lock.
 ///
 /// The draws come from a stream keyed by the seed and addressed by a
 /// per-thread count of this throttle's draws: one thread's decisions are
