@@ -1,6 +1,7 @@
 //! Starting a device's user action under a strategy, and recording how it
 //! ended (ok, soft or hard).
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -25,7 +26,7 @@ use failsoft::{BoxError, ConfigError};
 /// Everything needed to start logical requests in one replay under a
 /// layered strategy.
 pub(crate) struct Clients<B, S> {
-    backend: Arc<Backend>,
+    backend: Rc<Backend>,
     /// Stacks by fleet, then lane, then stack index.
     stacks: [Vec<Vec<Stacks<B, S>>>; FLEETS],
     entitlements: Option<Arc<[AtomicBool]>>,
@@ -82,7 +83,7 @@ fn build_stacks(
 pub(crate) fn layered(
     s: &Scenario,
     parts: Parts,
-    backend: Arc<Backend>,
+    backend: Rc<Backend>,
     (seed, scale): (u64, f64),
     entitlements: Option<Arc<[AtomicBool]>>,
 ) -> Result<Clients<impl Stack + use<>, impl Stack + use<>>, ConfigError> {

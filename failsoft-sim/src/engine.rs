@@ -2,7 +2,7 @@
 //! the crate's layers on the replay's own clock and executor (or on a
 //! paused Tokio runtime, [`Engine::Tokio`]).
 
-use std::sync::Arc;
+use std::rc::Rc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -41,7 +41,7 @@ pub(crate) struct Period {
 /// What a strategy's replay starts from: the backend, the fleets and the
 /// period, built alike for every strategy.
 pub(crate) struct Setup {
-    pub(crate) backend: Arc<Backend>,
+    pub(crate) backend: Rc<Backend>,
     pub(crate) fleets: Fleets,
     pub(crate) period: Period,
     pub(crate) t0: Instant,
@@ -134,7 +134,7 @@ impl Setup {
     pub(crate) fn new(s: &Scenario, opts: &RunOptions, t0: Instant) -> Self {
         let period = Period::new(s);
         let rec = Recorder::new(period.minutes(), s.lanes.len());
-        let backend = Arc::new(Backend::new(lane_configs(s, opts), rec, t0));
+        let backend = Rc::new(Backend::new(lane_configs(s, opts), rec, t0));
         let traffic = Streams::seeded(opts.seed);
         let fleets = Fleets::new(s, opts.scale, &opts.fleets, &traffic);
         Self {

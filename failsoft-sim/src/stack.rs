@@ -35,15 +35,12 @@ pub(crate) enum Answer {
 /// Stacks keep their concrete types: a request's future is boxed once,
 /// when its task is spawned, rather than once per type-erased layer.
 pub(crate) trait Stack:
-    Service<Call, Response = Answer, Error = BoxError, Future: Send + 'static> + Clone + Send + 'static
+    Service<Call, Response = Answer, Error = BoxError, Future: 'static> + Clone + 'static
 {
 }
 
 impl<S> Stack for S where
-    S: Service<Call, Response = Answer, Error = BoxError, Future: Send + 'static>
-        + Clone
-        + Send
-        + 'static
+    S: Service<Call, Response = Answer, Error = BoxError, Future: 'static> + Clone + 'static
 {
 }
 

@@ -1,7 +1,8 @@
 //! The future of a lane call: a rejection at once, or an answer slot.
 
+use std::cell::RefCell;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::{Served, Shared, Shed, lock};
@@ -20,7 +21,7 @@ pub struct LaneFuture {
 enum Inner {
     Shed(Option<Shed>),
     /// Queued; the answer arrives in this slot of the shared state.
-    Waiting(Arc<Mutex<Shared>>, usize),
+    Waiting(Rc<RefCell<Shared>>, usize),
     /// The answer was taken.
     Done,
 }
@@ -34,7 +35,7 @@ impl LaneFuture {
         }
     }
 
-    pub(super) fn waiting(shared: Arc<Mutex<Shared>>, slot: usize) -> Self {
+    pub(super) fn waiting(shared: Rc<RefCell<Shared>>, slot: usize) -> Self {
         Self {
             inner: Inner::Waiting(shared, slot),
         }

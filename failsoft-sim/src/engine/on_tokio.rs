@@ -28,7 +28,8 @@ pub(super) fn replay(
         .enable_time()
         .start_paused(true)
         .build()?;
-    rt.block_on(drive(s, opts, parts, progress))
+    // The lanes are single-threaded (`Rc`): requests are local tasks.
+    tokio::task::LocalSet::new().block_on(&rt, drive(s, opts, parts, progress))
 }
 
 async fn drive(
@@ -67,7 +68,7 @@ async fn drive(
             }
             let request = clients.request(action);
             let (backend, grants) = (backend.clone(), grants.clone());
-            tokio::spawn(async move {
+            tokio::task::spawn_local(async move {
                 let (action, ending) = request.await;
                 client::grant(grants.as_deref(), action, ending);
                 backend.record_at(Instant::now(), |rec, sec| {
