@@ -39,7 +39,12 @@ impl Wake for SlotWake {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.queued.swap(true, Ordering::Relaxed) {
+        // A load and a store, not a swap (an atomic read-modify-write): a
+        // replay wakes its requests on its own thread. Two threads racing
+        // here would at worst queue the slot twice, and a second poll of a
+        // pending future is harmless.
+        if !self.queued.load(Ordering::Relaxed) {
+            self.queued.store(true, Ordering::Relaxed);
             self.ready
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
