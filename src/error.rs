@@ -1,8 +1,10 @@
 //! Errors: [`ConfigError`] for every builder, and the typed local rejections.
 //!
 //! A *local rejection* is an error that a failsoft layer produces itself,
-//! at once, without touching the network: [`CircuitOpen`] from the breaker
-//! and [`Throttled`] from the adaptive throttle. The retry layer never
+//! at once, without touching the network: [`CircuitOpen`] from the breaker,
+//! and [`Throttled`] (shed by its probability) or [`Paced`] (turned away
+//! while the server paces the client) from the adaptive throttle. The
+//! retry layer never
 //! retries a local rejection (see [`is_local_rejection`]), and the fallback
 //! layer can match them by type.
 //!
@@ -14,6 +16,10 @@ use std::fmt;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+mod throttled;
+
+pub use throttled::{Paced, Throttled};
 
 /// A builder was given a value it cannot work with.
 ///
@@ -88,28 +94,6 @@ pub struct TimedOut {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CircuitOpen {
     _private: (),
-}
-
-/// The adaptive throttle rejected the call locally: it was not sent.
-///
-/// Returned at once by the throttle layer. The retry layer never retries
-/// it as a failure; a call [held](Self::holds) for the server's pacing is
-/// sent again once the pace ends, if the deadline allows.
-///
-/// # Examples
-///
-/// ```
-/// use failsoft::error::{is_local_rejection, Throttled};
-///
-/// let err: failsoft::BoxError = Box::new(Throttled::new(0.4));
-/// assert!(is_local_rejection(err.as_ref()));
-/// assert_eq!(err.downcast_ref::<Throttled>().map(Throttled::probability), Some(0.4));
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct Throttled {
-    probability: f64,
-    paced_until: Option<Instant>,
-    holds: bool,
 }
 
 // === impl ConfigError ===
@@ -243,131 +227,6 @@ impl fmt::Display for CircuitOpen {
 
 impl Error for CircuitOpen {}
 
-// === impl Throttled ===
-
-impl Throttled {
-    /// Creates the rejection; `probability` is the local rejection
-    /// probability in force when the call was rejected.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::error::Throttled;
-    /// assert_eq!(Throttled::new(0.5).probability(), 0.5);
-    /// ```
-    pub const fn new(probability: f64) -> Self {
-        Self {
-            probability,
-            paced_until: None,
-            holds: false,
-        }
-    }
-
-    /// Creates the rejection of a call held back by the server's pacing
-    /// until `until` ([`ThrottleHandle::pace_at`](crate::throttle::ThrottleHandle::pace_at)):
-    /// the whole client waits for the pace's end, so the call
-    /// [holds](Self::holds).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::error::Throttled;
-    /// let until = tokio::time::Instant::now();
-    /// assert_eq!(Throttled::paced(until).paced_until(), Some(until));
-    /// assert!(Throttled::paced(until).holds());
-    /// ```
-    pub const fn paced(until: Instant) -> Self {
-        Self {
-            probability: 1.0,
-            paced_until: Some(until),
-            holds: true,
-        }
-    }
-
-    /// Creates the rejection of a call shed by the server's pacing of a
-    /// busy client, which keeps sending at about the rate the backend
-    /// accepts until `until`: this call is over that rate, so it does not
-    /// [hold](Self::holds) (held, the client's excess would all go out at
-    /// the pace's end).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::error::Throttled;
-    /// let until = tokio::time::Instant::now();
-    /// let shed = Throttled::paced_over_rate(until);
-    /// assert_eq!(shed.paced_until(), Some(until));
-    /// assert!(!shed.holds());
-    /// ```
-    pub const fn paced_over_rate(until: Instant) -> Self {
-        Self {
-            probability: 1.0,
-            paced_until: Some(until),
-            holds: false,
-        }
-    }
-
-    /// The call waits for the end of the server's pacing
-    /// ([`paced_until`](Self::paced_until)) rather than being shed: the
-    /// retry layer sends it again then, without a budget withdrawal, when
-    /// that is before the request's deadline and an attempt is left.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::error::Throttled;
-    /// assert!(!Throttled::new(0.5).holds());
-    /// ```
-    pub const fn holds(&self) -> bool {
-        self.holds
-    }
-
-    /// When the server's pacing that rejected the call ends, if pacing (not
-    /// the probability) rejected it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::error::Throttled;
-    /// assert_eq!(Throttled::new(0.5).paced_until(), None);
-    /// ```
-    pub const fn paced_until(&self) -> Option<Instant> {
-        self.paced_until
-    }
-
-    /// The rejection probability in force when the call was rejected.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::error::Throttled;
-    /// assert_eq!(Throttled::new(0.25).probability(), 0.25);
-    /// ```
-    pub const fn probability(&self) -> f64 {
-        self.probability
-    }
-}
-
-impl fmt::Display for Throttled {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.holds {
-            return f.write_str("throttled: call held locally while the server paces the client");
-        }
-        if self.paced_until.is_some() {
-            return f.write_str(
-                "throttled: call over the rate the server's pacing allows, rejected locally",
-            );
-        }
-        write!(
-            f,
-            "throttled: call rejected locally (p = {:.3})",
-            self.probability
-        )
-    }
-}
-
-impl Error for Throttled {}
-
 /// The most buckets a sliding window may have (breaker, budget, throttle):
 /// each is a slot allocated up front, and a thousand already resolve a
 /// window finer than anyone reads it.
@@ -398,12 +257,12 @@ pub(crate) fn check_bucketed_window(
 }
 
 /// When the server's pacing ends, if `err` (or an error in its source
-/// chain) is a [`Throttled`] that [holds](Throttled::holds) the call.
+/// chain) is a [`Paced`] that [holds](Paced::holds) the call.
 pub(crate) fn held_until(err: &(dyn Error + Send + Sync + 'static)) -> Option<Instant> {
     let mut cur: Option<&(dyn Error + 'static)> = Some(err);
     while let Some(e) = cur {
-        if let Some(t) = e.downcast_ref::<Throttled>() {
-            return t.paced_until().filter(|_| t.holds());
+        if let Some(paced) = e.downcast_ref::<Paced>() {
+            return paced.holds().then_some(paced.until());
         }
         cur = e.source();
     }
@@ -411,12 +270,12 @@ pub(crate) fn held_until(err: &(dyn Error + Send + Sync + 'static)) -> Option<In
 }
 
 /// `true` when `err` (or an error in its `source()` chain) is a failsoft
-/// local rejection: [`CircuitOpen`] or [`Throttled`].
+/// local rejection: [`CircuitOpen`], [`Throttled`] or [`Paced`].
 ///
 /// The retry layer uses this to guarantee that a local rejection is never
 /// retried as a failure, whatever the classifier says (a call held for the
 /// server's pacing is sent again when the pace ends; see
-/// [`Throttled::holds`]).
+/// [`Paced::holds`]).
 ///
 /// # Examples
 ///
@@ -432,7 +291,7 @@ pub(crate) fn held_until(err: &(dyn Error + Send + Sync + 'static)) -> Option<In
 pub fn is_local_rejection(err: &(dyn Error + Send + Sync + 'static)) -> bool {
     let mut cur: Option<&(dyn Error + 'static)> = Some(err);
     while let Some(e) = cur {
-        if e.is::<CircuitOpen>() || e.is::<Throttled>() {
+        if e.is::<CircuitOpen>() || e.is::<Throttled>() || e.is::<Paced>() {
             return true;
         }
         cur = e.source();
@@ -461,7 +320,7 @@ mod tests {
     fn local_rejection_is_found_through_sources() {
         let err: crate::BoxError = Box::new(Wrapper(CircuitOpen::new()));
         assert!(is_local_rejection(err.as_ref()));
-        let err: crate::BoxError = Box::new(Throttled::new(0.3));
+        let err: crate::BoxError = Box::new(Throttled::new());
         assert!(is_local_rejection(err.as_ref()));
         let err: crate::BoxError = Box::new(TimedOut::new(Duration::from_secs(1), false));
         assert!(!is_local_rejection(err.as_ref()));

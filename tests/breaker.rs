@@ -171,7 +171,7 @@ async fn client_errors_and_inner_rejections_do_not_trip() {
         .classify(classify)
         .layer(service_fn(|code: u16| async move {
             if code == 0 {
-                Err::<u16, BoxError>(Box::new(Throttled::new(0.5)))
+                Err::<u16, BoxError>(Box::new(Throttled::new()))
             } else {
                 Ok(code)
             }

@@ -110,7 +110,8 @@ fn the_fast_fail_allocates_nothing() {
 fn a_data_carrying_error_is_counted_as_allocating() {
     // Guards the measurement: boxing an error with data allocates.
     let info = allocation_counter::measure(|| {
-        let err: failsoft::BoxError = Box::new(failsoft::error::Throttled::new(0.5));
+        let until = Instant::now();
+        let err: failsoft::BoxError = Box::new(failsoft::error::Paced::over_rate(until));
         std::hint::black_box(err);
     });
     assert!(info.count_total > 0);

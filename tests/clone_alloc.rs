@@ -1,7 +1,8 @@
 //! `svc.clone().oneshot(req)` allocates nothing, for every layer and for
 //! the recommended stack: a clone shares its layer's state (no `Arc` or
 //! `Box` of its own). And an open breaker's fast fail through the stack,
-//! with a fallback answering, allocates nothing either.
+//! with a fallback answering, allocates nothing either, nor does a
+//! shedding throttle's.
 
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
@@ -165,6 +166,50 @@ fn an_open_breaker_through_the_stack_answers_the_fallback_without_allocating() {
     }
     assert_eq!(layer.breaker().state(), State::Open);
     assert_eq!(allocations(&svc, 0), 0, "open");
+    assert_eq!(layer.breaker().state(), State::Open);
+}
+
+#[test]
+fn after_an_outage_shed_and_open_calls_answer_the_fallback_without_allocating() {
+    // As after a real outage: the breaker open and the throttle shedding
+    // most calls (1,000 requests without an accept in its window). A shed
+    // call's `Throttled` carries no data, so boxing it allocates nothing.
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let rt = runtime();
+    let _enter = rt.enter();
+    let shed = Arc::new(AtomicU64::new(0));
+    let open = Arc::new(AtomicU64::new(0));
+    let (seen_shed, seen_open) = (Arc::clone(&shed), Arc::clone(&open));
+    let layer = StackLayer::builder()
+        .breaker(BreakerConfig::builder().consecutive_failures(1))
+        .fallback(move |reason: FallbackReason, _: BoxError| {
+            match reason {
+                FallbackReason::Throttled(_) => seen_shed.fetch_add(1, Ordering::Relaxed),
+                FallbackReason::CircuitOpen(_) => seen_open.fetch_add(1, Ordering::Relaxed),
+                other => panic!("expected a local rejection, got {other:?}"),
+            };
+            Ok(0u64)
+        })
+        .seed(1)
+        .build()
+        .unwrap();
+    let svc = layer.layer(Echo);
+    let now = failsoft::time::now();
+    let permit = layer.breaker().try_acquire_at(now).unwrap();
+    layer.breaker().record_at(
+        permit,
+        failsoft::classify::Outcome::Retryable(failsoft::classify::FailureKind::Error),
+        now,
+    );
+    for _ in 0..1_000 {
+        layer.throttle().record_request_at(now);
+    }
+    assert!(layer.throttle().probability_at(now) > 0.5);
+    assert_eq!(allocations(&svc, 0), 0);
+    let (shed, open) = (shed.load(Ordering::Relaxed), open.load(Ordering::Relaxed));
+    assert_eq!(shed + open, 1_001);
+    assert!(shed > 500 && open > 50, "shed {shed}, open {open}");
     assert_eq!(layer.breaker().state(), State::Open);
 }
 

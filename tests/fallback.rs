@@ -8,7 +8,7 @@ use std::time::Duration;
 use failsoft::BoxError;
 use failsoft::budget::{BudgetRefused, RetryBudget};
 use failsoft::classify::FailureKind;
-use failsoft::error::{CircuitOpen, Throttled, TimedOut};
+use failsoft::error::{CircuitOpen, Paced, Throttled, TimedOut};
 use failsoft::fallback::{FallbackLayer, FallbackReason};
 use failsoft::retry::RetryLayer;
 use tokio_test::assert_ready_ok;
@@ -53,9 +53,19 @@ async fn circuit_open_falls_back_and_says_why() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn throttled_falls_back() {
-    let (res, seen) = answer_with_error(Box::new(Throttled::new(0.4)), false).await;
+    let (res, seen) = answer_with_error(Box::new(Throttled::new()), false).await;
     assert_eq!(res.unwrap(), "cached");
-    assert_eq!(seen, [FallbackReason::Throttled(Throttled::new(0.4))]);
+    assert_eq!(seen, [FallbackReason::Throttled(Throttled::new())]);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_paced_rejection_falls_back_with_the_pace_end() {
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    let (res, seen) = answer_with_error(Box::new(Paced::over_rate(until)), false).await;
+    assert_eq!(res.unwrap(), "cached");
+    assert_eq!(seen, [FallbackReason::Paced(Paced::over_rate(until))]);
+    assert_eq!(seen[0].as_str(), "paced");
+    assert!(seen[0].is_local_rejection());
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

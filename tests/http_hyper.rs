@@ -136,7 +136,7 @@ async fn a_pace_beyond_the_deadline_is_answered_by_the_fallback() {
         assert_eq!(server.count("GET"), 1);
         let reasons = reasons.lock().unwrap();
         assert!(
-            matches!(reasons[..], [FallbackReason::Throttled(ref t)] if t.paced_until().is_some() && t.holds()),
+            matches!(reasons[..], [FallbackReason::Paced(ref paced)] if paced.holds()),
             "{reasons:?}"
         );
         let snap = counters.snapshot();

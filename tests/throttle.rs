@@ -46,9 +46,10 @@ async fn throttled_attempts_are_never_retried() {
         tokio::pin!(fut);
         let started = Instant::now();
         let err = fut.as_mut().await.unwrap_err();
-        if let Some(t) = err.downcast_ref::<Throttled>() {
+        if err.is::<Throttled>() {
             throttled += 1;
-            assert!(t.probability() > 0.0 && t.probability() <= 0.9);
+            let p = handle.probability();
+            assert!(p > 0.0 && p <= 0.9, "shed at p = {p}");
             assert_eq!(fut.stop_reason(), Some(StopReason::LocalRejection));
             // A first-attempt rejection comes back at once, with no backoff.
             if fut.attempts() == 1 {

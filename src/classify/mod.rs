@@ -321,7 +321,7 @@ mod tests {
     #[test]
     fn default_classifier_never_retries_local_rejections() {
         let open: Result<(), BoxError> = Err(Box::new(CircuitOpen::new()));
-        let throttled: Result<(), BoxError> = Err(Box::new(Throttled::new(0.5)));
+        let throttled: Result<(), BoxError> = Err(Box::new(Throttled::new()));
         assert_eq!(DefaultClassify.classify(&(), &open), Verdict::fatal());
         assert_eq!(DefaultClassify.classify(&(), &throttled), Verdict::fatal());
     }

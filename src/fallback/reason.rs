@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::BoxError;
 use crate::budget::{BudgetRefused, RetryBudget};
-use crate::error::{CircuitOpen, Throttled, TimedOut};
+use crate::error::{CircuitOpen, Paced, Throttled, TimedOut};
 
 /// Why the fallback closure was called.
 ///
@@ -25,8 +25,12 @@ use crate::error::{CircuitOpen, Throttled, TimedOut};
 pub enum FallbackReason {
     /// A breaker rejected the call (or the ramp-up after closing did).
     CircuitOpen(CircuitOpen),
-    /// The adaptive throttle rejected the call.
+    /// The adaptive throttle shed the call by its probability.
     Throttled(Throttled),
+    /// The adaptive throttle turned the call away while the server paces
+    /// the client (and the retry layer could not hold it to the pace's
+    /// end).
+    Paced(Paced),
     /// The retry budget refused a retry, so the request ended with its last
     /// failure.
     BudgetRefused(BudgetRefused),
@@ -112,6 +116,7 @@ impl FallbackReason {
         match self {
             FallbackReason::CircuitOpen(_) => "circuit_open",
             FallbackReason::Throttled(_) => "throttled",
+            FallbackReason::Paced(_) => "paced",
             FallbackReason::BudgetRefused(_) => "budget_refused",
             FallbackReason::Deadline => "deadline",
             FallbackReason::Failed => "failed",
@@ -119,7 +124,7 @@ impl FallbackReason {
     }
 
     /// The reason an error carries, looking through its `source()` chain:
-    /// [`CircuitOpen`], [`Throttled`], [`BudgetRefused`], or a
+    /// [`CircuitOpen`], [`Throttled`], [`Paced`], [`BudgetRefused`], or a
     /// [`TimedOut`] caused by the deadline; else [`FallbackReason::Failed`].
     ///
     /// # Examples
@@ -140,8 +145,11 @@ impl FallbackReason {
             if let Some(open) = e.downcast_ref::<CircuitOpen>() {
                 return FallbackReason::CircuitOpen(*open);
             }
-            if let Some(t) = e.downcast_ref::<Throttled>() {
-                return FallbackReason::Throttled(t.clone());
+            if let Some(shed) = e.downcast_ref::<Throttled>() {
+                return FallbackReason::Throttled(*shed);
+            }
+            if let Some(paced) = e.downcast_ref::<Paced>() {
+                return FallbackReason::Paced(*paced);
             }
             if let Some(b) = e.downcast_ref::<BudgetRefused>() {
                 return FallbackReason::BudgetRefused(*b);

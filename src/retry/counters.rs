@@ -68,7 +68,7 @@ pub struct RetrySnapshot {
     pub give_ups: GiveUps,
     /// Requests whose future was dropped before it finished.
     pub cancelled: u64,
-    /// Attempts a pacing throttle below [held](crate::error::Throttled::holds)
+    /// Attempts a pacing throttle below [held](crate::error::Paced::holds)
     /// until the server's pace ended, then sent again. Each is among
     /// [`attempts`](Self::attempts), and its second try among
     /// [`retries`](Self::retries); [`sent`](Self::sent) leaves them out.

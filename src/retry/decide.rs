@@ -102,7 +102,7 @@ impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
     }
 
     /// The wait before sending an attempt again that a pacing throttle
-    /// below held ([`Throttled::holds`](crate::error::Throttled::holds)),
+    /// below held ([`Paced::holds`](crate::error::Paced::holds)),
     /// or `None` to judge the result as usual. Holds only a replayable
     /// request with an attempt left, and only when it can go out before its
     /// deadline; takes nothing from the budget (the attempt was never

@@ -10,8 +10,8 @@ use tower::Service;
 use crate::BoxError;
 use crate::breaker::{Admit, Breaker};
 use crate::classify::{Classify, DefaultClassify};
-use crate::error::Throttled;
 use crate::stripes::PerThread;
+use crate::throttle::Rejection;
 use crate::throttle::ThrottleHandle;
 
 mod future;
@@ -69,7 +69,7 @@ pub struct Gate<S, C = DefaultClassify> {
     classify: C,
     slow_call: Option<Duration>,
     // The throttle's decision for the next `call`, then the breaker's.
-    throttled: Option<Result<(), Throttled>>,
+    throttled: Option<Result<(), Rejection>>,
     admit: Admit,
 }
 
@@ -190,7 +190,7 @@ where
             .expect("poll_ready must be called first")
         {
             Ok(()) => self.admit.take(),
-            Err(throttled) => return GateFuture::rejected(boxed(throttled)),
+            Err(throttled) => return GateFuture::rejected(throttled.into_error()),
         };
         match admitted {
             Ok(permit) => GateFuture::called(
@@ -203,11 +203,6 @@ where
             Err(open) => GateFuture::open(open),
         }
     }
-}
-
-#[cold]
-fn boxed(throttled: Throttled) -> BoxError {
-    Box::new(throttled)
 }
 
 impl<S, C> Gate<S, C> {

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
+use super::Rejection;
 use super::handle::ThrottleHandle;
 use super::settle::{Sent, Slow};
 use crate::BoxError;
 use crate::classify::Classify;
-use crate::error::Throttled;
 
 pin_project! {
     /// The response future of a [`Throttle`](super::Throttle): either a local
@@ -29,7 +29,6 @@ pin_project! {
     /// # Examples
     ///
     /// ```
-    /// use failsoft::error::Throttled;
     /// use failsoft::throttle::ThrottleLayer;
     /// use tower::{Service, ServiceExt};
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -40,7 +39,6 @@ pin_project! {
     ///     .service_fn(|x: u8| async move { Ok::<_, failsoft::BoxError>(x) });
     /// let fut = svc.ready().await?.call(5); // a ResponseFuture
     /// assert_eq!(fut.await?, 5);
-    /// # let _ = Throttled::new(0.0);
     /// # Ok(())
     /// # }
     /// ```
@@ -55,7 +53,7 @@ pin_project! {
     #[project = KindProj]
     #[derive(Debug)]
     enum Kind<F, C> {
-        Rejected { error: Option<Throttled> },
+        Rejected { rejection: Option<Rejection> },
         Called {
             #[pin]
             fut: F,
@@ -69,9 +67,11 @@ pin_project! {
 // === impl ResponseFuture ===
 
 impl<F, C> ResponseFuture<F, C> {
-    pub(super) fn rejected(error: Throttled) -> Self {
+    pub(super) fn rejected(rejection: Rejection) -> Self {
         Self {
-            kind: Kind::Rejected { error: Some(error) },
+            kind: Kind::Rejected {
+                rejection: Some(rejection),
+            },
         }
     }
 
@@ -104,9 +104,12 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Rejected { error } => {
-                let error = error.take().unwrap_or_else(|| Throttled::new(0.0));
-                Poll::Ready(Err(Box::new(error)))
+            KindProj::Rejected { rejection } => {
+                // Polled again after it resolved: the same shed again.
+                let rejection = rejection
+                    .take()
+                    .unwrap_or(Rejection::Shed(Default::default()));
+                Poll::Ready(Err(rejection.into_error()))
             }
             KindProj::Called {
                 fut,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 use tokio::time::Instant;
 
+use super::Rejection;
 use super::pace::Pacer;
 use super::window::Window;
 use crate::buckets::BucketClock;
@@ -262,8 +263,8 @@ impl ThrottleHandle {
     ///
     /// # Errors
     ///
-    /// [`Throttled`] carrying the probability in force (and the end of the
-    /// pacing, if that is what rejected it), when rejected.
+    /// A [`Rejection`] when rejected: [`Rejection::Shed`] by the probability,
+    /// or [`Rejection::Paced`] (carrying the pace's end) by the pacing.
     ///
     /// # Examples
     ///
@@ -275,11 +276,11 @@ impl ThrottleHandle {
     /// assert_eq!(handle.snapshot().requests, 0); // decided, not yet sent
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
-    pub fn admit_at(&self, now: Instant) -> Result<(), Throttled> {
+    pub fn admit_at(&self, now: Instant) -> Result<(), Rejection> {
         let mut st = self.lock_at(now);
         let st = &mut *st;
         let verdict = match st.pacer.admit(now) {
-            Some(paced) => paced,
+            Some(paced) => paced.map_err(Rejection::Paced),
             None => {
                 let p = st.window.probability(now);
                 if p > 0.0 && self.draw() < p {
@@ -287,7 +288,8 @@ impl ThrottleHandle {
                     // requests: that is what holds it near K × accepts.
                     st.window.record_rejection(now);
                     st.requests = st.requests.saturating_add(1);
-                    Err(Throttled::new(p))
+                    tracing::debug!(probability = p, "throttled a request locally");
+                    Err(Rejection::Shed(Throttled::new()))
                 } else {
                     Ok(())
                 }
@@ -296,11 +298,9 @@ impl ThrottleHandle {
         self.publish(st.published(now));
         if let Err(rejection) = &verdict {
             st.rejected = st.rejected.saturating_add(1);
-            tracing::debug!(
-                probability = rejection.probability(),
-                paced = rejection.paced_until().is_some(),
-                "throttled a request locally"
-            );
+            if let Rejection::Paced(paced) = rejection {
+                tracing::debug!(holds = paced.holds(), "paced a request locally");
+            }
         }
         verdict
     }
@@ -319,13 +319,17 @@ impl ThrottleHandle {
     ///
     /// ```
     /// # use failsoft::throttle::ThrottleLayer;
+    /// use failsoft::throttle::Rejection;
     /// use std::time::Duration;
     /// use tokio::time::Instant;
     /// let handle = ThrottleLayer::builder().seed(3).build()?.handle();
     /// let now = Instant::now();
     /// handle.pace_at(now, Duration::from_secs(2));
-    /// let err = handle.admit_at(now).unwrap_err(); // a quiet client holds
-    /// let until = err.paced_until().unwrap();
+    /// let Err(Rejection::Paced(paced)) = handle.admit_at(now) else {
+    ///     panic!("a quiet client's call is held by the pace");
+    /// };
+    /// assert!(paced.holds());
+    /// let until = paced.until();
     /// assert!(until >= now + Duration::from_secs(2));
     /// assert!(until <= now + Duration::from_millis(2_400));
     /// assert!(handle.admit_at(until).is_ok());

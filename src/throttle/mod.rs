@@ -53,9 +53,9 @@
 //! verdict with a [`Hint::RetryAfter`](crate::classify::Hint::RetryAfter):
 //! a 429 or 503 with `Retry-After`, gRPC pushback) paces the whole client,
 //! not only that request's retry: see [`ThrottleHandle::pace_at`]. Pacing
-//! rejections resolve to [`Throttled`] with
-//! [`paced_until`](Throttled::paced_until) set. A quiet client's calls
-//! [hold](Throttled::holds): the retry layer sends them again once the pace
+//! rejections resolve to [`Paced`](crate::error::Paced), carrying when the
+//! pace [ends](crate::error::Paced::until). A quiet client's calls
+//! [hold](crate::error::Paced::holds): the retry layer sends them again once the pace
 //! ends (by up to a fifth of the wait later, so they do not all go out at
 //! once), if that is before the request's deadline. A busy client's calls
 //! over the paced rate are shed, not held.
@@ -72,12 +72,12 @@ use tower::Service;
 
 use crate::BoxError;
 use crate::classify::Classify;
-use crate::error::Throttled;
 
 pub mod future;
 mod handle;
 mod layer;
 mod pace;
+mod rejection;
 mod settle;
 #[cfg(test)]
 mod tests;
@@ -85,6 +85,7 @@ mod window;
 
 pub use self::handle::{ThrottleHandle, ThrottleSnapshot};
 pub use self::layer::{ThrottleBuilder, ThrottleLayer};
+pub use self::rejection::Rejection;
 
 use self::future::ResponseFuture;
 pub(crate) use self::settle::{Owner, Sent, Slow};
@@ -116,10 +117,12 @@ pub(crate) use self::settle::{Owner, Sent, Slow};
 /// # Errors
 ///
 /// `Error = BoxError`. A rejected request resolves at once to
-/// [`Throttled`] (match it with `err.downcast_ref::<Throttled>()`); the
-/// retry layer never retries it as a failure (a call held for the server's
-/// pacing is sent again when the pace ends). Inner errors are passed
-/// through.
+/// [`Throttled`](crate::error::Throttled) when the probability shed it
+/// (match it with `err.is::<Throttled>()`; boxing it allocates nothing),
+/// or to [`Paced`](crate::error::Paced) while the server paces the client.
+/// The retry layer never retries either as a failure (a call held for the
+/// server's pacing is sent again when the pace ends). Inner errors are
+/// passed through.
 ///
 /// # Sharing
 ///
@@ -181,7 +184,7 @@ pub struct Throttle<S, C> {
 #[derive(Debug)]
 enum Admission {
     Admit,
-    Reject(Throttled),
+    Reject(Rejection),
 }
 
 // === impl Throttle ===

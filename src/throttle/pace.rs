@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::Throttled;
+use crate::error::Paced;
 
 /// Headroom over the measured accept rate while paced: enough to find out
 /// that the backend takes more, little enough to stay near what it takes.
@@ -89,11 +89,11 @@ impl Pacer {
     }
 
     /// Decides a call at `now` while paced: `None` if no pace is in force.
-    pub(crate) fn admit(&mut self, now: Instant) -> Option<Result<(), Throttled>> {
+    pub(crate) fn admit(&mut self, now: Instant) -> Option<Result<(), Paced>> {
         let until = self.until(now)?;
         let pace = self.pace.as_mut()?;
         let Some(rate) = pace.rate else {
-            return Some(Err(Throttled::paced(until)));
+            return Some(Err(Paced::hold(until)));
         };
         let elapsed = now.saturating_duration_since(pace.refilled).as_secs_f64();
         pace.refilled = now;
@@ -103,7 +103,7 @@ impl Pacer {
             pace.tokens -= 1.0;
             Some(Ok(()))
         } else {
-            Some(Err(Throttled::paced_over_rate(until)))
+            Some(Err(Paced::over_rate(until)))
         }
     }
 }
@@ -122,7 +122,7 @@ mod tests {
         assert_eq!(until, t0 + Duration::from_millis(2_200));
         let held = p.admit(t0).unwrap().unwrap_err();
         assert!(held.holds(), "a quiet client's call waits for the end");
-        assert_eq!(held.paced_until(), Some(until));
+        assert_eq!(held.until(), until);
         assert!(p.admit(until - Duration::from_millis(1)).unwrap().is_err());
         assert!(p.admit(until).is_none(), "the pace is over at its end");
     }

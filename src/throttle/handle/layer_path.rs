@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::{ACCEPTS, DRAWS, REJECTIONS, REQUESTS, ThrottleHandle};
 use crate::error::Throttled;
 use crate::rng::nth_unit;
+use crate::throttle::Rejection;
 
 /// On the clock-free path, each thread looks at the clock after this many
 /// requests, and folds the pending counts (requests and accepts) into the
@@ -77,7 +78,7 @@ impl ThrottleHandle {
     /// request counts when its attempt ends ([`accept`](Self::accept),
     /// [`failed`](Self::failed)).
     #[inline]
-    pub(crate) fn admit(&self) -> Result<(), Throttled> {
+    pub(crate) fn admit(&self) -> Result<(), Rejection> {
         self.admit_noting(&mut None)
     }
 
@@ -85,7 +86,7 @@ impl ThrottleHandle {
     /// clock at, if it did, for the layers below to judge by instead of
     /// reading it again.
     #[inline]
-    pub(crate) fn admit_noting(&self, read: &mut Option<Instant>) -> Result<(), Throttled> {
+    pub(crate) fn admit_noting(&self, read: &mut Option<Instant>) -> Result<(), Rejection> {
         if self.healthy() {
             return Ok(());
         }
@@ -99,7 +100,7 @@ impl ThrottleHandle {
     /// to date at the first decision of a new bucket, and a draw from the
     /// calling thread's place in the stream.
     #[inline(never)]
-    fn shed(&self, now: Instant) -> Result<(), Throttled> {
+    fn shed(&self, now: Instant) -> Result<(), Rejection> {
         let shared = &*self.shared;
         let mut p = f64::from_bits(shared.hot.probability.load(Ordering::Relaxed));
         if self.fold_due(now)
@@ -120,7 +121,7 @@ impl ThrottleHandle {
             paced = false,
             "throttled a request locally"
         );
-        Err(Throttled::new(p))
+        Err(Rejection::Shed(Throttled::new()))
     }
 
     /// The layer's count of a sent request that the backend accepted:
