@@ -37,73 +37,20 @@ mod support;
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use failsoft::BoxError;
-use failsoft::backoff::{ExponentialBackoff, Jitter};
-use failsoft::breaker::{BreakerConfig, CircuitBreakerLayer, State};
+use failsoft::breaker::{BreakerConfig, CircuitBreakerLayer};
 use failsoft::budget::RatioBudget;
-use failsoft::classify::{FailureKind, Outcome};
 use failsoft::error::Throttled;
 use failsoft::fallback::{FallbackLayer, FallbackReason};
 use failsoft::retry::RetryLayer;
 use failsoft::stack::{AttemptTimeoutLayer, StackLayer};
 use failsoft::throttle::ThrottleLayer;
-use support::{WithTps, backend, clone_oneshot, drive, tower_stack};
+use support::{WithTps, backend, clone_oneshot, drive, open_stack, runtime, tower_stack};
 use tokio::time::Instant;
 use tower::retry::budget::TpsBudget;
 use tower::{Layer, Service};
 
 fn stack() -> StackLayer {
     StackLayer::builder().seed(1).build().expect("valid config")
-}
-
-/// A stack whose breaker is open for an hour, with a fallback answering 0;
-/// with `shedding`, its throttle also rejects most calls (1,000 requests
-/// without an accept in its window), as after a real outage.
-fn open_stack<S>(
-    inner: S,
-    shedding: bool,
-) -> impl Service<u64, Response = u64, Error = BoxError> + Clone + Send
-where
-    S: Service<u64, Response = u64> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send,
-{
-    let hour = Duration::from_secs(3_600);
-    let open_for = ExponentialBackoff::builder()
-        .base(hour)
-        .max(hour)
-        .jitter(Jitter::None)
-        .build()
-        .expect("valid backoff");
-    let layer = StackLayer::builder()
-        .breaker(
-            BreakerConfig::builder()
-                .consecutive_failures(1)
-                .open_backoff(open_for),
-        )
-        .fallback(|_: FallbackReason, _: BoxError| Ok(0u64))
-        .seed(1)
-        .build()
-        .expect("valid config");
-    let now = failsoft::time::now();
-    let permit = layer.breaker().try_acquire_at(now).expect("closed");
-    layer
-        .breaker()
-        .record_at(permit, Outcome::Retryable(FailureKind::Error), now);
-    assert_eq!(layer.breaker().state(), State::Open);
-    if shedding {
-        for _ in 0..1_000 {
-            layer.throttle().record_request_at(now);
-        }
-        assert!(layer.throttle().probability_at(now) > 0.5);
-    }
-    layer.layer(inner)
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap()
 }
 
 fn success_path(c: &mut Criterion) {

@@ -11,6 +11,11 @@
 //! The cost when nothing is installed is one atomic load per clock read or
 //! timer, with no allocation: Tokio's sleep is kept inline.
 //!
+//! Where a few milliseconds of error are harmless and clock reads are a
+//! measurable share of a call (an open breaker's or a shedding throttle's
+//! fast fail reads the clock every call), install a [`CoarseClock`]: a
+//! read is then an atomic load, kept current by a thread of its own.
+//!
 //! A request reads the clock at most once per poll of its future: the
 //! first reading in a poll of the retry layer's future is handed to every
 //! layer below that asks during that poll (see [`now`]). A request answered
@@ -59,6 +64,10 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 
 pub use tokio::time::Instant;
+
+mod coarse;
+
+pub use coarse::CoarseClock;
 
 /// A source of time and timers in place of Tokio's; see the
 /// [module docs](self).

@@ -1,5 +1,6 @@
 //! Pieces shared by the benches: a backend that answers at once, a driver
-//! for one call, and the tower `Retry` policies measured as baselines.
+//! for one call, the tower `Retry` policies measured as baselines, and a
+//! failsoft stack as after an outage.
 #![allow(dead_code)]
 
 use std::convert::Infallible;
@@ -9,9 +10,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use failsoft::BoxError;
+use failsoft::backoff::{ExponentialBackoff, Jitter};
+use failsoft::breaker::{BreakerConfig, State};
+use failsoft::classify::{FailureKind, Outcome};
+use failsoft::fallback::FallbackReason;
+use failsoft::stack::StackLayer;
 use tower::retry::Policy;
 use tower::retry::budget::{Budget, TpsBudget};
-use tower::{Service, service_fn};
+use tower::{Layer, Service, service_fn};
 
 /// The bare backend: answers at once.
 pub(crate) fn backend()
@@ -136,4 +143,55 @@ pub(crate) fn clone_oneshot<S: Service<u64> + Clone>(
     use tower::ServiceExt;
     let fut = pin!(svc.clone().oneshot(req));
     matches!(fut.poll(cx), Poll::Ready(Ok(_)))
+}
+
+/// A failsoft stack whose breaker is open for an hour, with a fallback answering 0;
+/// with `shedding`, its throttle also rejects most calls (1,000 requests
+/// without an accept in its window), as after a real outage.
+pub(crate) fn open_stack<S>(
+    inner: S,
+    shedding: bool,
+) -> impl Service<u64, Response = u64, Error = BoxError> + Clone + Send
+where
+    S: Service<u64, Response = u64> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
+    let hour = Duration::from_secs(3_600);
+    let open_for = ExponentialBackoff::builder()
+        .base(hour)
+        .max(hour)
+        .jitter(Jitter::None)
+        .build()
+        .expect("valid backoff");
+    let layer = StackLayer::builder()
+        .breaker(
+            BreakerConfig::builder()
+                .consecutive_failures(1)
+                .open_backoff(open_for),
+        )
+        .fallback(|_: FallbackReason, _: BoxError| Ok(0u64))
+        .seed(1)
+        .build()
+        .expect("valid config");
+    let now = failsoft::time::now();
+    let permit = layer.breaker().try_acquire_at(now).expect("closed");
+    layer
+        .breaker()
+        .record_at(permit, Outcome::Retryable(FailureKind::Error), now);
+    assert_eq!(layer.breaker().state(), State::Open);
+    if shedding {
+        for _ in 0..1_000 {
+            layer.throttle().record_request_at(now);
+        }
+        assert!(layer.throttle().probability_at(now) > 0.5);
+    }
+    layer.layer(inner)
+}
+
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
 }
