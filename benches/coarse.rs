@@ -10,6 +10,8 @@
 //!   stack, the fallback answering; it reads the clock every call.
 //! - `stack, open, throttle shedding, fallback`: the same with the throttle
 //!   shedding most calls, as after an outage.
+//! - `tower stack, success`: tower's `Retry` + `TpsBudget` + backoff +
+//!   `Timeout`, the baseline; it reads Tokio's clock itself either way.
 //!
 //! Run: `cargo bench -p failsoft-benches --bench coarse -- --warm-up-time 1 --measurement-time 3`
 
@@ -25,7 +27,7 @@ mod support;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use failsoft::stack::StackLayer;
 use failsoft::time::CoarseClock;
-use support::{backend, drive, open_stack, runtime};
+use support::{backend, drive, open_stack, runtime, tower_stack};
 use tower::Layer;
 
 fn rows(c: &mut Criterion, clock: &str) {
@@ -49,6 +51,12 @@ fn rows(c: &mut Criterion, clock: &str) {
     let mut shedding = open_stack(backend(), true);
     g.bench_function("stack, open, throttle shedding, fallback", |b| {
         b.iter(|| assert!(drive(&mut shedding, black_box(1), &mut cx)))
+    });
+    // The baseline: tower's stack reads Tokio's clock itself (its
+    // `Timeout`), so the coarse clock does not change it.
+    let mut tower = tower_stack(backend());
+    g.bench_function("tower stack, success", |b| {
+        b.iter(|| assert!(drive(&mut tower, black_box(1), &mut cx)))
     });
     g.finish();
 }
