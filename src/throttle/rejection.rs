@@ -20,6 +20,7 @@ use crate::error::{Paced, Throttled};
 /// assert!(err.is::<Throttled>());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Rejection {
     /// Shed by the rejection probability in force.
     Shed(Throttled),
