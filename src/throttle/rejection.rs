@@ -52,15 +52,3 @@ impl Rejection {
         }
     }
 }
-
-impl From<Throttled> for Rejection {
-    fn from(shed: Throttled) -> Self {
-        Rejection::Shed(shed)
-    }
-}
-
-impl From<Paced> for Rejection {
-    fn from(paced: Paced) -> Self {
-        Rejection::Paced(paced)
-    }
-}
