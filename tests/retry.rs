@@ -122,12 +122,22 @@ async fn local_rejections_are_never_retried() {
         .classify(|_: &(), _: &Result<(), BoxError>| Verdict::retryable(FailureKind::Error))
         .build()
         .unwrap();
-    let mut svc = layer.layer(open);
+    let mut svc = layer.layer(open.clone());
     let mut fut = pin!(svc.call(()));
     let err = fut.as_mut().await.unwrap_err();
     assert!(err.is::<CircuitOpen>());
     assert_eq!(fut.stop_reason(), Some(StopReason::LocalRejection));
     assert_eq!(calls.load(Ordering::Relaxed), 1);
+
+    // A request that could not be replayed ends as a local rejection too,
+    // not as "not replayable": it was never sent.
+    let layer = RetryLayer::builder().replay(SendOnce).build().unwrap();
+    let mut svc = layer.layer(open);
+    let mut fut = pin!(svc.call(()));
+    assert!(fut.as_mut().await.unwrap_err().is::<CircuitOpen>());
+    assert_eq!(fut.stop_reason(), Some(StopReason::LocalRejection));
+    let s = layer.counters().snapshot();
+    assert_eq!((s.local_rejections(), s.give_ups.not_replayable), (1, 0));
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

@@ -72,6 +72,13 @@ impl Admit {
         }
     }
 
+    /// Takes the decision for this `call` if it is a rejection; leaves an
+    /// admission in place for [`take`](Self::take).
+    #[inline]
+    pub(crate) fn take_rejection(&mut self) -> Option<CircuitOpen> {
+        std::mem::take(&mut self.rejected).then(CircuitOpen::new)
+    }
+
     /// Forgets the decision, giving the permit (and a probe's slot) back.
     pub(crate) fn clear(&mut self) {
         self.plain = NO_PLAIN;

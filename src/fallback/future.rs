@@ -26,19 +26,41 @@ pin_project! {
     /// See [`Fallback`](super::Fallback).
     pub struct ResponseFuture<Fut, F, R> {
         #[pin]
-        inner: Fut,
+        inner: Inner<Fut>,
         fallback: Option<F>,
         on_failures: bool,
         _source: PhantomData<fn() -> R>,
     }
 }
 
+pin_project! {
+    #[project = InnerProj]
+    enum Inner<Fut> {
+        Called { #[pin] fut: Fut },
+        // Rejected locally before a call was made (the recommended stack's
+        // gate, known in `poll_ready`): no inner future at all.
+        Rejected { error: Option<BoxError> },
+    }
+}
+
 // === impl ResponseFuture ===
 
 impl<Fut, F, R> ResponseFuture<Fut, F, R> {
-    pub(crate) fn new(inner: Fut, fallback: F, on_failures: bool) -> Self {
+    pub(crate) fn new(fut: Fut, fallback: F, on_failures: bool) -> Self {
         Self {
-            inner,
+            inner: Inner::Called { fut },
+            fallback: Some(fallback),
+            on_failures,
+            _source: PhantomData,
+        }
+    }
+
+    /// A request that was rejected locally instead of being called: the
+    /// fallback answers it (or the error passes through) at the first
+    /// poll.
+    pub(crate) fn rejected(error: BoxError, fallback: F, on_failures: bool) -> Self {
+        Self {
+            inner: Inner::Rejected { error: Some(error) },
             fallback: Some(fallback),
             on_failures,
             _source: PhantomData,
@@ -56,12 +78,20 @@ where
     type Output = Result<T, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let err = match ready!(this.inner.as_mut().poll(cx)) {
-            Ok(res) => return Poll::Ready(Ok(res)),
-            Err(e) => e.into(),
+        let this = self.project();
+        let (err, read) = match this.inner.project() {
+            InnerProj::Called { mut fut } => match ready!(fut.as_mut().poll(cx)) {
+                Ok(res) => return Poll::Ready(Ok(res)),
+                Err(e) => (e.into(), R::read(&fut)),
+            },
+            InnerProj::Rejected { error } => (
+                error
+                    .take()
+                    .expect("ResponseFuture polled after completion"),
+                None,
+            ),
         };
-        let reason = R::read(&this.inner).unwrap_or_else(|| FallbackReason::from_error(&err));
+        let reason = read.unwrap_or_else(|| FallbackReason::from_error(&err));
         let wanted = reason.is_local_rejection() || *this.on_failures;
         match this.fallback.take() {
             Some(fallback) if wanted => {

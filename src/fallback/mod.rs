@@ -134,6 +134,17 @@ impl<S, F, R> Fallback<S, F, R> {
         }
     }
 
+    /// The future of a request rejected locally instead of being called,
+    /// answered like the inner future's failure would be.
+    #[cold]
+    pub(crate) fn rejected<Req>(&self, error: BoxError) -> ResponseFuture<S::Future, F, R>
+    where
+        S: Service<Req>,
+        F: Clone,
+    {
+        ResponseFuture::rejected(error, self.fallback.clone(), self.on_failures)
+    }
+
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner

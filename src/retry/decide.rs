@@ -66,12 +66,13 @@ impl<S, Req, C, B: RetryBudget, R> Session<'_, S, Req, C, B, R> {
         C: Classify<Req, Res>,
     {
         let shared = &self.guard.shared;
-        let req = self.req.ok_or(StopReason::NotReplayable)?;
+        // Never retried, whether or not the request could be replayed.
         if let Err(err) = result
             && is_local_rejection(err.as_ref())
         {
             return Err(StopReason::LocalRejection);
         }
+        let req = self.req.ok_or(StopReason::NotReplayable)?;
         let verdict = shared.classify.classify(req, result);
         let kind = match verdict.outcome {
             Outcome::Success => return Err(StopReason::Succeeded),
@@ -240,9 +241,14 @@ impl<S, C, B: RetryBudget, R> Guard<S, C, B, R> {
 
     #[cold]
     fn gave_up(&self, stop: StopReason) {
-        self.shared.counters.stopped(stop);
-        tracing::debug!(reason = %stop, "retry gave up");
+        gave_up(&self.shared, stop);
     }
+}
+
+/// Counts a request that stopped without success, and says why.
+pub(super) fn gave_up<C, B, R>(shared: &super::Shared<C, B, R>, stop: StopReason) {
+    shared.counters.stopped(stop);
+    tracing::debug!(reason = %stop, "retry gave up");
 }
 
 impl<S, C, B: RetryBudget, R> Drop for Guard<S, C, B, R> {

@@ -88,12 +88,14 @@ use crate::rng::Streams;
 mod clock;
 mod counters;
 mod decide;
+mod early;
 pub mod future;
 mod layer;
 mod replay;
 mod stop;
 
 pub use self::counters::{GiveUps, RetryCounters, RetrySnapshot};
+pub(crate) use self::early::Rejects;
 pub use self::layer::{RetryLayer, RetryLayerBuilder};
 pub use self::replay::{CloneRequest, Replay, SendOnce};
 pub use self::stop::StopReason;

@@ -205,6 +205,26 @@ where
     }
 }
 
+impl<S, C> crate::retry::Rejects for Gate<S, C> {
+    /// The rejection `poll_ready` decided for the next `call`, taken as
+    /// `call` would take it; `None` for an admitted call, and for a pace
+    /// the retry layer may hold the request through
+    /// ([`Paced::holds`](crate::error::Paced::holds)).
+    #[inline]
+    fn take_rejection(&mut self) -> Option<BoxError> {
+        match self.throttled {
+            Some(Ok(())) => {
+                let open = self.admit.take_rejection()?;
+                self.throttled = None;
+                Some(Box::new(open))
+            }
+            Some(Err(Rejection::Paced(paced))) if paced.holds() => None,
+            Some(Err(_)) => self.throttled.take()?.err().map(Rejection::into_error),
+            None => None,
+        }
+    }
+}
+
 impl<S, C> Gate<S, C> {
     /// The inner service failed to get ready: the breaker's permit goes
     /// back; the throttle keeps its admission (it counts nothing until the

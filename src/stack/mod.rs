@@ -154,23 +154,20 @@ use crate::breaker::{Breaker, BreakerConfig, BreakerConfigBuilder, Window};
 use crate::budget::{RatioBudget, RatioBudgetBuilder};
 use crate::classify::{ByResult, DefaultClassify};
 use crate::error::ConfigError;
-use crate::fallback::{Decline, Fallback, ReadStopInfo};
-use crate::retry::{CloneRequest, Retry, RetryCounters, RetryLayer};
+use crate::fallback::{Decline, Fallback};
+use crate::retry::{CloneRequest, RetryCounters, RetryLayer};
 use crate::rng::mix;
 use crate::throttle::{ThrottleBuilder, ThrottleHandle, ThrottleLayer};
 
 mod gate;
 mod gate_layer;
+mod service;
 mod timeout;
 
 pub use self::gate::{Gate, GateFuture};
 pub use self::gate_layer::GateLayer;
+pub use self::service::{Retried, StackService};
 pub use self::timeout::{AttemptTimeout, AttemptTimeoutLayer, TimeoutFuture};
-
-/// The service a [`StackLayer`] makes around `S`, answering with `F`,
-/// classifying results with `C` and replaying requests with `R`.
-pub type StackService<S, F, C = DefaultClassify, R = CloneRequest> =
-    Fallback<Retry<Gate<AttemptTimeout<S>, C>, C, RatioBudget, R>, F, ReadStopInfo>;
 
 /// Wraps a transport in the recommended stack; see the [module docs](self).
 ///
@@ -324,9 +321,11 @@ impl<S: Clone, F: Clone, C: Clone, R: Clone> Layer<S> for StackLayer<F, C, R> {
         let timed = AttemptTimeout::new(transport, self.attempt_timeout);
         let gated = Gate::new(timed, self.throttle.parts(), self.breaker.clone());
         let retried = self.retry.layer(gated);
-        Fallback::new(retried, self.fallback.clone())
-            .on_failures(self.on_failures)
-            .reading_stop_reason()
+        StackService::new(
+            Fallback::new(retried, self.fallback.clone())
+                .on_failures(self.on_failures)
+                .reading_stop_reason(),
+        )
     }
 }
 
