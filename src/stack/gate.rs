@@ -119,7 +119,8 @@ impl<S, C> Gate<S, C> {
     /// use tower::Layer;
     ///
     /// let client = StackLayer::builder().build()?.layer(5u8);
-    /// // Fallback, retry, gate, attempt timeout, the service.
+    /// // The stack gives its retry layer, then the gate, the attempt
+    /// // timeout, the service.
     /// assert_eq!(*client.get_ref().get_ref().get_ref().get_ref(), 5);
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```

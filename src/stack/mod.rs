@@ -23,7 +23,9 @@
 //!   as one service, a [`Gate`], which behaves exactly like a
 //!   [`Throttle`](crate::throttle::Throttle) around a
 //!   [`CircuitBreaker`](crate::breaker::CircuitBreaker) and costs one
-//!   shared reference per call instead of two.
+//!   shared reference per call instead of two. A call the gate rejects
+//!   goes straight to the fallback, without a retry future
+//!   ([`StackService`]).
 //! - **Attempt timeout** is innermost, so a timed-out attempt reaches the
 //!   breaker and the throttle as the backend's failure. (A timeout outside
 //!   them would cancel their futures, and a cancelled call counts as
