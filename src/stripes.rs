@@ -45,8 +45,15 @@ struct Owner {
     slot: usize,
 }
 
+/// [`SLOT`] before the thread first asked for one.
+const UNCLAIMED: usize = usize::MAX - 1;
+
 thread_local! {
     static THREAD_STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    // The thread's slot, read on every count. A constant-initialised cell
+    // without a destructor costs one load to reach; the claim that must
+    // be given back at exit lives in `OWNER`, reached only to claim.
+    static SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
     static OWNER: Owner = Owner::claim();
 }
 
@@ -82,6 +89,9 @@ impl Pool {
 
 impl Drop for Owner {
     fn drop(&mut self) {
+        // Counts made from here on (by other thread-local destructors) go
+        // to the shared cell: the slot is about to be someone else's.
+        SLOT.set(NO_SLOT);
         // The mutex orders this thread's last counts before the next
         // owner's first.
         let mut pool = SLOTS.lock().unwrap_or_else(PoisonError::into_inner);
@@ -94,7 +104,19 @@ impl Drop for Owner {
 /// exiting).
 #[inline]
 fn owned_slot() -> usize {
-    OWNER.try_with(|o| o.slot).unwrap_or(NO_SLOT)
+    match SLOT.get() {
+        UNCLAIMED => claim_slot(),
+        slot => slot,
+    }
+}
+
+/// The thread's first count: claims a slot (or finds none), and keeps it
+/// in [`SLOT`] until the thread exits.
+#[cold]
+fn claim_slot() -> usize {
+    let slot = OWNER.try_with(|o| o.slot).unwrap_or(NO_SLOT);
+    SLOT.set(slot);
+    slot
 }
 
 /// The calling thread's entry of `cells` (one per slot, then the shared
