@@ -4,7 +4,8 @@
 //!
 //! - `stack/success_path`: `poll_ready` + `call` + one poll, on one
 //!   service; tower's `Retry` + `TpsBudget` alone, and with backoff around
-//!   a `Timeout`.
+//!   a `Timeout`; and the stack with its gate (throttle and breaker) taken
+//!   out, which shows what the gate costs inside the stack.
 //! - `stack/clone_oneshot`: `svc.clone().oneshot(req)`, for the stacks and
 //!   for each failsoft layer next to its own `ready` + `call` row.
 //! - `stack/open_fallback`: an open breaker's fast fail through the stack,
@@ -80,7 +81,40 @@ fn success_path(c: &mut Criterion) {
     g.bench_function("failsoft stack", |b| {
         b.iter(|| drive(&mut ours, black_box(7), &mut cx))
     });
+
+    // The stack with its gate (throttle and breaker) taken out: what any
+    // design that keeps the fallback, the retry future with its budget and
+    // deadline, and the attempt timeout pays before it judges a single
+    // call, such as one fusing the gate into the retry future.
+    let mut gateless = gateless(backend());
+    g.bench_function("failsoft stack without its gate", |b| {
+        b.iter(|| drive(&mut gateless, black_box(7), &mut cx))
+    });
     g.finish();
+}
+
+/// `svc` under the recommended stack's layers and defaults (3 attempts,
+/// 10 s deadline, 2 s attempt timeout, a default `RatioBudget`), without
+/// the gate.
+fn gateless<S>(svc: S) -> impl Service<u64, Response = u64> + Clone
+where
+    S: Service<u64, Response = u64> + Clone,
+    S::Error: Into<BoxError>,
+{
+    let retry = RetryLayer::builder()
+        .max_attempts(3)
+        .deadline(Duration::from_secs(10))
+        .budget(RatioBudget::builder().build().expect("valid budget"))
+        .seed(1)
+        .build()
+        .expect("valid config");
+    tower::ServiceBuilder::new()
+        .layer(FallbackLayer::new(|_: FallbackReason, e: BoxError| {
+            Err::<u64, _>(e)
+        }))
+        .layer(retry)
+        .layer(AttemptTimeoutLayer::new(Duration::from_secs(2)))
+        .service(svc)
 }
 
 /// `ready` + `call` on one service, then `clone().oneshot` on it.

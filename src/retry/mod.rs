@@ -319,9 +319,10 @@ where
         shared.counters.request();
         shared.budget.on_request();
         let copy = shared.replay.replay(&req);
+        let shared = Arc::clone(shared);
         // The service driven to readiness takes this attempt (tower's
         // contract); a retry takes its own clone, made only if needed.
         let fut = self.inner.call(req);
-        ResponseFuture::new(fut, copy, Arc::clone(shared))
+        ResponseFuture::new(fut, copy, shared)
     }
 }

@@ -194,13 +194,16 @@ where
             Err(throttled) => return GateFuture::rejected(throttled.into_error()),
         };
         match admitted {
-            Ok(permit) => GateFuture::called(
-                self.inner.call(req),
-                Arc::clone(self.guards.get()),
-                permit,
-                self.classify.clone(),
-                self.slow_call,
-            ),
+            Ok(permit) => {
+                let guards = Arc::clone(self.guards.get());
+                GateFuture::called(
+                    self.inner.call(req),
+                    guards,
+                    permit,
+                    self.classify.clone(),
+                    self.slow_call,
+                )
+            }
             Err(open) => GateFuture::open(open),
         }
     }
