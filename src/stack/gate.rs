@@ -195,6 +195,7 @@ where
         };
         match admitted {
             Ok(permit) => {
+                // Before the inner future is written (see `Retry::call`).
                 let guards = Arc::clone(self.guards.get());
                 GateFuture::called(
                     self.inner.call(req),
