@@ -274,12 +274,12 @@ where
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         match self.admit.take() {
-            Ok(permit) => ResponseFuture::called(
-                self.inner.call(req),
-                Handle::Clone(Arc::clone(self.breaker.get())),
-                permit,
-                self.classify.clone(),
-            ),
+            Ok(permit) => {
+                // Before the inner future is written (see `Retry::call`).
+                let handle = Handle::Clone(Arc::clone(self.breaker.get()));
+                let fut = self.inner.call(req);
+                ResponseFuture::called(fut, handle, permit, self.classify.clone())
+            }
             Err(open) => ResponseFuture::rejected(open),
         }
     }

@@ -299,12 +299,12 @@ where
             .expect("poll_ready must be called first")
         {
             Admission::Reject(t) => ResponseFuture::rejected(t),
-            Admission::Admit => ResponseFuture::called(
-                self.inner.call(req),
-                self.classify.clone(),
-                Arc::clone(self.handle.get()),
-                self.slow_call,
-            ),
+            Admission::Admit => {
+                // Before the inner future is written (see `Retry::call`).
+                let handle = Arc::clone(self.handle.get());
+                let fut = self.inner.call(req);
+                ResponseFuture::called(fut, self.classify.clone(), handle, self.slow_call)
+            }
         }
     }
 }
