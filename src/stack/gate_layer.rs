@@ -19,6 +19,14 @@ use crate::throttle::{ThrottleHandle, ThrottleLayer};
 /// [`Throttle`](crate::throttle::Throttle) around a
 /// [`CircuitBreaker`](crate::breaker::CircuitBreaker).
 ///
+/// One saving stays with the recommended stack: its
+/// [`StackService`](super::StackService) answers a call the gate rejected
+/// without making the retry layer's future. A stack of your own with a
+/// [`RetryLayer`](crate::retry::RetryLayer) over this gate behaves the
+/// same, but each rejected call still makes that future (the request is
+/// copied for a retry that will never be sent, and the retry layer's
+/// shared state is referenced and released).
+///
 /// # Sharing
 ///
 /// Every gate the layer makes shares the throttle's state (its window and
