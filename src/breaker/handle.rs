@@ -14,17 +14,20 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::config::BreakerConfig;
-use super::state::{Call, Core, EPOCH_MASK, State, Ticket, Transition};
+use super::state::{Call, Core, State, Ticket, Transition};
 use super::window::Window;
 use crate::classify::Outcome;
 use crate::error::CircuitOpen;
 use crate::stripes::Striped;
 
+mod controls;
 mod permit;
+mod word;
 
 pub use self::permit::Permit;
 pub(crate) use self::permit::PlainPermit;
 use self::permit::ProbeSlot;
+use self::word::{CLOSED, DISABLED, FORCED_OPEN, MODE_MASK, NOOP_BIT, OPEN, encode};
 
 /// One circuit breaker, shared by every clone of the handle.
 ///
@@ -122,40 +125,6 @@ struct Hot {
 }
 
 const NO_START: i64 = i64::MIN;
-
-// Layout of the atomic word: bits 0..3 mode, bit 3 "success is a no-op",
-// bits 4.. the epoch.
-const CLOSED: u64 = 0;
-const RAMPING: u64 = 1;
-const OPEN: u64 = 2;
-const HALF_OPEN: u64 = 3;
-const FORCED_OPEN: u64 = 4;
-const DISABLED: u64 = 5;
-const MODE_MASK: u64 = 0b111;
-const NOOP_BIT: u64 = 0b1000;
-
-fn encode(core: &Core) -> u64 {
-    let mode = match core.state() {
-        State::Closed if core.is_ramping() => RAMPING,
-        State::Closed => CLOSED,
-        State::Open => OPEN,
-        State::HalfOpen => HALF_OPEN,
-        State::ForcedOpen => FORCED_OPEN,
-        State::Disabled => DISABLED,
-    };
-    let noop = if core.success_is_noop() { NOOP_BIT } else { 0 };
-    mode | noop | (core.epoch() << 4)
-}
-
-fn decode_state(word: u64) -> State {
-    match word & MODE_MASK {
-        CLOSED | RAMPING => State::Closed,
-        OPEN => State::Open,
-        HALF_OPEN => State::HalfOpen,
-        FORCED_OPEN => State::ForcedOpen,
-        _ => State::Disabled,
-    }
-}
 
 /// `d` in whole nanoseconds, in 64-bit arithmetic; `None` beyond about
 /// 292 years.
@@ -467,139 +436,6 @@ impl Breaker {
         self.publish(&core, None);
     }
 
-    /// The current state (one atomic load).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::breaker::{Breaker, BreakerConfig, State};
-    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
-    /// b.disable();
-    /// assert_eq!(b.state(), State::Disabled);
-    /// # Ok::<(), failsoft::ConfigError>(())
-    /// ```
-    pub fn state(&self) -> State {
-        decode_state(self.shared.hot.word.load(Ordering::Acquire))
-    }
-
-    /// Opens the breaker by hand: every call is rejected until
-    /// [`reset`](Self::reset). Overrides every policy.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::breaker::{Breaker, BreakerConfig, State};
-    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
-    /// b.force_open();
-    /// assert_eq!(b.state(), State::ForcedOpen);
-    /// # Ok::<(), failsoft::ConfigError>(())
-    /// ```
-    pub fn force_open(&self) {
-        self.manual(Core::force_open)
-    }
-
-    /// Turns the breaker off by hand: every call is admitted and nothing is
-    /// recorded until [`reset`](Self::reset).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::breaker::{Breaker, BreakerConfig};
-    /// # use tokio::time::Instant;
-    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
-    /// b.disable();
-    /// assert!(b.try_acquire_at(Instant::now()).is_ok());
-    /// # Ok::<(), failsoft::ConfigError>(())
-    /// ```
-    pub fn disable(&self) {
-        self.manual(Core::disable)
-    }
-
-    /// Back to a fresh closed breaker: empty window, no trip history, no
-    /// ramp-up. Ends [`force_open`](Self::force_open) and
-    /// [`disable`](Self::disable).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::breaker::{Breaker, BreakerConfig, State};
-    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
-    /// b.force_open();
-    /// b.reset();
-    /// assert_eq!(b.state(), State::Closed);
-    /// # Ok::<(), failsoft::ConfigError>(())
-    /// ```
-    pub fn reset(&self) {
-        self.manual(Core::reset)
-    }
-
-    fn manual(&self, f: fn(&mut Core) -> Transition) {
-        let change = {
-            let mut core = self.lock();
-            let change = Some(f(&mut core));
-            self.publish(&core, change);
-            change
-        };
-        emit(change);
-    }
-
-    /// A receiver that sees every state change (for example to show
-    /// "service degraded" in an app).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::breaker::{Breaker, BreakerConfig, State};
-    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
-    /// let mut rx = b.subscribe();
-    /// b.force_open();
-    /// assert!(rx.has_changed().unwrap());
-    /// assert_eq!(*rx.borrow_and_update(), State::ForcedOpen);
-    /// # Ok::<(), failsoft::ConfigError>(())
-    /// ```
-    pub fn subscribe(&self) -> watch::Receiver<State> {
-        self.shared.tx.subscribe()
-    }
-
-    /// The state, window rates and next probe time at `now`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::breaker::{Breaker, BreakerConfig};
-    /// # use tokio::time::Instant;
-    /// let b = Breaker::new(&BreakerConfig::builder().build()?);
-    /// assert_eq!(b.snapshot_at(Instant::now()).calls, 0);
-    /// # Ok::<(), failsoft::ConfigError>(())
-    /// ```
-    pub fn snapshot_at(&self, now: Instant) -> Snapshot {
-        let core = self.lock_at(now);
-        let totals = core.totals(now);
-        Snapshot {
-            state: core.state(),
-            failure_rate: totals.failure_rate(),
-            slow_call_rate: totals.slow_rate(),
-            calls: totals.calls,
-            next_probe: core.next_probe(),
-            trips: core.trips(now),
-            ramping_up: core.is_ramping(),
-        }
-    }
-
-    /// The config this breaker was built from.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failsoft::breaker::{Breaker, BreakerConfig};
-    /// let b = Breaker::new(&BreakerConfig::builder().half_open_probes(4).build()?);
-    /// assert_eq!(b.config().half_open_probes(), 4);
-    /// # Ok::<(), failsoft::ConfigError>(())
-    /// ```
-    pub fn config(&self) -> BreakerConfig {
-        self.lock().config().clone()
-    }
-
     #[cfg(test)]
     pub(crate) fn word(&self) -> u64 {
         self.shared.hot.word.load(Ordering::Acquire)
@@ -672,8 +508,6 @@ fn emit(change: Option<Transition>) {
         None => {}
     }
 }
-
-const _: () = assert!(EPOCH_MASK >> 60 == 0);
 
 /// Counts this thread's breaker locks in the crate's unit tests.
 #[cfg(test)]
