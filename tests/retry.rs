@@ -554,6 +554,10 @@ fn config_errors_name_the_field() {
             "retry.attempt_timeout",
         ),
         (
+            RetryLayer::builder().inner_timeout(Duration::ZERO).build(),
+            "retry.inner_timeout",
+        ),
+        (
             RetryLayer::builder().max_hint(Duration::ZERO).build(),
             "retry.max_hint",
         ),

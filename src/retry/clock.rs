@@ -71,6 +71,13 @@ impl Clock {
         let now = crate::time::now();
         self.start(config, now);
         let (limit, by_deadline) = attempt_limit(config, self.deadline, now);
+        if limit
+            .zip(config.inner_timeout)
+            .is_some_and(|(l, inner)| l >= inner)
+        {
+            // The service below ends the attempt first.
+            return None;
+        }
         // A limit too far to represent is no limit.
         let at = limit.and_then(|limit| now.checked_add(limit));
         self.limit = limit.filter(|_| at.is_some());
@@ -96,6 +103,7 @@ mod tests {
             backoff: crate::backoff::DEFAULT_BACKOFF,
             deadline: deadline.map(Duration::from_secs),
             attempt_timeout: attempt.map(Duration::from_secs),
+            inner_timeout: None,
             max_hint: Duration::from_secs(60),
             honor_hints: true,
             throttle_backoff: None,
@@ -131,6 +139,29 @@ mod tests {
         tokio::time::advance(Duration::from_secs(4)).await;
         clock.next_attempt();
         assert_eq!(clock.arm_at(&c), Some(start + Duration::from_secs(5)));
+        assert!(clock.by_deadline);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn no_timer_while_the_inner_timeout_ends_the_attempt_first() {
+        let mut c = config(Some(5), None);
+        c.inner_timeout = Some(Duration::from_secs(2));
+        let mut clock = Clock::new(&c);
+        let start = Instant::now();
+        assert_eq!(clock.arm_at(&c), None, "5 s left: the inner 2 s end it");
+        assert_eq!(clock.limit, None);
+        assert_eq!(clock.deadline(&c), Some(start + Duration::from_secs(5)));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        clock.next_attempt();
+        assert_eq!(clock.arm_at(&c), None, "exactly 2 s left: still first");
+        tokio::time::advance(Duration::from_millis(500)).await;
+        clock.next_attempt();
+        assert_eq!(
+            clock.arm_at(&c),
+            Some(start + Duration::from_secs(5)),
+            "1.5 s left: the deadline ends it"
+        );
+        assert_eq!(clock.limit, Some(Duration::from_millis(1500)));
         assert!(clock.by_deadline);
     }
 

@@ -272,6 +272,7 @@ mod tests {
             backoff: crate::backoff::DEFAULT_BACKOFF,
             deadline: None,
             attempt_timeout,
+            inner_timeout: None,
             max_hint: Duration::from_secs(60),
             honor_hints: true,
             throttle_backoff: None,

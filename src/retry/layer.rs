@@ -90,6 +90,7 @@ const DEFAULT_CONFIG: Config = Config {
     backoff: crate::backoff::DEFAULT_BACKOFF,
     deadline: None,
     attempt_timeout: None,
+    inner_timeout: None,
     max_hint: Duration::from_secs(60),
     honor_hints: true,
     throttle_backoff: None,
@@ -242,6 +243,44 @@ impl<C, B, R> RetryLayerBuilder<C, B, R> {
         self
     }
 
+    /// Tells the layer that the service below ends every attempt within
+    /// `timeout`, as an [`AttemptTimeoutLayer`](crate::stack::AttemptTimeoutLayer)
+    /// under it does. Then, while an attempt has at least that long before
+    /// its [`deadline`](Self::deadline) or
+    /// [`attempt_timeout`](Self::attempt_timeout), the layer sets no timer
+    /// of its own for it: the inner timeout ends it first. An attempt with
+    /// less time left gets its timer as before. The recommended stack sets
+    /// this to its attempt timeout, so a request waiting on its backend
+    /// holds one timer, not two.
+    ///
+    /// Only say so if it is true: an attempt the service below never ends
+    /// would then outlive the deadline. Default: not set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use failsoft::retry::RetryLayer;
+    /// use failsoft::stack::AttemptTimeoutLayer;
+    /// use tower::ServiceBuilder;
+    ///
+    /// let timeout = Duration::from_secs(2);
+    /// let retry = RetryLayer::builder()
+    ///     .deadline(Duration::from_secs(10))
+    ///     .inner_timeout(timeout)
+    ///     .build()?;
+    /// let client = ServiceBuilder::new()
+    ///     .layer(retry)
+    ///     .layer(AttemptTimeoutLayer::new(timeout))
+    ///     .service(tower::service_fn(|x: u8| async move { Ok::<_, failsoft::BoxError>(x) }));
+    /// # let _ = client;
+    /// # Ok::<(), failsoft::ConfigError>(())
+    /// ```
+    pub const fn inner_timeout(mut self, timeout: Duration) -> Self {
+        self.config.inner_timeout = Some(timeout);
+        self
+    }
+
     /// The longest server hint honoured (`Retry-After`, gRPC pushback);
     /// longer hints are cut to it. Default 60 s.
     pub const fn max_hint(mut self, max_hint: Duration) -> Self {
@@ -330,6 +369,7 @@ impl<C, B, R> RetryLayerBuilder<C, B, R> {
     /// - `retry.max_attempts` is 0;
     /// - `retry.deadline` is zero;
     /// - `retry.attempt_timeout` is zero;
+    /// - `retry.inner_timeout` is zero;
     /// - `retry.max_hint` is zero (use `honor_hints(false)` to ignore hints).
     ///
     /// The backoff was checked when it was built.
@@ -355,6 +395,12 @@ impl<C, B, R> RetryLayerBuilder<C, B, R> {
         if c.attempt_timeout.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::new(
                 "retry.attempt_timeout",
+                "must be greater than zero",
+            ));
+        }
+        if c.inner_timeout.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::new(
+                "retry.inner_timeout",
                 "must be greater than zero",
             ));
         }

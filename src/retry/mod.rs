@@ -147,6 +147,8 @@ pub(crate) struct Config {
     pub(crate) backoff: ExponentialBackoff,
     pub(crate) deadline: Option<Duration>,
     pub(crate) attempt_timeout: Option<Duration>,
+    /// The service below ends every attempt within this long.
+    pub(crate) inner_timeout: Option<Duration>,
     pub(crate) max_hint: Duration,
     pub(crate) honor_hints: bool,
     pub(crate) throttle_backoff: Option<ExponentialBackoff>,

@@ -326,6 +326,9 @@ impl<F, C, R> StackBuilder<F, C, R> {
         let mut retry = RetryLayer::builder()
             .max_attempts(self.max_attempts)
             .deadline(self.deadline)
+            // The gate's attempt timeout ends every attempt: one timer per
+            // waiting attempt, not two.
+            .inner_timeout(self.attempt_timeout)
             .classify(self.classify.clone())
             .budget(budget.clone())
             .replay(self.replay);

@@ -29,7 +29,11 @@
 //! - **Attempt timeout** is innermost, so a timed-out attempt reaches the
 //!   breaker and the throttle as the backend's failure. (A timeout outside
 //!   them would cancel their futures, and a cancelled call counts as
-//!   nothing.)
+//!   nothing.) The retry layer knows it is there
+//!   ([`inner_timeout`](crate::retry::RetryLayerBuilder::inner_timeout)):
+//!   an attempt waiting on the backend holds this one timer, and the
+//!   deadline gets a timer of its own only for an attempt with less time
+//!   left than the attempt timeout.
 //!
 //! # What each gate counts
 //!
