@@ -167,6 +167,10 @@ pub(crate) fn build(
         .max_attempts(3)
         .backoff(backoff)
         .deadline(secs(client.deadline_s))
+        // Every attempt stack below ends its attempts by the deadline at
+        // the latest, so a first attempt needs no deadline timer of the
+        // retry layer's own.
+        .inner_timeout(secs(client.deadline_s))
         .max_hint(Duration::from_secs(60))
         .honor_hints(parts.hints)
         .seed(seed)
