@@ -6,6 +6,9 @@
 //!   service; tower's `Retry` + `TpsBudget` alone, and with backoff around
 //!   a `Timeout`; and the stack with its gate (throttle and breaker) taken
 //!   out, which shows what the gate costs inside the stack.
+//! - `stack/waits_once`: the same with a backend whose future is pending
+//!   at the first poll and answers at the second, as a call over the
+//!   network is: the timers are armed (the clock read) and dropped.
 //! - `stack/clone_oneshot`: `svc.clone().oneshot(req)`, for the stacks and
 //!   for each failsoft layer next to its own `ready` + `call` row.
 //! - `stack/open_fallback`: an open breaker's fast fail through the stack,
@@ -45,7 +48,10 @@ use failsoft::fallback::{FallbackLayer, FallbackReason};
 use failsoft::retry::RetryLayer;
 use failsoft::stack::{AttemptTimeoutLayer, StackLayer};
 use failsoft::throttle::ThrottleLayer;
-use support::{WithTps, backend, clone_oneshot, drive, open_stack, runtime, tower_stack};
+use support::{
+    WithTps, backend, clone_oneshot, drive, drive_waiting, open_stack, runtime, tower_stack,
+    waiting_backend,
+};
 use tokio::time::Instant;
 use tower::retry::budget::TpsBudget;
 use tower::{Layer, Service};
@@ -89,6 +95,43 @@ fn success_path(c: &mut Criterion) {
     let mut gateless = gateless(backend());
     g.bench_function("failsoft stack without its gate", |b| {
         b.iter(|| drive(&mut gateless, black_box(7), &mut cx))
+    });
+    g.finish();
+}
+
+/// A call that waits once, as one over the network does: the layers arm
+/// their timers (reading the clock), and drop them when it answers.
+fn waiting(c: &mut Criterion) {
+    let rt = runtime();
+    let _enter = rt.enter();
+    let mut g = c.benchmark_group("stack/waits_once");
+    g.throughput(Throughput::Elements(1));
+    let mut cx = Context::from_waker(Waker::noop());
+
+    let mut bare = waiting_backend();
+    g.bench_function("bare service", |b| {
+        b.iter(|| drive_waiting(&mut bare, black_box(7), &mut cx))
+    });
+    let mut tower_full = tower_stack(waiting_backend());
+    g.bench_function("tower Retry + TpsBudget + backoff + Timeout", |b| {
+        b.iter(|| drive_waiting(&mut tower_full, black_box(7), &mut cx))
+    });
+    let mut ours = stack().layer(waiting_backend());
+    assert!(drive_waiting(&mut ours, 7, &mut cx));
+    g.bench_function("failsoft stack", |b| {
+        b.iter(|| drive_waiting(&mut ours, black_box(7), &mut cx))
+    });
+    // Without slow-call timing, an answer reads no clock when it comes.
+    let untimed = StackLayer::builder()
+        .seed(1)
+        .throttle(ThrottleLayer::builder())
+        .breaker(BreakerConfig::builder().minimum_calls(5))
+        .build()
+        .expect("valid config");
+    let mut untimed = untimed.layer(waiting_backend());
+    assert!(drive_waiting(&mut untimed, 7, &mut cx));
+    g.bench_function("failsoft stack, no slow-call timing", |b| {
+        b.iter(|| drive_waiting(&mut untimed, black_box(7), &mut cx))
     });
     g.finish();
 }
@@ -251,5 +294,13 @@ fn floor(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, success_path, clones, open_fallback, scaling, floor);
+criterion_group!(
+    benches,
+    success_path,
+    waiting,
+    clones,
+    open_fallback,
+    scaling,
+    floor
+);
 criterion_main!(benches);

@@ -28,6 +28,41 @@ pub(crate) fn backend()
     service_fn(|x: u64| ready(Ok::<_, Infallible>(x)))
 }
 
+/// A backend that waits once: its future is pending at the first poll
+/// (waking itself) and answers at the second, as a call over the network
+/// is pending at first.
+pub(crate) fn waiting_backend()
+-> impl Service<u64, Response = u64, Error = Infallible, Future = WaitOnce> + Clone + Send {
+    service_fn(|x: u64| WaitOnce(Some(x), false))
+}
+
+/// The future of [`waiting_backend`].
+pub(crate) struct WaitOnce(Option<u64>, bool);
+
+impl Future for WaitOnce {
+    type Output = Result<u64, Infallible>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if std::mem::replace(&mut self.1, true) {
+            Poll::Ready(Ok(self.0.take().unwrap_or_default()))
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// Drives one call that waits once to completion (poll_ready, call, two
+/// polls); `true` when it succeeded at the second.
+#[inline]
+pub(crate) fn drive_waiting<S: Service<u64>>(svc: &mut S, req: u64, cx: &mut Context<'_>) -> bool {
+    if !matches!(svc.poll_ready(cx), Poll::Ready(Ok(()))) {
+        return false;
+    }
+    let mut fut = pin!(svc.call(req));
+    fut.as_mut().poll(cx).is_pending() && matches!(fut.poll(cx), Poll::Ready(Ok(_)))
+}
+
 /// Drives one call to completion (poll_ready, call, one poll); `true` when
 /// it succeeded at once.
 #[inline]
