@@ -60,6 +60,13 @@ impl Admit {
             self.plain = plain.word();
             return true;
         }
+        self.decide_slow(breaker, now)
+    }
+
+    /// A decision that takes more than the closed breaker's plain permit:
+    /// out of line, so the plain path inlines into `poll_ready`.
+    #[inline(never)]
+    fn decide_slow(&mut self, breaker: &Breaker, now: impl Fn() -> Instant) -> bool {
         match breaker.acquire_slow(now, false) {
             Ok(permit) => {
                 self.permit = Some(permit);
