@@ -114,17 +114,26 @@ impl<B: Stack, S: Stack> Clients<B, S> {
     /// instance: its layers are ready at once, as they fail fast rather
     /// than wait, so no clone is made per request) and returns the request
     /// awaiting the answer.
-    pub(crate) fn request(&mut self, action: Action) -> Request<B, S> {
+    ///
+    /// The request's box is allocated before its future is built, so the
+    /// future is copied once, into the box (see [`Tasks::spawn`]).
+    ///
+    /// [`Tasks::spawn`]: super::exec::Tasks::spawn
+    pub(crate) fn request(&mut self, action: Action) -> Pin<Box<Request<B, S>>> {
+        let slot = Box::new_uninit();
         let call = Call::new(action.fleet);
         let Some(stacks) = self.stacks[action.fleet.index()]
             .get_mut(action.lane)
             .filter(|s| !s.is_empty())
         else {
             let err = "no client sends to this lane".into();
-            return Request {
-                answer: Answering::Refused { err: Some(err) },
-                action,
-            };
+            return Box::into_pin(Box::write(
+                slot,
+                Request {
+                    answer: Answering::Refused { err: Some(err) },
+                    action,
+                },
+            ));
         };
         let count = stacks.len();
         let pair = &mut stacks[action.device as usize % count];
@@ -143,7 +152,7 @@ impl<B: Stack, S: Stack> Clients<B, S> {
                 |f| Answering::BareWait { f },
             )
         };
-        Request { answer, action }
+        Box::into_pin(Box::write(slot, Request { answer, action }))
     }
 
     /// Counts how `action` ended (recorded at the next

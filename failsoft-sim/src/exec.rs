@@ -2,9 +2,9 @@
 //!
 //! Each request is a future polled in a table slot, woken through the
 //! slot's own waker onto a ready list. Slots and their wakers are reused,
-//! so a request costs no task allocation, no reference counting of a task
-//! and no runtime scheduler; the replay's event loop decides when the
-//! ready requests run.
+//! so a request costs one allocation (its future's box), no reference
+//! counting of a task and no runtime scheduler; the replay's event loop
+//! decides when the ready requests run.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,7 +21,7 @@ pub(crate) struct Tasks<F> {
 }
 
 struct Slot<F> {
-    task: Pin<Box<Option<F>>>,
+    task: Option<Pin<Box<F>>>,
     wake: Arc<SlotWake>,
     waker: Waker,
 }
@@ -71,14 +71,20 @@ impl<F: Future> Tasks<F> {
         self.slots.len() - self.free.len()
     }
 
-    /// Places the task `make` returns in a free slot (built there, not
-    /// copied in) and polls it once: its output if it is ready at once,
-    /// otherwise it waits in the slot until woken.
+    /// Places the task `make` returns in a free slot and polls it once:
+    /// its output if it is ready at once, otherwise it waits in the slot
+    /// until woken.
+    ///
+    /// The task comes boxed so that its maker can allocate the box first
+    /// and write the future into it once. A box kept in the slot and
+    /// assigned to would get a copy of a future built on the stack (Rust
+    /// builds the new value before it drops the old), and a request's
+    /// future is hundreds of bytes: the copy cost more than the allocation.
     #[inline(always)]
-    pub(crate) fn spawn(&mut self, make: impl FnOnce() -> F) -> Option<F::Output> {
+    pub(crate) fn spawn(&mut self, make: impl FnOnce() -> Pin<Box<F>>) -> Option<F::Output> {
         let index = match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize].task.set(Some(make()));
+                self.slots[i as usize].task = Some(make());
                 i
             }
             None => {
@@ -89,7 +95,7 @@ impl<F: Future> Tasks<F> {
                     ready: self.ready.clone(),
                 });
                 self.slots.push(Slot {
-                    task: Box::pin(Some(make())),
+                    task: Some(make()),
                     waker: Waker::from(wake.clone()),
                     wake,
                 });
@@ -129,12 +135,12 @@ impl<F: Future> Tasks<F> {
             return;
         };
         // A stale wake-up of a free slot finds no task.
-        let Some(task) = slot.task.as_mut().as_pin_mut() else {
+        let Some(task) = slot.task.as_mut() else {
             return;
         };
         let mut cx = Context::from_waker(&slot.waker);
-        if let std::task::Poll::Ready(out) = task.poll(&mut cx) {
-            slot.task.set(None);
+        if let std::task::Poll::Ready(out) = task.as_mut().poll(&mut cx) {
+            slot.task = None;
             self.free.push(index);
             done(out);
         }
@@ -165,14 +171,14 @@ mod tests {
         let mut tasks = Tasks::new();
         let mut outs = Vec::new();
         let mut done = |o| outs.push(o);
-        done(tasks.spawn(|| after_wakes(0, 1)).unwrap());
-        assert!(tasks.spawn(|| after_wakes(2, 2)).is_none());
-        assert!(tasks.spawn(|| after_wakes(1, 3)).is_none());
+        done(tasks.spawn(|| Box::pin(after_wakes(0, 1))).unwrap());
+        assert!(tasks.spawn(|| Box::pin(after_wakes(2, 2))).is_none());
+        assert!(tasks.spawn(|| Box::pin(after_wakes(1, 3))).is_none());
         assert_eq!(tasks.len(), 2);
         tasks.run_ready(&mut done);
         assert_eq!(tasks.len(), 0);
         // A slot freed is taken again: no new one is made.
-        assert!(tasks.spawn(|| after_wakes(1, 4)).is_none());
+        assert!(tasks.spawn(|| Box::pin(after_wakes(1, 4))).is_none());
         assert_eq!(tasks.slots.len(), 2);
         tasks.run_ready(&mut done);
         drop(tasks);
@@ -196,7 +202,7 @@ mod tests {
             Poll::Ready(())
         });
         let mut ended = 0;
-        assert!(tasks.spawn(|| fut).is_none());
+        assert!(tasks.spawn(|| Box::pin(fut)).is_none());
         tasks.run_ready(&mut |()| ended += 1);
         assert_eq!((polls.load(Ordering::Relaxed), ended), (2, 1));
     }
