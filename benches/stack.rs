@@ -9,6 +9,11 @@
 //! - `stack/waits_once`: the same with a backend whose future is pending
 //!   at the first poll and answers at the second, as a call over the
 //!   network is: the timers are armed (the clock read) and dropped.
+//! - `stack/many_hosts`: the waiting call of `stack/waits_once` spread
+//!   over 4,096 stacks of each kind, each with its own state (a stack per
+//!   backend host), called in a fixed shuffled order: what a call costs
+//!   when its stack's state is not in the CPU's caches, as in the Dec 7
+//!   replay at `--scale 20`.
 //! - `stack/clone_oneshot`: `svc.clone().oneshot(req)`, for the stacks and
 //!   for each failsoft layer next to its own `ready` + `call` row.
 //! - `stack/open_fallback`: an open breaker's fast fail through the stack,
@@ -133,6 +138,67 @@ fn waiting(c: &mut Criterion) {
     g.bench_function("failsoft stack, no slow-call timing", |b| {
         b.iter(|| drive_waiting(&mut untimed, black_box(7), &mut cx))
     });
+    g.finish();
+}
+
+/// Stacks in the `stack/many_hosts` rows: enough that their state (about
+/// 10 KB in 24 allocations each for failsoft's, a few hundred bytes for
+/// tower's) is well past this machine's caches.
+const HOSTS: usize = 4096;
+
+/// The order the `stack/many_hosts` rows call their stacks in: every
+/// index once per round, in a Fisher-Yates shuffle drawn from a 64-bit
+/// LCG with a fixed seed (Knuth's MMIX constants).
+fn host_order() -> Vec<usize> {
+    let mut x = 0x2545_f491_u64;
+    let mut order: Vec<usize> = (0..HOSTS).collect();
+    for i in (1..HOSTS).rev() {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        order.swap(i, (x >> 33) as usize % (i + 1));
+    }
+    order
+}
+
+/// Calls `stacks` in `order`, one waiting call each per iteration.
+fn many<S: Service<u64>>(
+    g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mut stacks: Vec<S>,
+    order: &[usize],
+) {
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(stacks.iter_mut().all(|s| drive_waiting(s, 7, &mut cx)));
+    let mut next = order.iter().cycle();
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            let i = *next.next().expect("a cycle never ends");
+            drive_waiting(&mut stacks[i], black_box(7), &mut cx)
+        })
+    });
+}
+
+/// The waiting call on one of thousands of stacks, cold in the caches.
+fn many_hosts(c: &mut Criterion) {
+    let rt = runtime();
+    let _enter = rt.enter();
+    let mut g = c.benchmark_group("stack/many_hosts");
+    g.throughput(Throughput::Elements(1));
+    let order = host_order();
+    let bare = (0..HOSTS).map(|_| waiting_backend()).collect();
+    many(&mut g, "bare service", bare, &order);
+    let tower = (0..HOSTS).map(|_| tower_stack(waiting_backend())).collect();
+    many(
+        &mut g,
+        "tower Retry + TpsBudget + backoff + Timeout",
+        tower,
+        &order,
+    );
+    let ours = (0..HOSTS)
+        .map(|_| stack().layer(waiting_backend()))
+        .collect();
+    many(&mut g, "failsoft stack", ours, &order);
     g.finish();
 }
 
@@ -298,6 +364,7 @@ criterion_group!(
     benches,
     success_path,
     waiting,
+    many_hosts,
     clones,
     open_fallback,
     scaling,
