@@ -113,16 +113,8 @@ struct Shared {
     // Written at every fold: on its own cache line, away from what the
     // clock-free path reads.
     state: CachePadded<Mutex<State>>,
-    /// What the clock-free path reads, on one line written rarely.
+    /// What the clock-free path reads, on lines written rarely.
     hot: CachePadded<Hot>,
-    /// The window's bucket numbering, to tell a new bucket without the lock.
-    clock: BucketClock,
-    /// Keys the stream the rejection draws come from.
-    key: u64,
-    /// Per thread: counts not yet folded into the window ([`REQUESTS`],
-    /// [`ACCEPTS`], [`REJECTIONS`]), and how many draws it made, its
-    /// position in the stream ([`DRAWS`]).
-    counts: Striped<4>,
 }
 
 /// The clock-free path's requests sent, not yet folded.
@@ -134,6 +126,9 @@ const REJECTIONS: usize = 2;
 /// Draws made, never taken.
 const DRAWS: usize = 3;
 
+/// Everything the clock-free path reads, together: a call on a stack
+/// whose state is out of the caches waits for one line here, not two.
+/// Written only at a fold or when the probability changes.
 struct Hot {
     /// The probability at the last update, as `f64` bits; `0.0` allows the
     /// clock-free path, 1 (above any allowed maximum) means pacing is in
@@ -143,7 +138,19 @@ struct Hot {
     /// the window's epoch: the next fold is due from then. Written under
     /// the lock, once per bucket.
     next_fold: AtomicU64,
+    /// The window's bucket numbering, to tell a new bucket without the lock.
+    clock: BucketClock,
+    /// Keys the stream the rejection draws come from.
+    key: u64,
+    /// Per thread: counts not yet folded into the window ([`REQUESTS`],
+    /// [`ACCEPTS`], [`REJECTIONS`]), and how many draws it made, its
+    /// position in the stream ([`DRAWS`]). Only the cells' address is
+    /// here: the cells are written on lines of their own.
+    counts: Striped<4>,
 }
+
+// One `CachePadded` block, so reading any field brings in the rest.
+const _: () = assert!(size_of::<Hot>() <= 128);
 
 struct State {
     window: Window,
@@ -176,10 +183,10 @@ impl ThrottleHandle {
                 hot: CachePadded::new(Hot {
                     probability: AtomicU64::new(0.0f64.to_bits()),
                     next_fold: AtomicU64::new(first_fold),
+                    clock,
+                    key,
+                    counts: Striped::new(),
                 }),
-                clock,
-                key,
-                counts: Striped::new(),
             }),
         }
     }
@@ -197,7 +204,7 @@ impl ThrottleHandle {
     /// next fold is due when the bucket after `now`'s begins.
     fn fold_pending(&self, st: &mut State, now: Instant) {
         let shared = &*self.shared;
-        let rejected = shared.counts.take_nth(REJECTIONS);
+        let rejected = shared.hot.counts.take_nth(REJECTIONS);
         if rejected > 0 {
             st.window.record_rejections(rejected);
             st.requests = st.requests.saturating_add(rejected);
@@ -205,11 +212,11 @@ impl ThrottleHandle {
         }
         st.fold(
             now,
-            shared.counts.take_nth(REQUESTS),
-            shared.counts.take_nth(ACCEPTS),
+            shared.hot.counts.take_nth(REQUESTS),
+            shared.hot.counts.take_nth(ACCEPTS),
         );
         // Only ever written under the lock; unchanged, left shared.
-        let next = u64::try_from(shared.clock.end_nanos(now)).unwrap_or(u64::MAX);
+        let next = u64::try_from(shared.hot.clock.end_nanos(now)).unwrap_or(u64::MAX);
         if shared.hot.next_fold.load(Ordering::Relaxed) != next {
             shared.hot.next_fold.store(next, Ordering::Relaxed);
         }

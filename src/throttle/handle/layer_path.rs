@@ -23,7 +23,7 @@ impl ThrottleHandle {
     #[inline]
     fn fold_due(&self, now: Instant) -> bool {
         let shared = &*self.shared;
-        shared.clock.nanos(now) >= u128::from(shared.hot.next_fold.load(Ordering::Relaxed))
+        shared.hot.clock.nanos(now) >= u128::from(shared.hot.next_fold.load(Ordering::Relaxed))
     }
 
     /// Folds the pending counts at `now` and publishes the probability,
@@ -45,7 +45,7 @@ impl ThrottleHandle {
     /// The next value of the calling thread's position in the draw stream.
     #[inline]
     pub(super) fn draw(&self) -> f64 {
-        nth_unit(self.shared.key, self.shared.counts.increment_nth(DRAWS))
+        nth_unit(self.shared.hot.key, self.shared.hot.counts.increment_nth(DRAWS))
     }
 
     #[inline]
@@ -115,7 +115,7 @@ impl ThrottleHandle {
         if p <= 0.0 || self.draw() >= p {
             return Ok(());
         }
-        shared.counts.increment_nth(REJECTIONS);
+        shared.hot.counts.increment_nth(REJECTIONS);
         tracing::debug!(
             probability = p,
             paced = false,
@@ -130,8 +130,8 @@ impl ThrottleHandle {
     pub(crate) fn accept(&self) {
         if self.healthy() {
             let shared = &*self.shared;
-            shared.counts.increment_nth(ACCEPTS);
-            if shared.counts.increment_nth(REQUESTS) % FOLD_EVERY == FOLD_EVERY - 1 {
+            shared.hot.counts.increment_nth(ACCEPTS);
+            if shared.hot.counts.increment_nth(REQUESTS) % FOLD_EVERY == FOLD_EVERY - 1 {
                 self.refresh();
             }
             return;
