@@ -45,7 +45,10 @@ impl ThrottleHandle {
     /// The next value of the calling thread's position in the draw stream.
     #[inline]
     pub(super) fn draw(&self) -> f64 {
-        nth_unit(self.shared.hot.key, self.shared.hot.counts.increment_nth(DRAWS))
+        nth_unit(
+            self.shared.hot.key,
+            self.shared.hot.counts.increment_nth(DRAWS),
+        )
     }
 
     #[inline]
