@@ -51,6 +51,7 @@ use failsoft::budget::RatioBudget;
 use failsoft::error::Throttled;
 use failsoft::fallback::{FallbackLayer, FallbackReason};
 use failsoft::retry::RetryLayer;
+use failsoft::rng::Rng;
 use failsoft::stack::{AttemptTimeoutLayer, StackLayer};
 use failsoft::throttle::ThrottleLayer;
 use support::{
@@ -147,16 +148,13 @@ fn waiting(c: &mut Criterion) {
 const HOSTS: usize = 4096;
 
 /// The order the `stack/many_hosts` rows call their stacks in: every
-/// index once per round, in a Fisher-Yates shuffle drawn from a 64-bit
-/// LCG with a fixed seed (Knuth's MMIX constants).
+/// index once per round, in a Fisher-Yates shuffle drawn from the crate's
+/// own seeded generator.
 fn host_order() -> Vec<usize> {
-    let mut x = 0x2545_f491_u64;
+    let mut rng = Rng::from_seed(0x2545_f491);
     let mut order: Vec<usize> = (0..HOSTS).collect();
     for i in (1..HOSTS).rev() {
-        x = x
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        order.swap(i, (x >> 33) as usize % (i + 1));
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
     order
 }
