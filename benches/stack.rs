@@ -51,12 +51,11 @@ use failsoft::budget::RatioBudget;
 use failsoft::error::Throttled;
 use failsoft::fallback::{FallbackLayer, FallbackReason};
 use failsoft::retry::RetryLayer;
-use failsoft::rng::Rng;
 use failsoft::stack::{AttemptTimeoutLayer, StackLayer};
 use failsoft::throttle::ThrottleLayer;
 use support::{
-    WithTps, backend, clone_oneshot, drive, drive_waiting, open_stack, runtime, tower_stack,
-    waiting_backend,
+    WithTps, backend, clone_oneshot, drive, drive_waiting, open_stack, runtime, shuffled,
+    tower_stack, waiting_backend,
 };
 use tokio::time::Instant;
 use tower::retry::budget::TpsBudget;
@@ -147,18 +146,6 @@ fn waiting(c: &mut Criterion) {
 /// tower's) is well past this machine's caches.
 const HOSTS: usize = 4096;
 
-/// The order the `stack/many_hosts` rows call their stacks in: every
-/// index once per round, in a Fisher-Yates shuffle drawn from the crate's
-/// own seeded generator.
-fn host_order() -> Vec<usize> {
-    let mut rng = Rng::from_seed(0x2545_f491);
-    let mut order: Vec<usize> = (0..HOSTS).collect();
-    for i in (1..HOSTS).rev() {
-        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-    }
-    order
-}
-
 /// Calls `stacks` in `order`, one waiting call each per iteration.
 fn many<S: Service<u64>>(
     g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
@@ -183,7 +170,7 @@ fn many_hosts(c: &mut Criterion) {
     let _enter = rt.enter();
     let mut g = c.benchmark_group("stack/many_hosts");
     g.throughput(Throughput::Elements(1));
-    let order = host_order();
+    let order = shuffled(HOSTS);
     let bare = (0..HOSTS).map(|_| waiting_backend()).collect();
     many(&mut g, "bare service", bare, &order);
     let tower = (0..HOSTS).map(|_| tower_stack(waiting_backend())).collect();

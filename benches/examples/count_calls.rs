@@ -1,5 +1,6 @@
-//! A fixed number of calls through the recommended stack, for counting
-//! instructions where timings are too noisy to compare two builds:
+//! A fixed number of calls through the recommended stack (or tower's), for
+//! counting instructions where timings are too noisy to compare two
+//! builds:
 //!
 //! ```text
 //! cargo build --release -p failsoft-benches --example count_calls
@@ -33,9 +34,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use failsoft::BoxError;
-use failsoft::rng::Rng;
 use failsoft::stack::StackLayer;
-use support::tower_stack;
+use support::{shuffled, tower_stack};
 use tower::{Layer, Service, service_fn};
 
 fn main() -> Result<(), BoxError> {
@@ -92,14 +92,4 @@ fn run<S: Service<u64>>(mut stacks: Vec<S>, calls: u64) -> u64 {
         }
     }
     answered
-}
-
-/// `0..n` in a Fisher-Yates shuffle from the crate's seeded generator.
-fn shuffled(n: usize) -> Vec<usize> {
-    let mut rng = Rng::from_seed(0x2545_f491);
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-    }
-    order
 }

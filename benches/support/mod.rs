@@ -1,6 +1,7 @@
 //! Pieces shared by the benches: a backend that answers at once, a driver
-//! for one call, the tower `Retry` policies measured as baselines, and a
-//! failsoft stack as after an outage.
+//! for one call, the tower `Retry` policies measured as baselines, a
+//! failsoft stack as after an outage, and the order many stacks are
+//! called in.
 #![allow(dead_code)]
 
 use std::convert::Infallible;
@@ -15,6 +16,7 @@ use failsoft::backoff::{ExponentialBackoff, Jitter};
 use failsoft::breaker::{BreakerConfig, State};
 use failsoft::classify::{FailureKind, Outcome};
 use failsoft::fallback::FallbackReason;
+use failsoft::rng::Rng;
 use failsoft::stack::StackLayer;
 use tower::retry::Policy;
 use tower::retry::budget::{Budget, TpsBudget};
@@ -229,4 +231,16 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .enable_time()
         .build()
         .unwrap()
+}
+
+/// `0..n` in a fixed Fisher-Yates shuffle drawn from the crate's own
+/// seeded generator: the order many stacks are called in, every index
+/// once per round.
+pub(crate) fn shuffled(n: usize) -> Vec<usize> {
+    let mut rng = Rng::from_seed(0x2545_f491);
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    }
+    order
 }
