@@ -54,7 +54,7 @@ use failsoft::retry::RetryLayer;
 use failsoft::stack::{AttemptTimeoutLayer, StackLayer};
 use failsoft::throttle::ThrottleLayer;
 use support::{
-    WithTps, backend, clone_oneshot, drive, drive_waiting, open_stack, runtime, shuffled,
+    WithTps, backend, clone_oneshot, drive, drive_waiting, gateless, open_stack, runtime, shuffled,
     tower_stack, waiting_backend,
 };
 use tokio::time::Instant;
@@ -185,30 +185,6 @@ fn many_hosts(c: &mut Criterion) {
         .collect();
     many(&mut g, "failsoft stack", ours, &order);
     g.finish();
-}
-
-/// `svc` under the recommended stack's layers and defaults (3 attempts,
-/// 10 s deadline, 2 s attempt timeout, a default `RatioBudget`), without
-/// the gate.
-fn gateless<S>(svc: S) -> impl Service<u64, Response = u64> + Clone
-where
-    S: Service<u64, Response = u64> + Clone,
-    S::Error: Into<BoxError>,
-{
-    let retry = RetryLayer::builder()
-        .max_attempts(3)
-        .deadline(Duration::from_secs(10))
-        .budget(RatioBudget::builder().build().expect("valid budget"))
-        .seed(1)
-        .build()
-        .expect("valid config");
-    tower::ServiceBuilder::new()
-        .layer(FallbackLayer::new(|_: FallbackReason, e: BoxError| {
-            Err::<u64, _>(e)
-        }))
-        .layer(retry)
-        .layer(AttemptTimeoutLayer::new(Duration::from_secs(2)))
-        .service(svc)
 }
 
 /// `ready` + `call` on one service, then `clone().oneshot` on it.

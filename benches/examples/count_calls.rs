@@ -8,7 +8,8 @@
 //! ```
 //!
 //! The first argument is `ok` (every call succeeds at its first poll),
-//! `open` (the breaker is forced open and the fallback answers) or
+//! `open` (the breaker is forced open and the fallback answers),
+//! `gateless` (the stack without its throttle and breaker, succeeding) or
 //! `tower` (tower's `Retry` with a `TpsBudget` and backoff around a
 //! `Timeout`, the benches' baseline, every call succeeding); the second
 //! the number of calls; the optional third the number of stacks
@@ -35,7 +36,7 @@ use std::task::{Context, Poll, Waker};
 
 use failsoft::BoxError;
 use failsoft::stack::StackLayer;
-use support::{shuffled, tower_stack};
+use support::{gateless, shuffled, tower_stack};
 use tower::{Layer, Service, service_fn};
 
 fn main() -> Result<(), BoxError> {
@@ -66,9 +67,13 @@ fn main() -> Result<(), BoxError> {
             }
             run(stacks, calls)
         }
+        "gateless" => run((0..hosts).map(|_| gateless(service())).collect(), calls),
         "tower" => run((0..hosts).map(|_| tower_stack(service())).collect(), calls),
         other => {
-            return Err(format!("the first argument is ok, open or tower, not {other:?}").into());
+            return Err(format!(
+                "the first argument is ok, open, gateless or tower, not {other:?}"
+            )
+            .into());
         }
     };
     println!("{answered} of {calls} calls answered");

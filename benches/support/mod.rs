@@ -14,10 +14,12 @@ use std::time::Duration;
 use failsoft::BoxError;
 use failsoft::backoff::{ExponentialBackoff, Jitter};
 use failsoft::breaker::{BreakerConfig, State};
+use failsoft::budget::RatioBudget;
 use failsoft::classify::{FailureKind, Outcome};
-use failsoft::fallback::FallbackReason;
+use failsoft::fallback::{FallbackLayer, FallbackReason};
+use failsoft::retry::RetryLayer;
 use failsoft::rng::Rng;
-use failsoft::stack::StackLayer;
+use failsoft::stack::{AttemptTimeoutLayer, StackLayer};
 use tower::retry::Policy;
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::{Layer, Service, service_fn};
@@ -243,4 +245,28 @@ pub(crate) fn shuffled(n: usize) -> Vec<usize> {
         order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
     order
+}
+
+/// `svc` under the recommended stack's layers and defaults (3 attempts,
+/// 10 s deadline, 2 s attempt timeout, a default `RatioBudget`), without
+/// the gate.
+pub(crate) fn gateless<S>(svc: S) -> impl Service<u64, Response = u64> + Clone
+where
+    S: Service<u64, Response = u64> + Clone,
+    S::Error: Into<BoxError>,
+{
+    let retry = RetryLayer::builder()
+        .max_attempts(3)
+        .deadline(Duration::from_secs(10))
+        .budget(RatioBudget::builder().build().expect("valid budget"))
+        .seed(1)
+        .build()
+        .expect("valid config");
+    tower::ServiceBuilder::new()
+        .layer(FallbackLayer::new(|_: FallbackReason, e: BoxError| {
+            Err::<u64, _>(e)
+        }))
+        .layer(retry)
+        .layer(AttemptTimeoutLayer::new(Duration::from_secs(2)))
+        .service(svc)
 }
