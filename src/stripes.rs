@@ -16,6 +16,9 @@
 //!   for a cell with nothing new).
 //! - **[`PerThread`]**, equal `Arc`s one per stripe, so the futures of
 //!   calls on different threads do not bump one shared reference count.
+//! - **[`ReadStripes`]**, the same with one more equal value next to the
+//!   stripes' addresses, for services that read before they take a
+//!   reference: a call on a cold service waits for one line fewer.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -242,6 +245,102 @@ impl<T: std::fmt::Debug> std::fmt::Debug for PerThread<T> {
     }
 }
 
+/// Equal values behind one `Arc` per stripe, like [`PerThread`], with one
+/// more equal value in the table of stripes itself, for reads. A gate
+/// reads its handles in `poll_ready` and takes a reference only in
+/// `call`; on a service whose state is out of the caches, the read finds
+/// the handles on the line it loads to find the stripes, instead of
+/// following one more pointer to a stripe first. Each stripe is
+/// [`Padded`], so the stripes' reference counts do not share a cache
+/// line.
+pub(crate) struct ReadStripes<T> {
+    table: Arc<Table<T, [Stripe<T>]>>,
+}
+
+/// One stripe of a [`ReadStripes`].
+pub(crate) type Stripe<T> = Arc<Padded<T>>;
+
+/// The read copy, then the stripes (4 or 8; the unsized field is last).
+struct Table<T, A: ?Sized> {
+    read: T,
+    stripes: A,
+}
+
+/// A value followed by 112 bytes of padding. Behind an `Arc` the
+/// reference count comes first and the value right after it, so a future
+/// that takes a reference and then reads the value usually waits for one
+/// line, not two (with [`CachePadded`], the alignment would put the value
+/// 128 bytes after the count); the padding keeps the next allocation's
+/// reference count at least 128 bytes away.
+pub(crate) struct Padded<T> {
+    value: T,
+    _pad: [u64; 14],
+}
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> ReadStripes<T> {
+    /// The read copy, then one value per stripe, each made by `make`
+    /// (called a few times, at construction only). At most 8 stripes,
+    /// whatever the machine, as for [`PerThread`].
+    pub(crate) fn new(mut make: impl FnMut() -> T) -> Self {
+        let read = make();
+        let mut stripe = || {
+            Arc::new(Padded {
+                value: make(),
+                _pad: [0; 14],
+            })
+        };
+        let table: Arc<Table<T, [Stripe<T>]>> = if stripe_count() >= 8 {
+            Arc::new(Table {
+                read,
+                stripes: std::array::from_fn::<_, 8, _>(|_| stripe()),
+            })
+        } else {
+            Arc::new(Table {
+                read,
+                stripes: std::array::from_fn::<_, 4, _>(|_| stripe()),
+            })
+        };
+        Self { table }
+    }
+
+    /// The calling thread's stripe.
+    #[inline]
+    pub(crate) fn get(&self) -> &Stripe<T> {
+        let stripes = &self.table.stripes;
+        &stripes[thread_stripe() & (stripes.len() - 1)]
+    }
+
+    /// The read copy: equal to every stripe's value.
+    #[inline]
+    pub(crate) fn read(&self) -> &T {
+        &self.table.read
+    }
+}
+
+impl<T> Clone for ReadStripes<T> {
+    #[inline]
+    fn clone(&self) -> Self {
+        Self {
+            table: Arc::clone(&self.table),
+        }
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for ReadStripes<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.read().fmt(f)
+    }
+}
+
 // === impl Striped ===
 
 impl<const N: usize> Striped<N> {
@@ -362,6 +461,41 @@ mod tests {
         let mine = &p.arcs[thread_stripe() & (p.arcs.len() - 1)];
         assert!(Arc::ptr_eq(p.get(), mine));
         assert_eq!(*p.first(), 1);
+    }
+
+    #[test]
+    fn read_stripes_make_the_read_copy_first_and_clones_share_the_table() {
+        let made = std::cell::Cell::new(0);
+        let p = ReadStripes::new(|| {
+            made.set(made.get() + 1);
+            made.get()
+        });
+        let stripes = &p.table.stripes;
+        assert_eq!(
+            made.get(),
+            stripes.len() + 1,
+            "the stripes and the read copy"
+        );
+        assert!(stripes.len().is_power_of_two() && stripes.len() <= 8);
+        assert_eq!(*p.read(), 1, "the read copy is made first");
+        assert_eq!(**stripes[0], 2);
+        let q = p.clone();
+        assert!(Arc::ptr_eq(&p.table, &q.table), "a clone makes nothing");
+        let mine = &stripes[thread_stripe() & (stripes.len() - 1)];
+        assert!(Arc::ptr_eq(p.get(), mine));
+        assert!(Arc::ptr_eq(p.get(), q.get()));
+        assert_eq!(Arc::strong_count(p.get()), 1, "a clone takes no stripe");
+    }
+
+    #[test]
+    fn a_padded_stripe_keeps_the_next_reference_count_a_block_away() {
+        // The `Arc`'s two counts, the value, then the padding: 128 bytes
+        // or more between one stripe's count and the next allocation's.
+        assert!(2 * size_of::<usize>() + size_of::<Padded<u64>>() >= 128);
+        assert_eq!(
+            std::mem::align_of::<Padded<u64>>(),
+            std::mem::align_of::<u64>()
+        );
     }
 
     #[test]

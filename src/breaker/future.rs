@@ -3,9 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
-use crossbeam_utils::CachePadded;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
@@ -15,6 +13,7 @@ use super::settle;
 use crate::BoxError;
 use crate::classify::Classify;
 use crate::error::CircuitOpen;
+use crate::stripes::Stripe;
 
 pin_project! {
     /// The future of [`CircuitBreaker`](super::CircuitBreaker) and
@@ -71,7 +70,7 @@ pin_project! {
 /// The breaker a call reports to: a service clone's own `Arc` (so clones on
 /// different threads do not bump one shared count), or a keyed breaker.
 pub(crate) enum Handle {
-    Clone(Arc<CachePadded<Breaker>>),
+    Clone(Stripe<Breaker>),
     Keyed(Breaker),
 }
 

@@ -70,7 +70,6 @@
 
 use std::sync::Arc;
 
-use crossbeam_utils::CachePadded;
 use std::task::{Context, Poll};
 
 use tower::Service;
@@ -79,7 +78,7 @@ use crate::BoxError;
 use crate::classify::{Classify, DefaultClassify};
 #[cfg(doc)]
 use crate::error::CircuitOpen;
-use crate::stripes::PerThread;
+use crate::stripes::ReadStripes;
 
 mod admit;
 mod config;
@@ -147,8 +146,9 @@ pub struct CircuitBreaker<S, C = DefaultClassify> {
     inner: S,
     // One `Arc` around the shared handle per thread stripe, shared by
     // every clone: a clone allocates nothing, and futures on different
-    // threads do not bump one shared reference count.
-    breaker: PerThread<CachePadded<Breaker>>,
+    // threads do not bump one shared reference count. `poll_ready` reads
+    // the copy kept next to the stripes' addresses.
+    breaker: ReadStripes<Breaker>,
     classify: C,
     admit: Admit,
 }
@@ -196,7 +196,7 @@ impl<S, C> CircuitBreaker<S, C> {
     pub fn with_classify(inner: S, breaker: Breaker, classify: C) -> Self {
         Self {
             inner,
-            breaker: PerThread::new(|| CachePadded::new(breaker.clone())),
+            breaker: ReadStripes::new(|| breaker.clone()),
             classify,
             admit: Admit::default(),
         }
@@ -215,7 +215,7 @@ impl<S, C> CircuitBreaker<S, C> {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn handle(&self) -> &Breaker {
-        self.breaker.first()
+        self.breaker.read()
     }
 
     /// The inner service.
@@ -258,7 +258,7 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if !self.admit.decide(self.breaker.first()) {
+        if !self.admit.decide(self.breaker.read()) {
             // Fail fast in `call`; never wait while open.
             return Poll::Ready(Ok(()));
         }

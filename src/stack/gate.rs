@@ -10,7 +10,7 @@ use tower::Service;
 use crate::BoxError;
 use crate::breaker::{Admit, Breaker};
 use crate::classify::{Classify, DefaultClassify};
-use crate::stripes::PerThread;
+use crate::stripes::{ReadStripes, Stripe};
 use crate::throttle::Rejection;
 use crate::throttle::ThrottleHandle;
 
@@ -64,8 +64,9 @@ pub struct Gate<S, C = DefaultClassify> {
     inner: S,
     // One `Arc` around the shared handles per thread stripe, shared by
     // every clone: a clone allocates nothing, and futures on different
-    // threads do not bump one shared reference count.
-    guards: PerThread<Guards>,
+    // threads do not bump one shared reference count. `poll_ready` reads
+    // the copy kept next to the stripes' addresses.
+    guards: ReadStripes<Guards>,
     classify: C,
     slow_call: Option<Duration>,
     // The throttle's decision for the next `call`, then the breaker's.
@@ -73,16 +74,14 @@ pub struct Gate<S, C = DefaultClassify> {
     admit: Admit,
 }
 
-/// What a gate's futures report to. Aligned to its own cache lines so that
-/// the stripes used on different threads do not falsely share a reference
-/// count.
-#[repr(align(128))]
+/// What a gate's futures report to: the two shared handles, behind one
+/// reference count per stripe.
 pub(crate) struct Guards {
     pub(crate) throttle: ThrottleHandle,
     pub(crate) breaker: Breaker,
 }
 
-impl crate::throttle::Owner for Arc<Guards> {
+impl crate::throttle::Owner for Stripe<Guards> {
     #[inline]
     fn throttle(&self) -> &ThrottleHandle {
         &self.throttle
@@ -99,7 +98,7 @@ impl<S, C> Gate<S, C> {
     ) -> Self {
         Self {
             inner,
-            guards: PerThread::new(|| Guards {
+            guards: ReadStripes::new(|| Guards {
                 throttle: throttle.clone(),
                 breaker: breaker.clone(),
             }),
@@ -147,7 +146,7 @@ impl<S: fmt::Debug, C> fmt::Debug for Gate<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gate")
             .field("inner", &self.inner)
-            .field("breaker", &self.guards.first().breaker)
+            .field("breaker", &self.guards.read().breaker)
             .field("slow_call", &self.slow_call)
             .finish_non_exhaustive()
     }
@@ -165,7 +164,7 @@ where
 
     #[inline(always)]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let guards = self.guards.first();
+        let guards = self.guards.read();
         // A shedding throttle reads the clock; the breaker judges by the
         // same instant rather than reading it again.
         let mut read = None;

@@ -2,9 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
-use crossbeam_utils::CachePadded;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,6 +13,7 @@ use super::handle::ThrottleHandle;
 use super::settle::{Sent, Slow};
 use crate::BoxError;
 use crate::classify::Classify;
+use crate::stripes::Stripe;
 
 pin_project! {
     /// The response future of a [`Throttle`](super::Throttle): either a local
@@ -58,7 +57,7 @@ pin_project! {
             #[pin]
             fut: F,
             classify: C,
-            sent: Sent<Arc<CachePadded<ThrottleHandle>>>,
+            sent: Sent<Stripe<ThrottleHandle>>,
             slow: Slow,
         },
     }
@@ -79,7 +78,7 @@ impl<F, C> ResponseFuture<F, C> {
     pub(super) fn called(
         fut: F,
         classify: C,
-        handle: Arc<CachePadded<ThrottleHandle>>,
+        handle: Stripe<ThrottleHandle>,
         slow_call: Option<Duration>,
     ) -> Self {
         Self {

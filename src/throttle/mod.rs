@@ -62,9 +62,7 @@
 
 use std::sync::Arc;
 
-use crossbeam_utils::CachePadded;
-
-use crate::stripes::PerThread;
+use crate::stripes::ReadStripes;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -174,8 +172,9 @@ pub struct Throttle<S, C> {
     inner: S,
     // One `Arc` around the shared handle per thread stripe, shared by
     // every clone: a clone allocates nothing, and futures on different
-    // threads do not bump one shared reference count.
-    handle: PerThread<CachePadded<ThrottleHandle>>,
+    // threads do not bump one shared reference count. `poll_ready` reads
+    // the copy kept next to the stripes' addresses.
+    handle: ReadStripes<ThrottleHandle>,
     classify: C,
     slow_call: Option<Duration>,
     admission: Option<Admission>,
@@ -198,7 +197,7 @@ impl<S, C> Throttle<S, C> {
     ) -> Self {
         Self {
             inner,
-            handle: PerThread::new(|| CachePadded::new(handle.clone())),
+            handle: ReadStripes::new(|| handle.clone()),
             classify,
             slow_call,
             admission: None,
@@ -219,7 +218,7 @@ impl<S, C> Throttle<S, C> {
     /// # Ok::<(), failsoft::ConfigError>(())
     /// ```
     pub fn handle(&self) -> &ThrottleHandle {
-        self.handle.first()
+        self.handle.read()
     }
 
     /// The inner service.
@@ -280,7 +279,7 @@ where
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let admission = self
             .admission
-            .get_or_insert_with(|| match self.handle.first().admit() {
+            .get_or_insert_with(|| match self.handle.read().admit() {
                 Ok(()) => Admission::Admit,
                 Err(t) => Admission::Reject(t),
             });

@@ -60,7 +60,7 @@ pub(crate) trait Owner {
     fn throttle(&self) -> &ThrottleHandle;
 }
 
-impl Owner for std::sync::Arc<crossbeam_utils::CachePadded<ThrottleHandle>> {
+impl Owner for crate::stripes::Stripe<ThrottleHandle> {
     #[inline]
     fn throttle(&self) -> &ThrottleHandle {
         self

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use crate::BoxError;
 use crate::breaker::{self, Permit};
 use crate::classify::Classify;
 use crate::error::CircuitOpen;
+use crate::stripes::Stripe;
 use crate::throttle::{Sent, Slow};
 
 pin_project! {
@@ -55,7 +55,7 @@ pin_project! {
         Called {
             #[pin]
             fut: F,
-            sent: Sent<Arc<Guards>>,
+            sent: Sent<Stripe<Guards>>,
             permit: Option<Permit>,
             classify: C,
             slow: Slow,
@@ -76,7 +76,7 @@ impl<F, C> GateFuture<F, C> {
     #[inline]
     pub(super) fn called(
         fut: F,
-        guards: Arc<Guards>,
+        guards: Stripe<Guards>,
         permit: Permit,
         classify: C,
         slow_call: Option<Duration>,
