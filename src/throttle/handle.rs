@@ -117,14 +117,14 @@ struct Shared {
     hot: CachePadded<Hot>,
 }
 
-/// The clock-free path's requests sent, not yet folded.
-const REQUESTS: usize = 0;
-/// The clock-free path's accepts, not yet folded.
-const ACCEPTS: usize = 1;
+/// The clock-free path's sent requests that the backend accepted, not yet
+/// folded: each is one request and one accept (that path counts nothing
+/// else), so one count serves both.
+const ACCEPTED: usize = 0;
 /// Rejections while shedding, not yet folded.
-const REJECTIONS: usize = 2;
+const REJECTIONS: usize = 1;
 /// Draws made, never taken.
-const DRAWS: usize = 3;
+const DRAWS: usize = 2;
 
 /// Everything the clock-free path reads, together: a call on a stack
 /// whose state is out of the caches waits for one line here, not two.
@@ -142,11 +142,11 @@ struct Hot {
     clock: BucketClock,
     /// Keys the stream the rejection draws come from.
     key: u64,
-    /// Per thread: counts not yet folded into the window ([`REQUESTS`],
-    /// [`ACCEPTS`], [`REJECTIONS`]), and how many draws it made, its
-    /// position in the stream ([`DRAWS`]). Only the cells' address is
-    /// here: the cells are written on lines of their own.
-    counts: Striped<4>,
+    /// Per thread: counts not yet folded into the window ([`ACCEPTED`],
+    /// [`REJECTIONS`]), and how many draws it made, its position in the
+    /// stream ([`DRAWS`]). Only the cells' address is here: the cells are
+    /// written on lines of their own.
+    counts: Striped<3>,
 }
 
 // One `CachePadded` block, so reading any field brings in the rest.
@@ -210,11 +210,8 @@ impl ThrottleHandle {
             st.requests = st.requests.saturating_add(rejected);
             st.rejected = st.rejected.saturating_add(rejected);
         }
-        st.fold(
-            now,
-            shared.hot.counts.take_nth(REQUESTS),
-            shared.hot.counts.take_nth(ACCEPTS),
-        );
+        let accepted = shared.hot.counts.take_nth(ACCEPTED);
+        st.fold(now, accepted, accepted);
         // Only ever written under the lock; unchanged, left shared.
         let next = u64::try_from(shared.hot.clock.end_nanos(now)).unwrap_or(u64::MAX);
         if shared.hot.next_fold.load(Ordering::Relaxed) != next {

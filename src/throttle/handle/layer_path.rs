@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 
-use super::{ACCEPTS, DRAWS, REJECTIONS, REQUESTS, ThrottleHandle};
+use super::{ACCEPTED, DRAWS, REJECTIONS, ThrottleHandle};
 use crate::error::Throttled;
 use crate::rng::nth_unit;
 use crate::throttle::Rejection;
@@ -133,8 +133,7 @@ impl ThrottleHandle {
     pub(crate) fn accept(&self) {
         if self.healthy() {
             let shared = &*self.shared;
-            shared.hot.counts.increment_nth(ACCEPTS);
-            if shared.hot.counts.increment_nth(REQUESTS) % FOLD_EVERY == FOLD_EVERY - 1 {
+            if shared.hot.counts.increment_nth(ACCEPTED) % FOLD_EVERY == FOLD_EVERY - 1 {
                 self.refresh();
             }
             return;
