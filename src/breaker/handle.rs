@@ -316,7 +316,9 @@ impl Breaker {
     }
 
     /// [`record_at`](Self::record_at), reading the clock only when needed.
-    #[inline]
+    /// Always inlined, like the throttle's `settle`: its common case is a
+    /// few loads and a count.
+    #[inline(always)]
     pub(crate) fn record_with(&self, permit: Permit, outcome: Outcome, now: impl Fn() -> Instant) {
         // The common case, inline and reading the permit field by field: a
         // success of an untimed, plain call on a breaker where success

@@ -114,7 +114,12 @@ impl<H: Owner> std::fmt::Debug for Sent<H> {
 /// accept unless the backend refused it or answered too late. An overload
 /// answer with a server hint (`Retry-After`, pushback) also paces the
 /// client.
-#[inline]
+///
+/// Always inlined: with `#[inline]` alone, a program with many stacks of
+/// one response type (the `stack` bench binary) got it, and the breaker's
+/// `record_with`, as calls on every success, about 9 % more instructions
+/// per call than a program with one stack.
+#[inline(always)]
 pub(crate) fn settle<T>(
     handle: &ThrottleHandle,
     verdict: Verdict,

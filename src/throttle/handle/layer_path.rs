@@ -128,8 +128,10 @@ impl ThrottleHandle {
     }
 
     /// The layer's count of a sent request that the backend accepted:
-    /// clock-free while the probability is 0.
-    #[inline]
+    /// clock-free while the probability is 0. Inlined into every caller
+    /// (see [`settle`](super::super::settle::settle)); the shedding
+    /// throttle's count is a call.
+    #[inline(always)]
     pub(crate) fn accept(&self) {
         if self.healthy() {
             let shared = &*self.shared;
@@ -138,6 +140,12 @@ impl ThrottleHandle {
             }
             return;
         }
+        self.accept_locked();
+    }
+
+    /// [`accept`](Self::accept) while the throttle sheds: under the lock.
+    #[inline(never)]
+    fn accept_locked(&self) {
         let now = crate::time::now();
         let mut st = self.lock_at(now);
         st.fold(now, 1, 1);
